@@ -1,0 +1,26 @@
+# The two commands a newcomer needs: `make demo` and `make test`. Both create .venv when missing.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.PHONY: demo test serve clean
+
+demo: $(INSTALLED)
+	$(BIN)/python -m simulator manual-drain
+
+test: $(INSTALLED)
+	$(BIN)/python -m pytest
+
+# A fake cell in the foreground, for trying the tools by hand (see README).
+serve: $(INSTALLED)
+	$(BIN)/python -m simulator serve --port 8443 --jobs 3 --job-seconds 60
+
+$(INSTALLED): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info

@@ -1,0 +1,124 @@
+"""
+Command line of the simulator.
+
+.. code-block:: bash
+
+    python -m simulator serve --port 8443 --cell-name cell1 --version 10.5 --jobs 3 --job-seconds 20
+    python -m simulator manual-drain --jobs 3 --job-seconds 6
+"""
+
+import argparse
+import signal
+import sys
+
+from simulator.model import ACTIVE_FALSE_AT_ONCE, ACTIVE_UNTIL_DRAINED, VERSIONS, Cell, CellConfig
+from simulator.server import CellServer, quiet_request_log
+
+
+def _non_negative(text):
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative: {text}")
+    return value
+
+
+def add_cell_options(parser):
+    """The options that describe a fake cell, shared by every subcommand that starts one."""
+    parser.add_argument("--cell-name", default="cell1", help="the cell's name in task records")
+    parser.add_argument("--version", choices=VERSIONS, default="10.5", help="the vCD version to behave like")
+    parser.add_argument("--jobs", type=int, default=0, help="jobs running when the cell starts")
+    parser.add_argument(
+        "--job-seconds",
+        type=_non_negative,
+        default=10.0,
+        help="the starting jobs end evenly spread over this many seconds, the last at the end",
+    )
+    parser.add_argument("--admin-user", default="administrator")
+    parser.add_argument("--admin-password", default="vmware")
+    blocking = parser.add_mutually_exclusive_group()
+    blocking.add_argument("--quiesce-blocks", dest="quiesce_blocks", action="store_true", default=None)
+    blocking.add_argument("--quiesce-returns", dest="quiesce_blocks", action="store_false")
+    parser.add_argument(
+        "--active-after-quiesce", choices=(ACTIVE_FALSE_AT_ONCE, ACTIVE_UNTIL_DRAINED), default=None
+    )
+    parser.add_argument("--layout", choices=("lines", "oneline"), default="lines")
+    parser.add_argument("--noise", action="store_true", help="JVM and log lines around the tool's output")
+    parser.add_argument("--crlf", action="store_true", help="the tool ends lines with CRLF")
+    parser.add_argument("--cli-delay", type=_non_negative, default=0.0, help="seconds each tool run takes to start")
+    parser.add_argument("--start-seconds", type=_non_negative, default=0.0, help="seconds a start takes")
+    parser.add_argument("--cancel-seconds", type=_non_negative, default=0.0, help="seconds a cancel takes")
+
+
+def cell_from_options(options):
+    config = CellConfig(
+        cell_name=options.cell_name,
+        version=options.version,
+        admin_user=options.admin_user,
+        admin_password=options.admin_password,
+        quiesce_blocks=options.quiesce_blocks,
+        active_after_quiesce=options.active_after_quiesce,
+        layout=options.layout,
+        noise=options.noise,
+        crlf=options.crlf,
+        cli_delay=options.cli_delay,
+        start_seconds=options.start_seconds,
+        cancel_seconds=options.cancel_seconds,
+    )
+    cell = Cell(config)
+    for index in range(options.jobs):
+        cell.add_job(seconds=options.job_seconds * (index + 1) / options.jobs, name=f"job{index + 1}")
+    return cell
+
+
+def _interrupt(signum, frame):
+    """SIGTERM ends the server the way Ctrl-C does, so a parent process can stop it cleanly."""
+    raise KeyboardInterrupt
+
+
+def serve(options):
+    quiet_request_log()
+    server = CellServer(cell_from_options(options), port=options.port)
+    print(f"Fake vCD cell {options.cell_name!r} (vCD {options.version}) at {server.url}", flush=True)
+    print(f"  export VCD_SIM_URL={server.url}", flush=True)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    print("Fake cell stopped.", flush=True)
+    return 0
+
+
+def manual_drain(options):
+    from simulator.manual_procedure import run_procedure
+
+    return run_procedure(cell_from_options(options))
+
+
+def parse(argv):
+    parser = argparse.ArgumentParser(prog="python -m simulator", description="A fake vCloud Director cell.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve_parser = commands.add_parser("serve", help="serve one fake cell on 127.0.0.1 until Ctrl-C")
+    serve_parser.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (0: any free one)")
+    add_cell_options(serve_parser)
+    serve_parser.set_defaults(run=serve)
+    manual_parser = commands.add_parser(
+        "manual-drain", help="walk a fake cell through the manual quiesce-and-shutdown procedure"
+    )
+    add_cell_options(manual_parser)
+    manual_parser.set_defaults(run=manual_drain, jobs=3, job_seconds=6.0)
+    options = parser.parse_args(argv)
+    if options.jobs < 0:
+        parser.error("--jobs must not be negative")
+    return options
+
+
+def main(argv=None):
+    options = parse(sys.argv[1:] if argv is None else argv)
+    return options.run(options)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,295 @@
+"""
+The part of a cell's HTTP surface that real clients use: the vCD REST API subset for sessions, the
+task query and task cancellation, and the health checks load balancers poll.
+
+Behaviour follows ``shared/reference/cell-management.md``: a stopped cell (or one showing the
+maintenance message) answers nothing but 503, ``/api`` wants a version in its Accept header, and the
+task query returns the tasks of every cell of the server group (filtering by ``cellName`` may or may
+not be honoured, per the cell's configuration).
+"""
+
+import base64
+import binascii
+import math
+
+from flask import Blueprint, current_app, jsonify, request
+
+from simulator.model import CellError
+
+blueprint = Blueprint("vcd_api", __name__)
+
+SERVER_STATUS_UP = "Service is up."
+MAINTENANCE_PAGE = "The VMware Cloud Director service is currently undergoing maintenance."
+UNAVAILABLE_PAGE = "Service Unavailable"
+MAX_PAGE_SIZE = 128
+DEFAULT_PAGE_SIZE = 25
+TASK_FIELDS = (
+    "name",
+    "operationFull",
+    "status",
+    "startDate",
+    "ownerName",
+    "objectName",
+    "objectType",
+    "org",
+    "cellName",
+)
+
+
+def _sim():
+    return current_app.extensions["vcd_sim"]
+
+
+def _error(status, message, minor="BAD_REQUEST"):
+    body = {
+        "_type": "ErrorType",
+        "majorErrorCode": status,
+        "minorErrorCode": minor,
+        "message": message,
+        "stackTrace": None,
+    }
+    return jsonify(body), status
+
+
+def _unavailable():
+    """What a stopped cell 'answers' through its load balancer; the maintenance page when it is on."""
+    cell = _sim()["cell"]
+    return (MAINTENANCE_PAGE if cell.in_maintenance() else UNAVAILABLE_PAGE), 503, {"Content-Type": "text/plain"}
+
+
+LOGIN_PATHS = ("/api/sessions", "/cloudapi/1.0.0/sessions/provider")
+
+
+@blueprint.before_request
+def _api_preconditions():
+    """
+    What a real cell checks before any API call: that it serves at all, that the client asked for an
+    API version, and that it holds a session. Health checks decide for themselves.
+    """
+    if not request.path.startswith(("/api", "/cloudapi")):
+        return None
+    if not _sim()["cell"].serves_requests():
+        return _unavailable()
+    if request.path == "/api/versions":
+        return None
+    if "version=" not in request.headers.get("Accept", ""):
+        return _error(
+            406,
+            "The request has an invalid accept header: an API version is required, "
+            "e.g. application/*+json;version=37.0",
+            "NOT_ACCEPTABLE",
+        )
+    if request.path not in LOGIN_PATHS and not _sim()["sessions"].valid(_request_token()):
+        return _error(401, "Authentication required: no valid session token", "UNAUTHORIZED")
+    return None
+
+
+# -- health checks ---------------------------------------------------------------------------------
+
+
+def _serves_users():
+    cell = _sim()["cell"]
+    return cell.serves_requests() and not cell.in_maintenance()
+
+
+@blueprint.get("/cloud/server_status")
+def server_status():
+    if _serves_users():
+        return SERVER_STATUS_UP, 200, {"Content-Type": "text/plain"}
+    return _unavailable()
+
+
+@blueprint.get("/cloud")
+@blueprint.get("/cloud/")
+def cloud_portal():
+    if _serves_users():
+        return "<html><body>VMware Cloud Director</body></html>", 200
+    return _unavailable()
+
+
+@blueprint.get("/api/versions")
+def versions():
+    info = [{"version": v, "deprecated": False} for v in ("36.0", "37.0", "38.1")]
+    return jsonify({"versionInfo": info})
+
+
+# -- sessions --------------------------------------------------------------------------------------
+
+
+def _basic_credentials():
+    """(user, org, password) from a Basic Authorization header, or None."""
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Basic "):
+        return None
+    try:
+        decoded = base64.b64decode(header[6:], validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    principal, sep, password = decoded.partition(":")
+    user, at, org = principal.partition("@")
+    if not sep or not at:
+        return None
+    return user, org, password
+
+
+def _login():
+    """Check Basic credentials of a system administrator; returns a new token or None."""
+    creds = _basic_credentials()
+    if creds is None:
+        return None
+    user, org, password = creds
+    cell = _sim()["cell"]
+    if org.lower() != "system":
+        return None
+    try:
+        cell.check_credentials(user, password)
+    except CellError:
+        return None
+    return _sim()["sessions"].open()
+
+
+def _session_body(user):
+    return {"user": {"name": user}, "org": {"name": "System"}, "roles": ["System Administrator"]}
+
+
+@blueprint.post("/cloudapi/1.0.0/sessions/provider")
+def provider_login():
+    if not _sim()["cell"].config.has_cloudapi:
+        return _error(404, "No such resource: /cloudapi exists from vCD 9.0 on", "NOT_FOUND")
+    token = _login()
+    if token is None:
+        return _error(401, "Invalid credentials for a provider session", "UNAUTHORIZED")
+    response = jsonify(_session_body(_basic_credentials()[0]))
+    response.headers["X-VMWARE-VCLOUD-ACCESS-TOKEN"] = token
+    response.headers["X-VMWARE-VCLOUD-TOKEN-TYPE"] = "Bearer"
+    return response
+
+
+@blueprint.post("/api/sessions")
+def legacy_login():
+    token = _login()
+    if token is None:
+        return _error(401, "Invalid credentials", "UNAUTHORIZED")
+    response = jsonify(_session_body(_basic_credentials()[0]))
+    response.headers["x-vcloud-authorization"] = token
+    if _sim()["cell"].config.has_cloudapi:
+        response.headers["X-VMWARE-VCLOUD-ACCESS-TOKEN"] = token
+    return response
+
+
+def _request_token():
+    bearer = request.headers.get("Authorization", "")
+    if bearer.startswith("Bearer "):
+        return bearer[7:]
+    return request.headers.get("x-vcloud-authorization")
+
+
+@blueprint.delete("/api/session")
+@blueprint.delete("/cloudapi/1.0.0/sessions/current")
+def logout():
+    _sim()["sessions"].close(_request_token())
+    return "", 204
+
+
+# -- tasks -----------------------------------------------------------------------------------------
+
+
+def _parse_filter(expression):
+    """
+    A FIQL subset: ``a==b;c!=d`` (``;`` is AND) with ``,`` for OR inside a term group.
+
+    Returns a list of OR-groups, each a list of (field, op, value). Raises ValueError when malformed.
+    """
+    groups = []
+    for conjunct in filter(None, expression.split(";")):
+        group = []
+        for term in conjunct.split(","):
+            for op in ("==", "!="):
+                field, found, value = term.partition(op)
+                if found:
+                    break
+            if not found or not field or field not in TASK_FIELDS:
+                raise ValueError(f"Bad filter term {term!r}")
+            group.append((field, op, value))
+        groups.append(group)
+    return groups
+
+
+def _matches(record, groups, honour_cell_name):
+    def term_holds(field, op, value):
+        if field == "cellName" and not honour_cell_name:
+            return True
+        equal = str(record.get(field)) == value
+        return equal if op == "==" else not equal
+
+    return all(any(term_holds(*term) for term in group) for group in groups)
+
+
+def _task_href(task_id):
+    return f"{request.host_url.rstrip('/')}/api/task/{task_id}"
+
+
+def _admin_task_record(task):
+    record = {field: task[field] for field in TASK_FIELDS}
+    record["_type"] = "QueryResultAdminTaskRecordType"
+    record["href"] = _task_href(task["id"])
+    return record
+
+
+def _positive_int(name, default, maximum=None):
+    raw = request.args.get(name, default)
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a whole number, not {raw!r}") from None
+    if value < 1 or (maximum is not None and value > maximum):
+        raise ValueError(f"{name} must be between 1 and {maximum or 'any'}")
+    return value
+
+
+@blueprint.get("/api/query")
+def query():
+    if request.args.get("type") != "adminTask":
+        return _error(400, f"Query type {request.args.get('type')!r} is not supported here: use adminTask")
+    if request.args.get("format", "records") != "records":
+        return _error(400, "Only format=records is supported")
+    cell = _sim()["cell"]
+    try:
+        groups = _parse_filter(request.args.get("filter", ""))
+        page = _positive_int("page", 1)
+        page_size = _positive_int("pageSize", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    except ValueError as exc:
+        return _error(400, str(exc))
+    honour = cell.config.filter_cell_name
+    tasks = [t for t in cell.tasks() if _matches(t, groups, honour)]
+    tasks.sort(key=lambda t: t["startDate"])
+    start = (page - 1) * page_size
+    records = [_admin_task_record(t) for t in tasks[start : start + page_size]]
+    links = []
+    if page < math.ceil(len(tasks) / page_size):
+        next_args = dict(request.args, page=str(page + 1))
+        query_string = "&".join(f"{k}={v}" for k, v in next_args.items())
+        links.append({"rel": "nextPage", "href": f"{request.base_url}?{query_string}"})
+    return jsonify(
+        {
+            "_type": "QueryResultRecordsType",
+            "name": "adminTask",
+            "page": page,
+            "pageSize": page_size,
+            "total": len(tasks),
+            "href": request.url,
+            "link": links,
+            "record": records,
+        }
+    )
+
+
+@blueprint.post("/api/task/<task_id>/action/cancel")
+def cancel_task(task_id):
+    try:
+        _sim()["cell"].cancel_job(task_id)
+    except KeyError as exc:
+        return _error(404, exc.args[0], "NOT_FOUND")
+    except CellError as exc:
+        return _error(400, str(exc))
+    return "", 204

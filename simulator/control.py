@@ -1,0 +1,169 @@
+"""
+The simulator's own API under ``/sim/``: nothing a real cell has.
+
+Tests use it to read the timeline, add jobs, make a job hang, crash the cell and change knobs.
+The stub CLIs in ``simulator/bin`` use ``/sim/tool/`` to act on the cell, the way the real tools talk
+to their cell over JMX.
+"""
+
+from flask import Blueprint, current_app, jsonify, request
+
+from simulator.model import CellError
+
+blueprint = Blueprint("sim_control", __name__, url_prefix="/sim")
+
+JOB_FIELDS = ("name", "operation", "owner", "org", "object_name", "object_type", "cell_name", "cancellable")
+
+
+def _cell():
+    return current_app.extensions["vcd_sim"]["cell"]
+
+
+def _fail(status, message):
+    return jsonify({"error": message}), status
+
+
+def _json_body():
+    body = request.get_json(silent=True)
+    if body is None:
+        body = {}
+    if not isinstance(body, dict):
+        raise ValueError("the request body must be a JSON object")
+    return body
+
+
+@blueprint.errorhandler(ValueError)
+def _bad_request(exc):
+    return _fail(400, str(exc))
+
+
+@blueprint.errorhandler(CellError)
+def _refused(exc):
+    return _fail(409, str(exc))
+
+
+@blueprint.errorhandler(KeyError)
+def _not_found(exc):
+    return _fail(404, exc.args[0] if exc.args else "not found")
+
+
+# -- test control ------------------------------------------------------------------------------
+
+
+@blueprint.get("/state")
+def state():
+    return jsonify(_cell().snapshot())
+
+
+@blueprint.get("/timeline")
+def timeline():
+    since = request.args.get("since", "0")
+    if not since.isdigit():
+        raise ValueError(f"since must be a sequence number, not {since!r}")
+    return jsonify({"events": _cell().events(int(since))})
+
+
+@blueprint.post("/jobs")
+def add_jobs():
+    """Start ``count`` jobs of ``seconds`` each (``null``: until cancelled)."""
+    body = _json_body()
+    count = body.get("count", 1)
+    if not isinstance(count, int) or count < 1:
+        raise ValueError("count must be a positive whole number")
+    seconds = body.get("seconds")
+    if seconds is not None and not isinstance(seconds, (int, float)):
+        raise ValueError("seconds must be a number or null")
+    unknown = set(body) - set(JOB_FIELDS) - {"count", "seconds"}
+    if unknown:
+        raise ValueError(f"unknown job field(s): {', '.join(sorted(unknown))}")
+    options = {k: body[k] for k in JOB_FIELDS if k in body}
+    jobs = [_cell().add_job(seconds=seconds, **options) for _ in range(count)]
+    return jsonify({"jobs": jobs}), 201
+
+
+@blueprint.post("/jobs/<job_id>/hang")
+def hang_job(job_id):
+    cancellable = _json_body().get("cancellable", True)
+    if not isinstance(cancellable, bool):
+        raise ValueError("cancellable must be true or false")
+    return jsonify(_cell().hang_job(job_id, cancellable=cancellable))
+
+
+@blueprint.post("/crash")
+def crash():
+    _cell().crash()
+    return jsonify(_cell().snapshot())
+
+
+@blueprint.get("/config")
+def get_config():
+    return jsonify(_cell().config.public())
+
+
+@blueprint.patch("/config")
+def change_config():
+    try:
+        return jsonify(_cell().reconfigure(**_json_body()))
+    except TypeError as exc:
+        raise ValueError(str(exc)) from None
+
+
+# -- the stub tools' back end ------------------------------------------------------------------
+
+
+@blueprint.post("/tool/invocation")
+def record_invocation():
+    """A stub CLI announces itself with its argument list; it gets the cell's knobs back."""
+    body = _json_body()
+    _cell().record_invocation(body.get("tool", "?"), body.get("argv", []))
+    return jsonify(_cell().config.public())
+
+
+def _authenticate(body):
+    cell = _cell()
+    if body.get("pid") is not None:
+        cell.check_pid(body["pid"])
+    else:
+        cell.check_credentials(body.get("user"), body.get("password"))
+
+
+CELL_ACTIONS = {
+    "status": lambda cell, value: cell.status(),
+    "status-verbose": lambda cell, value: cell.status(),
+    "quiesce": lambda cell, value: cell.quiesce(value),
+    "shutdown": lambda cell, value: cell.shutdown(),
+    "maintenance": lambda cell, value: cell.set_maintenance_mode(value),
+}
+
+
+@blueprint.post("/tool/cell")
+def cell_option():
+    """`cell-management-tool cell OPTION`, after the CLI parsed its arguments."""
+    body = _json_body()
+    action = CELL_ACTIONS.get(body.get("option"))
+    if action is None:
+        raise ValueError(f"unknown cell option {body.get('option')!r}")
+    try:
+        _authenticate(body)
+    except CellError as exc:
+        return _fail(401, str(exc))
+    return jsonify({"result": action(_cell(), body.get("value"))})
+
+
+SERVICE_ACTIONS = {
+    "start": lambda cell: cell.service_start(),
+    "stop": lambda cell: cell.service_stop(),
+    "maintenance": lambda cell: cell.maintenance_message(),
+    "status": lambda cell: None,
+}
+
+
+@blueprint.post("/tool/service")
+def service_action():
+    """`vmware-vcd-cell ACTION`; every answer carries the cell's service state and PID."""
+    action = _json_body().get("action")
+    if action not in SERVICE_ACTIONS:
+        raise ValueError(f"unknown service action {action!r}")
+    changed = SERVICE_ACTIONS[action](_cell())
+    snapshot = _cell().snapshot()
+    return jsonify({"changed": changed, "service": snapshot["service"], "pid": snapshot["pid"]})

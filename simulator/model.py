@@ -1,0 +1,519 @@
+"""
+The behaviour of one vCloud Director cell, without any I/O.
+
+A :class:`Cell` holds the service state (running, starting, stopped, stopped with the maintenance
+message), the task scheduler (active or quiesced), the running-cell maintenance mode flag and the
+jobs. Time is read from a clock callable, and jobs end *lazily*: every public method first advances
+the cell to "now", recording each job end at its own scheduled instant. That keeps the timeline exact
+without a background thread, and lets tests drive the model with a fake clock.
+
+Every change is written to the :class:`Timeline`, which is what tests assert on.
+"""
+
+import datetime
+import itertools
+import random
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+
+SERVICE_RUNNING = "running"
+SERVICE_STARTING = "starting"
+SERVICE_STOPPED = "stopped"
+SERVICE_MAINTENANCE = "maintenance"  # stopped, answering every request with the maintenance message
+
+JOB_RUNNING = "running"
+JOB_SUCCESS = "success"
+JOB_CANCELED = "canceled"
+JOB_ABORTED = "aborted"
+
+# The two meanings of "Is Active" after a quiesce seen across vCD versions.
+ACTIVE_FALSE_AT_ONCE = "at-once"
+ACTIVE_UNTIL_DRAINED = "until-drained"
+
+VERSIONS = ("5.1", "8.10", "10.5")
+
+
+class CellError(Exception):
+    """An operation the cell refuses in its current state; the message is what a user would be told."""
+
+
+@dataclass
+class CellConfig:
+    """
+    Every knob of a simulated cell. ``None`` on a version-dependent knob means "as that version does".
+    """
+
+    cell_name: str = "cell1"
+    version: str = "10.5"
+    admin_user: str = "administrator"
+    admin_password: str = "vmware"
+    # Whether `cell --quiesce true` returns at once or only once the last job ended.
+    quiesce_blocks: bool | None = None
+    # ACTIVE_FALSE_AT_ONCE or ACTIVE_UNTIL_DRAINED.
+    active_after_quiesce: str | None = None
+    # Output variants of cell-management-tool, to exercise every parser.
+    layout: str = "lines"  # "lines" or "oneline"
+    noise: bool = False  # JVM and logging lines around the fields
+    crlf: bool = False
+    # Seconds the stub CLI waits before doing anything, like a JVM starting.
+    cli_delay: float = 0.0
+    # Seconds between `start` and the cell serving requests.
+    start_seconds: float = 0.0
+    # Seconds a cancelled job takes to end.
+    cancel_seconds: float = 0.0
+    # Whether the REST query honours a cellName filter (unconfirmed on real cells).
+    filter_cell_name: bool = True
+
+    def __post_init__(self):
+        if self.version not in VERSIONS:
+            raise ValueError(f"version must be one of {', '.join(VERSIONS)}, not {self.version!r}")
+        if self.layout not in ("lines", "oneline"):
+            raise ValueError(f"layout must be 'lines' or 'oneline', not {self.layout!r}")
+        if self.active_after_quiesce not in (None, ACTIVE_FALSE_AT_ONCE, ACTIVE_UNTIL_DRAINED):
+            raise ValueError(
+                f"active_after_quiesce must be {ACTIVE_FALSE_AT_ONCE!r} or {ACTIVE_UNTIL_DRAINED!r}"
+            )
+        for name in ("cli_delay", "start_seconds", "cancel_seconds"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative")
+
+    @property
+    def blocks_on_quiesce(self):
+        """Newer cells block in `--quiesce true` until drained; older ones return at once."""
+        if self.quiesce_blocks is not None:
+            return self.quiesce_blocks
+        return self.version == "10.5"
+
+    @property
+    def active_semantics(self):
+        if self.active_after_quiesce is not None:
+            return self.active_after_quiesce
+        return ACTIVE_UNTIL_DRAINED if self.version == "10.5" else ACTIVE_FALSE_AT_ONCE
+
+    @property
+    def has_maintenance_mode(self):
+        """`cell --maintenance` and the third status line appeared after 5.1."""
+        return self.version != "5.1"
+
+    @property
+    def has_status_verbose(self):
+        return self.version == "10.5"
+
+    @property
+    def has_cloudapi(self):
+        """The /cloudapi provider login arrived long after 5.1."""
+        return self.version != "5.1"
+
+    def public(self):
+        """The configuration as JSON-friendly data, without the administrator password."""
+        data = {k: v for k, v in self.__dict__.items() if k != "admin_password"}
+        data.update(
+            blocks_on_quiesce=self.blocks_on_quiesce,
+            active_semantics=self.active_semantics,
+            has_maintenance_mode=self.has_maintenance_mode,
+            has_status_verbose=self.has_status_verbose,
+        )
+        return data
+
+
+@dataclass
+class Job:
+    """One task known to the cell (vCD calls them tasks; the tool counts them as jobs)."""
+
+    id: str
+    name: str
+    operation: str
+    owner: str
+    org: str
+    object_name: str
+    object_type: str
+    cell_name: str
+    started: float
+    started_at: str
+    # Seconds the job runs; None means until it is cancelled.
+    duration: float | None
+    cancellable: bool = True
+    status: str = JOB_RUNNING
+    ended: float | None = None
+    cancel_requested: float | None = None
+
+    @property
+    def end_due(self):
+        """When the job ends by itself or by its cancellation, whichever is first; None if never."""
+        due = []
+        if self.duration is not None:
+            due.append((self.started + self.duration, JOB_SUCCESS))
+        if self.cancel_requested is not None and self.cancellable:
+            due.append((self.cancel_requested, JOB_CANCELED))
+        return min(due) if due else None
+
+    def record(self, now):
+        """The job as a vCD AdminTaskRecord-like dict."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "operationFull": self.operation,
+            "status": self.status,
+            "startDate": self.started_at,
+            "ownerName": self.owner,
+            "objectName": self.object_name,
+            "objectType": self.object_type,
+            "org": self.org,
+            "cellName": self.cell_name,
+            "age_seconds": round(now - self.started, 3),
+            "runs_until_cancelled": self.duration is None,
+            "cancellable": self.cancellable,
+        }
+
+
+@dataclass
+class Timeline:
+    """An append-only list of what happened, each entry with a sequence number and a time."""
+
+    events: list = field(default_factory=list)
+
+    def add(self, t, event, **details):
+        entry = {"seq": len(self.events) + 1, "t": round(t, 6), "event": event}
+        entry.update(details)
+        self.events.append(entry)
+        return entry
+
+    def since(self, seq=0):
+        return [e for e in self.events if e["seq"] > seq]
+
+
+class Cell:
+    """
+    A simulated vCD cell. Thread-safe: the web app serves requests from several threads.
+
+    :param config: a :class:`CellConfig`
+    :param clock: a callable returning seconds (monotonic); ``time.monotonic`` by default
+    """
+
+    def __init__(self, config=None, clock=time.monotonic):
+        self.config = config or CellConfig()
+        self._clock = clock
+        self._epoch = clock()
+        self._wall_epoch = time.time()
+        self._lock = threading.RLock()
+        # Process ids as a Linux host would hand out; each start of the cell gets a new one.
+        self._pids = itertools.count(random.randrange(2000, 60000))
+        self.timeline = Timeline()
+        self.jobs = {}
+        self.service = SERVICE_RUNNING
+        self.serving_from = 0.0
+        self.quiesced = False
+        self.maintenance_mode = False
+        self.pid = next(self._pids)
+
+    # -- time -------------------------------------------------------------------------------------
+
+    def now(self):
+        """Seconds since the cell was created."""
+        return self._clock() - self._epoch
+
+    def _iso(self, t):
+        stamp = datetime.datetime.fromtimestamp(self._wall_epoch + t, tz=datetime.timezone.utc)
+        return stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+    def _advance(self):
+        """Bring the cell up to now: end due jobs in time order, finish a pending start."""
+        now = self.now()
+        while True:
+            due = [(job.end_due, job) for job in self._running_jobs() if job.end_due is not None]
+            due = [(when, outcome, job) for (when, outcome), job in due if when <= now]
+            if self.service == SERVICE_STARTING and self.serving_from <= now:
+                due.append((self.serving_from, "serving", None))
+            if not due:
+                return now
+            when, outcome, job = min(due, key=lambda d: d[0])
+            if job is None:
+                self.service = SERVICE_RUNNING
+                self.timeline.add(when, "serving", pid=self.pid)
+            else:
+                self._end_job(job, outcome, when)
+
+    def _end_job(self, job, outcome, when):
+        job.status = outcome
+        job.ended = when
+        event = {JOB_SUCCESS: "job_end", JOB_CANCELED: "job_cancel", JOB_ABORTED: "job_abort"}[outcome]
+        self.timeline.add(when, event, job=job.id, name=job.name, cell_name=job.cell_name)
+
+    # -- queries ----------------------------------------------------------------------------------
+
+    def _running_jobs(self, local_only=False):
+        return [
+            job
+            for job in self.jobs.values()
+            if job.status == JOB_RUNNING
+            and (not local_only or job.cell_name == self.config.cell_name)
+        ]
+
+    def _active(self):
+        if self.service != SERVICE_RUNNING:
+            return False
+        if not self.quiesced:
+            return True
+        if self.config.active_semantics == ACTIVE_UNTIL_DRAINED:
+            return bool(self._running_jobs(local_only=True))
+        return False
+
+    def status(self):
+        """What `cell --status` reports. Raises :class:`CellError` unless the cell serves."""
+        with self._lock:
+            now = self._advance()
+            self._require_serving()
+            jobs = self._running_jobs(local_only=True)
+            return {
+                "job_count": len(jobs),
+                "active": self._active(),
+                "maintenance": self.maintenance_mode,
+                "tasks": [job.record(now) for job in jobs],
+            }
+
+    def snapshot(self):
+        """Everything about the cell, for the test-control API."""
+        with self._lock:
+            now = self._advance()
+            return {
+                "t": round(now, 6),
+                "cell_name": self.config.cell_name,
+                "version": self.config.version,
+                "service": self.service,
+                "pid": self.pid if self.service in (SERVICE_RUNNING, SERVICE_STARTING) else None,
+                "quiesced": self.quiesced,
+                "active": self._active(),
+                "maintenance_mode": self.maintenance_mode,
+                "job_count": len(self._running_jobs(local_only=True)),
+                "jobs": [job.record(now) for job in self.jobs.values()],
+                "config": self.config.public(),
+            }
+
+    def tasks(self):
+        """Every task record the server group's database would return, all cells included."""
+        with self._lock:
+            now = self._advance()
+            return [job.record(now) for job in self.jobs.values()]
+
+    def events(self, since=0):
+        with self._lock:
+            self._advance()
+            return self.timeline.since(since)
+
+    def serves_requests(self):
+        with self._lock:
+            self._advance()
+            return self.service == SERVICE_RUNNING
+
+    def in_maintenance(self):
+        """True when the cell answers users with a maintenance notice (either kind)."""
+        with self._lock:
+            self._advance()
+            return self.service == SERVICE_MAINTENANCE or (
+                self.service == SERVICE_RUNNING and self.maintenance_mode
+            )
+
+    def _require_serving(self):
+        if self.service == SERVICE_STARTING:
+            raise CellError("The cell is starting and does not answer yet")
+        if self.service != SERVICE_RUNNING:
+            raise CellError("Cannot connect to the cell: the cell is not running")
+
+    def check_pid(self, pid):
+        """`cell -i PID` authenticates by the cell's process id; a wrong one is refused."""
+        with self._lock:
+            self._advance()
+            if self.service not in (SERVICE_RUNNING, SERVICE_STARTING) or str(pid) != str(self.pid):
+                raise CellError(f"No running cell has the process id {pid}")
+
+    def check_credentials(self, user, password):
+        if user != self.config.admin_user or password != self.config.admin_password:
+            raise CellError("Authentication failed: invalid user name or password")
+
+    # -- jobs -------------------------------------------------------------------------------------
+
+    def add_job(
+        self,
+        seconds=None,
+        name="deployVApp",
+        operation=None,
+        owner="orgadmin",
+        org="ExampleOrg",
+        object_name=None,
+        object_type="vApp",
+        cell_name=None,
+        cancellable=True,
+    ):
+        """
+        Start a job. ``seconds=None`` runs until cancelled. ``cell_name`` other than this cell's adds a
+        task of another cell of the server group: visible through REST, never counted by the tool.
+        """
+        with self._lock:
+            now = self._advance()
+            local = cell_name in (None, self.config.cell_name)
+            if local and (self.service != SERVICE_RUNNING or self.quiesced):
+                why = "quiesced" if self.service == SERVICE_RUNNING else self.service
+                self.timeline.add(now, "job_refused", name=name, reason=why)
+                raise CellError(f"The cell does not accept new jobs: it is {why}")
+            if seconds is not None and seconds < 0:
+                raise ValueError("seconds must not be negative")
+            job = Job(
+                id=str(uuid.uuid4()),
+                name=name,
+                operation=operation or f"Running {name}",
+                owner=owner,
+                org=org,
+                object_name=object_name or f"{name}-{len(self.jobs) + 1}",
+                object_type=object_type,
+                cell_name=self.config.cell_name if local else cell_name,
+                started=now,
+                started_at=self._iso(now),
+                duration=seconds,
+                cancellable=cancellable,
+            )
+            self.jobs[job.id] = job
+            self.timeline.add(now, "job_start", job=job.id, name=name, seconds=seconds, cell_name=job.cell_name)
+            return job.record(now)
+
+    def _job(self, job_id):
+        try:
+            return self.jobs[job_id]
+        except KeyError:
+            raise KeyError(f"No task has the id {job_id}") from None
+
+    def hang_job(self, job_id, cancellable=True):
+        """Make a job run until cancelled; ``cancellable=False`` makes it ignore cancellation too."""
+        with self._lock:
+            now = self._advance()
+            job = self._job(job_id)
+            if job.status != JOB_RUNNING:
+                raise CellError(f"Task {job_id} is not running: it is {job.status}")
+            job.duration = None
+            job.cancellable = cancellable
+            self.timeline.add(now, "job_hang", job=job.id, cancellable=cancellable)
+            return job.record(now)
+
+    def cancel_job(self, job_id):
+        """A system administrator's cancel; the job ends ``cancel_seconds`` later if it can."""
+        with self._lock:
+            now = self._advance()
+            job = self._job(job_id)
+            if job.status != JOB_RUNNING:
+                raise CellError(f"Task {job_id} cannot be cancelled: it is {job.status}")
+            if job.cell_name == self.config.cell_name:
+                self._require_serving()
+            self.timeline.add(now, "cancel_request", job=job.id)
+            if job.cancel_requested is None:
+                job.cancel_requested = now + self.config.cancel_seconds
+            self._advance()
+
+    # -- the task scheduler -----------------------------------------------------------------------
+
+    def quiesce(self, quiesced=True):
+        """`cell --quiesce true|false`."""
+        with self._lock:
+            now = self._advance()
+            self._require_serving()
+            self.quiesced = quiesced
+            self.timeline.add(
+                now,
+                "quiesce" if quiesced else "unquiesce",
+                job_count=len(self._running_jobs(local_only=True)),
+            )
+
+    def set_maintenance_mode(self, enabled):
+        """`cell --maintenance true|false`: a running cell's maintenance mode."""
+        with self._lock:
+            now = self._advance()
+            self._require_serving()
+            if not self.config.has_maintenance_mode:
+                raise CellError(f"vCD {self.config.version} has no cell maintenance mode")
+            self.maintenance_mode = enabled
+            self.timeline.add(now, "maintenance_mode_on" if enabled else "maintenance_mode_off")
+
+    # -- the service ------------------------------------------------------------------------------
+
+    def _stop(self, event, now, **details):
+        """Stop the services; jobs still running on this cell fail (are aborted)."""
+        jobs = self._running_jobs(local_only=True)
+        self.timeline.add(now, event, job_count=len(jobs), active=self._active(), **details)
+        for job in jobs:
+            self._end_job(job, JOB_ABORTED, now)
+        self.service = SERVICE_STOPPED
+        self.quiesced = False
+
+    def shutdown(self):
+        """`cell --shutdown`: stops the cell whatever it runs."""
+        with self._lock:
+            now = self._advance()
+            self._require_serving()
+            self._stop("shutdown", now)
+
+    def crash(self):
+        """The cell dies at once (test control)."""
+        with self._lock:
+            now = self._advance()
+            if self.service not in (SERVICE_RUNNING, SERVICE_STARTING):
+                raise CellError(f"The cell is not running: it is {self.service}")
+            self._stop("crash", now)
+
+    def service_stop(self):
+        """`vmware-vcd-cell stop`: stops a running cell, or turns the maintenance message off."""
+        with self._lock:
+            now = self._advance()
+            if self.service == SERVICE_MAINTENANCE:
+                self.service = SERVICE_STOPPED
+                self.timeline.add(now, "maintenance_message_off")
+                return True
+            if self.service in (SERVICE_RUNNING, SERVICE_STARTING):
+                self._stop("stop", now)
+                return True
+            return False
+
+    def service_start(self):
+        """`vmware-vcd-cell start`: a stopped cell starts and serves ``start_seconds`` later."""
+        with self._lock:
+            now = self._advance()
+            if self.service == SERVICE_MAINTENANCE:
+                raise CellError("The maintenance message is on: run 'vmware-vcd-cell stop' first")
+            if self.service != SERVICE_STOPPED:
+                return False
+            self.pid = next(self._pids)
+            self.service = SERVICE_STARTING
+            self.serving_from = now + self.config.start_seconds
+            self.timeline.add(now, "start", pid=self.pid)
+            self._advance()
+            return True
+
+    def maintenance_message(self):
+        """`vmware-vcd-cell maintenance`: only a stopped cell can show the maintenance message."""
+        with self._lock:
+            now = self._advance()
+            if self.service == SERVICE_MAINTENANCE:
+                return False
+            if self.service != SERVICE_STOPPED:
+                raise CellError("The cell is running: stop it before turning the maintenance message on")
+            self.service = SERVICE_MAINTENANCE
+            self.timeline.add(now, "maintenance_message_on")
+            return True
+
+    # -- the tools --------------------------------------------------------------------------------
+
+    def record_invocation(self, tool, argv):
+        """Every run of a stub CLI, with its arguments as the process received them."""
+        with self._lock:
+            now = self._advance()
+            self.timeline.add(now, "cli", tool=tool, argv=list(argv))
+
+    def reconfigure(self, **changes):
+        """Change knobs of the running simulation (test control)."""
+        with self._lock:
+            self._advance()
+            merged = dict(self.config.__dict__, **changes)
+            unknown = set(changes) - set(self.config.__dict__)
+            if unknown:
+                raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+            self.config = CellConfig(**merged)
+            return self.config.public()

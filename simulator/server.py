@@ -1,0 +1,64 @@
+"""
+Serving a fake cell over real HTTP on the loopback interface.
+
+:class:`CellServer` runs the app in a background thread, for tests and the demo; ``python -m
+simulator serve`` runs one in the foreground.
+"""
+
+import logging
+import threading
+
+from werkzeug.serving import make_server
+
+from simulator.app import create_app
+from simulator.model import Cell
+
+LOOPBACK = "127.0.0.1"
+# How often the serving thread checks for a stop request: a short wait keeps test teardown fast.
+POLL_SECONDS = 0.05
+
+
+class CellServer:
+    """
+    One fake cell listening on ``127.0.0.1:port`` (``port=0`` picks a free one).
+
+    .. code-block:: python
+
+        with CellServer(Cell(CellConfig(cell_name="cell1"))) as server:
+            requests.get(server.url + "/cloud/server_status")
+    """
+
+    def __init__(self, cell=None, port=0):
+        self.cell = cell or Cell()
+        self._server = make_server(LOOPBACK, port, create_app(self.cell), threaded=True)
+        self.port = self._server.server_port
+        self.url = f"http://{LOOPBACK}:{self.port}"
+        self._thread = None
+
+    def start(self):
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(POLL_SECONDS,), name=f"cell-{self.port}", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def serve_forever(self):
+        """Serve in the calling thread until :meth:`stop` is called from another one."""
+        self._server.serve_forever(POLL_SECONDS)
+
+    def stop(self):
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc_info):
+        self.stop()
+
+
+def quiet_request_log():
+    """Werkzeug logs every request at INFO; the simulator's timeline is the record that matters."""
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)

@@ -1,0 +1,71 @@
+"""
+What the stub CLIs share: finding their fake cell and talking to its ``/sim/tool/`` back end.
+
+Standard library only, so the stubs run under any ``python3`` on the host, like the real tools run
+under the cell's own JVM whatever Python the caller uses.
+"""
+
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+
+URL_VARIABLE = "VCD_SIM_URL"
+REQUEST_TIMEOUT = 30
+
+
+class ToolError(Exception):
+    """A failure the tool reports on stderr before exiting with ``exit_code``."""
+
+    def __init__(self, message, exit_code=1):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def cell_url():
+    url = os.environ.get(URL_VARIABLE)
+    if not url:
+        raise ToolError(f"{URL_VARIABLE} is not set: the simulator's tools need the URL of their fake cell")
+    return url.rstrip("/")
+
+
+def call(path, payload):
+    """POST ``payload`` as JSON to the cell; returns (HTTP status, decoded JSON body)."""
+    request = urllib.request.Request(
+        cell_url() + path,
+        data=json.dumps(payload).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as exc:
+        try:
+            return exc.code, json.load(exc)
+        except ValueError:
+            return exc.code, {"error": f"HTTP {exc.code} from the cell"}
+    except OSError as exc:
+        raise ToolError(f"Cannot connect to the cell at {cell_url()}: {exc}") from None
+
+
+def announce(tool, argv):
+    """Record this run in the cell's timeline and return the cell's knobs, then wait like a JVM starts."""
+    status, config = call("/sim/tool/invocation", {"tool": tool, "argv": list(argv)})
+    if status != 200:
+        raise ToolError(config.get("error", f"HTTP {status} from the cell"))
+    time.sleep(config.get("cli_delay", 0))
+    return config
+
+
+def run(main, argv):
+    """Run a tool's ``main(argv)`` turning a :class:`ToolError` into a message and an exit code."""
+    try:
+        return main(argv)
+    except ToolError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,81 @@
+"""Fixtures shared by every test: fake cells on loopback and running the stub tools for real."""
+
+import subprocess
+
+import pytest
+from saltfactories.plugins.event_listener import EventListener
+
+from simulator import CELL_MANAGEMENT_TOOL, VMWARE_VCD_CELL
+from simulator.model import Cell, CellConfig
+from simulator.server import CellServer, quiet_request_log
+from tests.support import tool_env
+
+TOOL_TIMEOUT = 60
+LOOPBACK = "127.0.0.1"
+
+
+@pytest.fixture(scope="session")
+def event_listener():
+    """
+    salt-factories' event listener, bound to loopback: its own default listens on every interface,
+    and nothing of this project's tests may be reachable from outside the machine.
+    """
+    listener = EventListener()
+    listener.host = LOOPBACK
+    listener.address = f"tcp://{LOOPBACK}:{listener.port}"
+    with listener:
+        yield listener
+
+
+@pytest.fixture
+def fake_cell():
+    """
+    A factory: ``fake_cell(version="5.1", ...)`` serves a new fake cell on 127.0.0.1 and returns its
+    :class:`~simulator.server.CellServer`; every cell started is stopped after the test.
+    """
+    quiet_request_log()
+    servers = []
+
+    def start(**config):
+        server = CellServer(Cell(CellConfig(**config))).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def cmt():
+    """Run the stub cell-management-tool against a server as a real subprocess, without a terminal."""
+
+    def run(server, *args, **kwargs):
+        kwargs.setdefault("text", True)
+        return subprocess.run(
+            [CELL_MANAGEMENT_TOOL, *args],
+            env=tool_env(server),
+            capture_output=True,
+            timeout=TOOL_TIMEOUT,
+            start_new_session=True,
+            **kwargs,
+        )
+
+    return run
+
+
+@pytest.fixture
+def vcd_cell_script():
+    """Run the stub vmware-vcd-cell against a server as a real subprocess."""
+
+    def run(server, *args):
+        return subprocess.run(
+            [VMWARE_VCD_CELL, *args],
+            env=tool_env(server),
+            capture_output=True,
+            text=True,
+            timeout=TOOL_TIMEOUT,
+            start_new_session=True,
+        )
+
+    return run

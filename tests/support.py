@@ -1,0 +1,40 @@
+"""Helpers for tests that run the tools the way a person or Salt would."""
+
+import os
+import pty
+import select
+import time
+
+
+def tool_env(server):
+    """The environment a stub tool needs to find the fake cell ``server``."""
+    return dict(os.environ, VCD_SIM_URL=server.url)
+
+
+def run_on_terminal(argv, env, answer, deadline=30.0):
+    """Run ``argv`` on a new pseudo-terminal, answer its ``Password:`` prompt; returns (exit code, screen)."""
+    child, fd = pty.fork()
+    if child == 0:
+        os.execve(argv[0], argv, env)
+    screen = b""
+    answered = False
+    end = time.monotonic() + deadline
+    try:
+        while time.monotonic() < end:
+            ready, _, _ = select.select([fd], [], [], 0.1)
+            if not ready:
+                continue
+            try:
+                chunk = os.read(fd, 1024)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            screen += chunk
+            if not answered and screen.endswith(b"Password:"):
+                os.write(fd, answer.encode() + b"\n")
+                answered = True
+    finally:
+        os.close(fd)
+    _, status = os.waitpid(child, 0)
+    return os.waitstatus_to_exitcode(status), screen.decode()

@@ -30,10 +30,17 @@ class CellServer:
 
     def __init__(self, cell=None, port=0):
         self.cell = cell or Cell()
-        self._server = make_server(LOOPBACK, port, create_app(self.cell), threaded=True)
+        self.app = create_app(self.cell)
+        self._server = make_server(LOOPBACK, port, self.app, threaded=True)
         self.port = self._server.server_port
         self.url = f"http://{LOOPBACK}:{self.port}"
         self._thread = None
+
+    def replace_cell(self, cell):
+        """Serve ``cell`` from now on, on the same URL: a fresh cell per test without a new server."""
+        self.app.extensions["vcd_sim"]["cell"] = cell
+        self.cell = cell
+        return cell
 
     def start(self):
         self._thread = threading.Thread(

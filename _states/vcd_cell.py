@@ -1,0 +1,295 @@
+"""
+States for the safe maintenance of a VMware Cloud Director cell.
+
+The execution module :py:mod:`vcd_cell <_modules.vcd_cell>` does the work; these states decide whether
+and in which order, so that a cell is never shut down while it reports jobs or an active scheduler.
+
+.. code-block:: yaml
+
+    cell drained for the upgrade:
+      vcd_cell.drained:
+        - timeout: 3600
+        - on_timeout: fail
+        - maintenance_message: true
+
+    cell back in service:
+      vcd_cell.active:
+        - health_timeout: 600
+"""
+
+import time
+
+from salt.exceptions import CommandExecutionError, SaltInvocationError
+
+__virtualname__ = "vcd_cell"
+
+ON_TIMEOUT_POLICIES = ("fail", "abort", "cancel")
+
+
+def __virtual__():
+    if "vcd_cell.status" not in __salt__:
+        return (False, "The vcd_cell execution module is not available")
+    return __virtualname__
+
+
+def _positive(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise SaltInvocationError(f"{name} must be a positive number of seconds, not {value!r}")
+
+
+def _check_drained_arguments(timeout, interval, maintenance_message, on_timeout, cancel_grace):
+    _positive("timeout", timeout)
+    _positive("interval", interval)
+    if interval > timeout:
+        raise SaltInvocationError(f"interval ({interval}) must not be longer than timeout ({timeout})")
+    if not isinstance(maintenance_message, bool):
+        raise SaltInvocationError(f"maintenance_message must be true or false, not {maintenance_message!r}")
+    if on_timeout not in ON_TIMEOUT_POLICIES:
+        raise SaltInvocationError(f"on_timeout must be one of {', '.join(ON_TIMEOUT_POLICIES)}, not {on_timeout!r}")
+    _positive("cancel_grace", cancel_grace)
+
+
+def _blocking(wait):
+    """What still holds the drain, for a person: the tasks when the REST API named them."""
+    if wait.get("tasks"):
+        return f"{len(wait['tasks'])} task(s) still run: {__salt__['vcd_cell.describe_tasks'](wait['tasks'])}"
+    reading = wait.get("status") or {}
+    if reading:
+        scheduler = "active" if reading.get("active") else "inactive"
+        return f"the tool reports {reading.get('job_count')} job(s) and an {scheduler} scheduler"
+    return "jobs still run (set vcd_cell:api_url to see which)"
+
+
+def _message_is_on():
+    """Whether a stopped cell shows the maintenance message; None when no health URL tells."""
+    try:
+        return __salt__["vcd_cell.health"]()["maintenance_message"]
+    except CommandExecutionError:
+        return None
+
+
+def _stopped_cell(ret, maintenance_message):
+    """The cell is already stopped: at most the maintenance message is left to do."""
+    ret["result"] = True
+    ret["comment"] = "The cell is already stopped"
+    if not maintenance_message or _message_is_on():
+        return ret
+    if __opts__["test"]:
+        ret["result"] = None
+        ret["comment"] += "; its maintenance message would be turned on"
+        ret["changes"] = {"maintenance_message": True}
+        return ret
+    __salt__["vcd_cell.maintenance_message"](True)
+    ret["comment"] += "; its maintenance message is now on"
+    ret["changes"] = {"maintenance_message": True}
+    return ret
+
+
+def _after_timeout(ret, wait, timeout, on_timeout, cancel_grace, interval):
+    """
+    Apply ``on_timeout`` when the cell did not drain in time. Returns the wait result that lets the
+    shutdown go ahead, or None when the state has failed (the comment says why and how the cell is left).
+    """
+    blocking = _blocking(wait)
+    if on_timeout == "fail":
+        ret["comment"] = (
+            f"The cell did not drain within {timeout}s: {blocking}. It is left quiesced and running: "
+            "re-apply to keep waiting, or apply vcd.active to put it back in service"
+        )
+        return None
+    if on_timeout == "abort":
+        __salt__["vcd_cell.unquiesce"]()
+        ret["changes"].pop("quiesced", None)
+        ret["comment"] = f"The cell did not drain within {timeout}s: {blocking}. Aborted: the cell is active again"
+        return None
+    cancelled = __salt__["vcd_cell.cancel_tasks"]()
+    ret["changes"]["cancelled"] = cancelled["cancelled"]
+    after = __salt__["vcd_cell.wait_drained"](timeout=cancel_grace, interval=min(interval, cancel_grace))
+    if not after["drained"]:
+        ret["comment"] = (
+            f"The cell did not drain within {timeout}s and {cancel_grace}s after cancelling "
+            f"{len(cancelled['cancelled'])} task(s) {_blocking(after)}"
+            + (f"; cancels refused: {cancelled['failed']}" if cancelled["failed"] else "")
+            + ". It is left quiesced and running, not shut down"
+        )
+        return None
+    return after
+
+
+def drained(name, timeout=3600, interval=5, maintenance_message=False, on_timeout="fail", cancel_grace=300):
+    """
+    Ensure the cell is shut down with no job lost: read its status, quiesce it, wait until the tool
+    reports 0 jobs and an inactive scheduler, check again, shut down, verify it stopped, and turn the
+    maintenance message on if asked.
+
+    name
+        A label for this state; the cell is the minion's own.
+
+    timeout
+        Seconds to wait for the running jobs to end.
+
+    interval
+        Seconds between status polls of the tool when the REST API is not configured.
+
+    maintenance_message
+        Turn the stopped cell's maintenance message on (``vmware-vcd-cell maintenance``).
+
+    on_timeout
+        What to do when jobs still run at the deadline:
+
+        - ``fail``: fail, leaving the cell quiesced (the comment names the blocking tasks);
+        - ``abort``: unquiesce the cell and fail;
+        - ``cancel``: cancel the remaining tasks through the REST API, wait up to ``cancel_grace`` seconds
+          for them to end, then shut down; fail without shutting down if any remain.
+
+    cancel_grace
+        Seconds to wait for cancelled tasks to end (``on_timeout: cancel``).
+
+    Progress is sent to the master's event bus as ``vcd/cell/<minion id>/drain`` while waiting.
+
+    .. code-block:: yaml
+
+        drain cell:
+          vcd_cell.drained:
+            - timeout: 1800
+            - on_timeout: cancel
+            - cancel_grace: 120
+    """
+    ret = {"name": name, "result": False, "comment": "", "changes": {}}
+    try:
+        _check_drained_arguments(timeout, interval, maintenance_message, on_timeout, cancel_grace)
+        if not __salt__["vcd_cell.is_running"]():
+            return _stopped_cell(ret, maintenance_message)
+        before = __salt__["vcd_cell.status"]()
+        if __opts__["test"]:
+            ret["result"] = None
+            ret["comment"] = (
+                f"The cell would be quiesced, drained of its {before['job_count']} running job(s) within "
+                f"{timeout}s (on timeout: {on_timeout}) and shut down"
+                + ("; then its maintenance message would be turned on" if maintenance_message else "")
+            )
+            ret["changes"] = {"quiesced": True, "stopped": True}
+            if maintenance_message:
+                ret["changes"]["maintenance_message"] = True
+            return ret
+        started = time.monotonic()
+        wait = __salt__["vcd_cell.drain"](timeout=timeout, interval=interval)
+        ret["changes"]["quiesced"] = True
+        if not wait["drained"]:
+            wait = _after_timeout(ret, wait, timeout, on_timeout, cancel_grace, interval)
+            if wait is None:
+                return ret
+        __salt__["vcd_cell.shutdown"]()
+        if __salt__["vcd_cell.is_running"]():
+            ret["comment"] = "The cell was told to shut down but its service still runs"
+            return ret
+        ret["changes"]["stopped"] = True
+        ret["changes"]["drain_seconds"] = round(time.monotonic() - started, 1)
+        ret["comment"] = f"The cell was drained of {before['job_count']} job(s) and shut down"
+        if maintenance_message:
+            __salt__["vcd_cell.maintenance_message"](True)
+            ret["changes"]["maintenance_message"] = True
+            ret["comment"] += "; its maintenance message is on"
+        ret["result"] = True
+    except (CommandExecutionError, SaltInvocationError) as exc:
+        ret["result"] = False
+        ret["comment"] = str(exc)
+    return ret
+
+
+def quiesced(name):
+    """
+    Ensure the cell's task scheduler is quiesced: no new job starts on it, running jobs go on.
+
+    The tool cannot tell a quiesced scheduler that still has jobs from an active one on versions where
+    ``Is Active`` stays true until the last job ends: then the quiesce is issued again (it is harmless).
+
+    .. code-block:: yaml
+
+        no new jobs on this cell:
+          vcd_cell.quiesced
+    """
+    ret = {"name": name, "result": False, "comment": "", "changes": {}}
+    try:
+        before = __salt__["vcd_cell.status"]()
+        if not before["active"]:
+            ret["result"] = True
+            ret["comment"] = "The cell's scheduler is already quiesced"
+            return ret
+        if __opts__["test"]:
+            ret["result"] = None
+            ret["comment"] = "The cell's scheduler would be quiesced"
+            ret["changes"] = {"quiesced": True}
+            return ret
+        __salt__["vcd_cell.quiesce"]()
+        ret["result"] = True
+        ret["comment"] = f"The cell's scheduler is quiesced; {before['job_count']} job(s) were running"
+        ret["changes"] = {"quiesced": True}
+    except (CommandExecutionError, SaltInvocationError) as exc:
+        ret["comment"] = str(exc)
+    return ret
+
+
+def _bring_up(ret, health_timeout):
+    """Maintenance message off, service started, health answering; fills ``ret['changes']``."""
+    if _message_is_on():
+        __salt__["vcd_cell.maintenance_message"](False)
+        ret["changes"]["maintenance_message"] = False
+    if not __salt__["vcd_cell.start"]():
+        raise CommandExecutionError("vmware-vcd-cell start returned but the cell's service does not run")
+    ret["changes"]["started"] = True
+    if not __salt__["vcd_cell.wait_serving"](timeout=health_timeout, interval=min(5, health_timeout)):
+        raise CommandExecutionError(f"The cell started but did not serve within {health_timeout}s")
+
+
+def active(name, health_timeout=600):
+    """
+    Ensure the cell serves: maintenance message off, service started, health check answering, task
+    scheduler not quiesced and the running cell's maintenance mode off.
+
+    health_timeout
+        Seconds to wait for a started cell to serve.
+
+    .. code-block:: yaml
+
+        cell back in service:
+          vcd_cell.active:
+            - health_timeout: 900
+    """
+    ret = {"name": name, "result": False, "comment": "", "changes": {}}
+    try:
+        _positive("health_timeout", health_timeout)
+        running = __salt__["vcd_cell.is_running"]()
+        if __opts__["test"] and not running:
+            ret["result"] = None
+            ret["comment"] = "The cell would be started and its scheduler left active"
+            ret["changes"] = {"started": True}
+            return ret
+        if not running:
+            _bring_up(ret, health_timeout)
+        elif not __salt__["vcd_cell.wait_serving"](timeout=health_timeout, interval=min(5, health_timeout)):
+            raise CommandExecutionError(f"The cell's service runs but it did not serve within {health_timeout}s")
+        reading = __salt__["vcd_cell.status"]()
+        # An inactive scheduler is quiesced for sure; with jobs running, "active" may hide a quiesce.
+        must_unquiesce = not reading["active"]
+        may_be_quiesced = reading["active"] and reading["job_count"] > 0
+        if __opts__["test"] and (must_unquiesce or reading["maintenance"]):
+            ret["result"] = None
+            ret["comment"] = "The cell's scheduler would be unquiesced and its maintenance mode turned off"
+            ret["changes"] = {"unquiesced": must_unquiesce, "maintenance_mode": False}
+            return ret
+        if reading["maintenance"]:
+            __salt__["vcd_cell.maintenance_mode"](False)
+            ret["changes"]["maintenance_mode"] = False
+        if (must_unquiesce or may_be_quiesced) and not __opts__["test"]:
+            __salt__["vcd_cell.unquiesce"]()
+            if must_unquiesce:
+                ret["changes"]["unquiesced"] = True
+        ret["result"] = True
+        ret["comment"] = "The cell serves with an active scheduler" if not ret["changes"] else (
+            "The cell was brought back into service: " + ", ".join(sorted(ret["changes"]))
+        )
+    except (CommandExecutionError, SaltInvocationError) as exc:
+        ret["result"] = False
+        ret["comment"] = str(exc)
+    return ret

@@ -1,0 +1,211 @@
+"""
+`state.apply vcd.drained` and `vcd.active` through a real salt-master and minion, proven on the fake
+cell's timeline.
+"""
+
+import time
+
+import pytest
+
+from tests.e2e.conftest import ADMIN_PASSWORD, events_of, wait_for
+
+CMT = "cell-management-tool"
+
+
+def tool_runs(cell, tool=CMT):
+    return [e["argv"] for e in events_of(cell, "cli") if e["tool"] == tool]
+
+
+def assert_safe_shutdown(cell):
+    """Quiesce came first, the shutdown after the last job ended, with nothing running, nothing aborted."""
+    events = cell.events()
+    kinds = [e["event"] for e in events]
+    assert "quiesce" in kinds and "shutdown" in kinds, kinds
+    assert kinds.index("quiesce") < kinds.index("shutdown")
+    (shutdown,) = events_of(cell, "shutdown")
+    assert (shutdown["job_count"], shutdown["active"]) == (0, False)
+    job_ends = [e["t"] for e in events if e["event"] in ("job_end", "job_cancel")]
+    assert all(t <= shutdown["t"] for t in job_ends)
+    assert not events_of(cell, "job_abort")
+
+
+def test_drain_shuts_the_cell_down_after_its_last_job(fake_cell1, apply_state):
+    cell = fake_cell1(jobs=[3.0, 3.5])
+    result = apply_state("vcd.drained")
+    assert result["result"] is True, result["comment"]
+    assert set(result["changes"]) == {"quiesced", "stopped", "drain_seconds"}
+    assert "drained of 2 job(s)" in result["comment"]
+    assert_safe_shutdown(cell)
+    assert cell.snapshot()["service"] == "stopped"
+    # The password went to the prompt, never on an argument list; few JVM starts thanks to REST.
+    runs = tool_runs(cell)
+    assert all(argv[:2] == ["-u", "administrator"] and "-p" not in argv for argv in runs)
+    assert not any(ADMIN_PASSWORD in " ".join(argv) for argv in runs)
+    assert len(runs) <= 5, runs
+
+
+def test_reapplying_after_success_changes_nothing(fake_cell1, apply_state):
+    cell = fake_cell1(jobs=[0.5])
+    assert apply_state("vcd.drained")["result"] is True
+    runs_before = len(tool_runs(cell))
+    again = apply_state("vcd.drained")
+    assert (again["result"], again["changes"]) == (True, {})
+    assert "already stopped" in again["comment"]
+    assert len(tool_runs(cell)) == runs_before
+    assert len(events_of(cell, "shutdown")) == 1
+
+
+def test_test_mode_says_what_would_happen_and_touches_nothing(fake_cell1, apply_state):
+    cell = fake_cell1(jobs=[None, None])
+    result = apply_state("vcd.drained", test=True)
+    assert result["result"] is None
+    assert "2 running job(s)" in result["comment"]
+    assert result["changes"] == {"quiesced": True, "stopped": True}
+    assert not events_of(cell, "quiesce", "shutdown", "stop", "job_abort", "job_cancel")
+    assert cell.snapshot()["quiesced"] is False
+
+
+def test_on_timeout_fail_leaves_the_cell_quiesced_and_names_the_blocking_task(fake_cell1, apply_state):
+    cell = fake_cell1(jobs=[None])
+    (job,) = cell.snapshot()["jobs"]
+    result = apply_state("vcd.drained", pillar={"vcd_cell": {"drain": {"timeout": 2, "interval": 1}}})
+    assert result["result"] is False
+    assert "did not drain within 2s" in result["comment"]
+    assert job["id"] in result["comment"] and "owner alice" in result["comment"]
+    assert result["changes"] == {"quiesced": True}
+    snapshot = cell.snapshot()
+    assert (snapshot["service"], snapshot["quiesced"], snapshot["job_count"]) == ("running", True, 1)
+    assert not events_of(cell, "shutdown", "job_abort")
+
+
+def test_on_timeout_abort_unquiesces_and_fails(fake_cell1, apply_state):
+    cell = fake_cell1(jobs=[None])
+    pillar = {"vcd_cell": {"drain": {"timeout": 2, "interval": 1, "on_timeout": "abort"}}}
+    result = apply_state("vcd.drained", pillar=pillar)
+    assert result["result"] is False
+    assert "Aborted: the cell is active again" in result["comment"]
+    assert result["changes"] == {}
+    assert [e["event"] for e in events_of(cell, "quiesce", "unquiesce")] == ["quiesce", "unquiesce"]
+    assert cell.snapshot()["quiesced"] is False
+    assert not events_of(cell, "shutdown", "job_abort")
+
+
+def test_on_timeout_cancel_cancels_then_shuts_down(fake_cell1, apply_state):
+    cell = fake_cell1(jobs=[None, 0.5], cancel_seconds=0.5)
+    pillar = {"vcd_cell": {"drain": {"timeout": 2, "interval": 1, "on_timeout": "cancel", "cancel_grace": 20}}}
+    result = apply_state("vcd.drained", pillar=pillar)
+    assert result["result"] is True, result["comment"]
+    hung = next(j for j in cell.snapshot()["jobs"] if j["runs_until_cancelled"])
+    assert result["changes"]["cancelled"] == [hung["id"]]
+    assert [e["job"] for e in events_of(cell, "job_cancel")] == [hung["id"]]
+    assert_safe_shutdown(cell)
+
+
+def test_on_timeout_cancel_fails_without_shutdown_when_a_task_survives(fake_cell1, apply_state):
+    cell = fake_cell1(jobs=[None])
+    (job,) = cell.snapshot()["jobs"]
+    cell.hang_job(job["id"], cancellable=False)
+    pillar = {"vcd_cell": {"drain": {"timeout": 1, "interval": 1, "on_timeout": "cancel", "cancel_grace": 2}}}
+    result = apply_state("vcd.drained", pillar=pillar)
+    assert result["result"] is False
+    assert "not shut down" in result["comment"] and job["id"] in result["comment"]
+    assert cell.snapshot()["service"] == "running"
+    assert not events_of(cell, "shutdown", "job_abort")
+
+
+def test_drained_with_the_maintenance_message_then_active_brings_the_cell_back(fake_cell1, apply_state):
+    cell = fake_cell1(jobs=[0.5], start_seconds=1.0)
+    drained = apply_state("vcd.drained", pillar={"vcd_cell": {"drain": {"maintenance_message": True}}})
+    assert drained["result"] is True, drained["comment"]
+    assert drained["changes"]["maintenance_message"] is True
+    assert cell.snapshot()["service"] == "maintenance"
+    active = apply_state("vcd.active")
+    assert active["result"] is True, active["comment"]
+    assert set(active["changes"]) == {"maintenance_message", "started"}
+    snapshot = cell.snapshot()
+    assert (snapshot["service"], snapshot["quiesced"], snapshot["active"]) == ("running", False, True)
+    kinds = [e["event"] for e in cell.events()]
+    assert kinds[kinds.index("shutdown") :].count("maintenance_message_off") == 1
+    assert kinds.index("maintenance_message_off") < kinds.index("start") < kinds.index("serving")
+    again = apply_state("vcd.active")
+    assert (again["result"], again["changes"]) == (True, {})
+
+
+def test_active_unquiesces_a_running_quiesced_cell(fake_cell1, apply_state):
+    cell = fake_cell1(version="8.10")
+    cell.quiesce(True)
+    result = apply_state("vcd.active")
+    assert (result["result"], result["changes"]) == (True, {"unquiesced": True})
+    assert cell.snapshot()["quiesced"] is False
+
+
+def test_progress_events_reach_the_masters_bus(fake_cell1, apply_state, event_listener, salt_master):
+    cell = fake_cell1(jobs=[3.0])
+    (job,) = cell.snapshot()["jobs"]
+    started = time.time()
+    assert apply_state("vcd.drained")["result"] is True
+
+    def drain_payloads():
+        events = event_listener.get_events([(salt_master.id, "vcd/cell/cell1/drain")], after_time=started)
+        payloads = sorted((e.data.get("data", e.data) for e in events), key=lambda d: d["elapsed"])
+        return payloads if payloads and payloads[-1]["job_count"] == 0 else None
+
+    payloads = wait_for(drain_payloads, "the drain's last progress event")
+    assert len(payloads) >= 2, payloads
+    first, last = payloads[0], payloads[-1]
+    assert (first["cell"], first["job_count"]) == ("cell1", 1)
+    assert first["tasks"][0]["id"] == job["id"] and first["tasks"][0]["owner"] == "alice"
+    assert 0 < first["remaining"] <= 3600
+    assert (last["job_count"], last["tasks"]) == (0, [])
+    assert not any(ADMIN_PASSWORD in repr(p) for p in payloads)
+
+
+def test_pid_authentication_needs_no_password(fake_cell1, apply_state):
+    cell = fake_cell1(jobs=[0.5])
+    result = apply_state("vcd.drained", pillar={"vcd_cell": {"auth": "pid"}})
+    assert result["result"] is True, result["comment"]
+    runs = tool_runs(cell)
+    assert runs and all(argv[:2] == ["cell", "-i"] and "-u" not in argv for argv in runs)
+    assert_safe_shutdown(cell)
+
+
+def test_without_rest_the_tool_is_polled(fake_cell1, apply_state):
+    cell = fake_cell1(jobs=[1.5], version="8.10")
+    result = apply_state("vcd.drained", pillar={"vcd_cell": {"api_url": "", "drain": {"interval": 1}}})
+    assert result["result"] is True, result["comment"]
+    assert_safe_shutdown(cell)
+    assert len(tool_runs(cell)) >= 4
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        {"version": "5.1"},
+        {"version": "8.10", "layout": "oneline", "noise": True, "crlf": True},
+        {"version": "10.5", "quiesce_blocks": False, "active_after_quiesce": "until-drained"},
+        {"version": "8.10", "quiesce_blocks": True, "active_after_quiesce": "at-once"},
+    ],
+    ids=["5.1", "8.10-oneline-noise", "10.5-returns", "8.10-blocks"],
+)
+def test_every_tool_variant_drains_safely(fake_cell1, apply_state, variant):
+    cell = fake_cell1(jobs=[0.5, 1.5], **variant)
+    result = apply_state("vcd.drained")
+    assert result["result"] is True, result["comment"]
+    assert_safe_shutdown(cell)
+
+
+def test_invalid_arguments_fail_before_the_cell_is_touched(fake_cell1, apply_state):
+    cell = fake_cell1(jobs=[None])
+    result = apply_state("vcd.drained", pillar={"vcd_cell": {"drain": {"timeout": -5}}})
+    assert result["result"] is False
+    assert "timeout must be a positive number" in result["comment"]
+    assert events_of(cell, "cli") == []
+
+
+def test_a_wrong_password_fails_clearly_without_leaking_it(fake_cell1, apply_state):
+    cell = fake_cell1(jobs=[None])
+    result = apply_state("vcd.drained", pillar={"vcd_cell": {"password": "Wr0ng-Secret"}})
+    assert result["result"] is False
+    assert "Authentication failed" in result["comment"]
+    assert "Wr0ng-Secret" not in result["comment"]
+    assert not events_of(cell, "quiesce", "shutdown")

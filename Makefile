@@ -4,9 +4,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test serve clean
+.PHONY: demo demo-manual test serve clean
 
 demo: $(INSTALLED)
+	$(BIN)/python -m demo
+
+# The same procedure done by hand with the stub tools, as operators do it today.
+demo-manual: $(INSTALLED)
 	$(BIN)/python -m simulator manual-drain
 
 test: $(INSTALLED)

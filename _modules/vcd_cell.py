@@ -363,6 +363,7 @@ class _Api:
             self.token_headers = {"x-vcloud-authorization": response.headers["x-vcloud-authorization"]}
         else:
             raise CommandExecutionError("The vCD API login answered without a session token")
+        return self
 
     def logout(self):
         if self.token_headers is None:
@@ -374,13 +375,20 @@ class _Api:
             log.debug("vcd_cell: logout failed: %s", exc)
         self.token_headers = None
 
-    def __enter__(self):
-        self.login()
-        return self
-
-    def __exit__(self, *exc_info):
+    def close(self):
         self.logout()
         self.http.close()
+
+    def abandon(self):
+        """Drop the session without a logout request: the API is failing, so do not wait on it again."""
+        self.token_headers = None
+        self.http.close()
+
+    def __enter__(self):
+        return self.login()
+
+    def __exit__(self, *exc_info):
+        self.close()
 
     def _get(self, path, params):
         response = self._request("GET", path, params=params, headers=dict(self.token_headers, Accept=self.accept))
@@ -490,8 +498,9 @@ def _open_api(settings):
         return None
     api = _Api(settings)
     try:
-        return api.__enter__()
+        return api.login()
     except CommandExecutionError as exc:
+        api.abandon()
         log.warning("vcd_cell: waiting without the REST API, polling the tool instead: %s", exc)
         return None
 
@@ -525,10 +534,12 @@ def _wait(settings, timeout, interval, quiesce_run=None):
                     tasks = api.running_tasks()
                 except CommandExecutionError as exc:
                     log.warning("vcd_cell: the REST API failed, polling the tool instead: %s", exc)
-                    api.__exit__(None, None, None)
+                    api.abandon()
                     api, tick = None, interval
-            tool_may_confirm = quiesce_run is None and (api is None or not tasks) and now >= next_cli
-            if tool_may_confirm:
+            # The tool has the last word: it confirms what the API says, and is asked once more at the
+            # deadline in case the API still lists tasks the cell no longer runs.
+            cli_due = (api is None or not tasks) and now >= next_cli
+            if quiesce_run is None and (cli_due or now >= deadline):
                 reading = _status(settings)
                 next_cli = now + interval
                 if _drained(reading):
@@ -547,7 +558,7 @@ def _wait(settings, timeout, interval, quiesce_run=None):
         if quiesce_run is not None:
             quiesce_run.kill()
         if api is not None:
-            api.__exit__(None, None, None)
+            api.close()
 
 
 def _check_wait_arguments(timeout, interval):
@@ -752,10 +763,12 @@ def health():
     return {"up": up, "status_code": response.status_code, "maintenance_message": in_maintenance}
 
 
-def wait_serving(timeout=600, interval=5):
+def wait_serving(timeout=600, interval=None):
     """
     Wait until the cell serves: its health check answers when ``api_url`` is set, else the tool answers
     ``--status``. Returns True when it does within ``timeout`` seconds, False otherwise.
+
+    ``interval`` defaults to 1 second with the health check, 5 seconds with the tool (a JVM start each).
 
     CLI Example:
 
@@ -763,8 +776,10 @@ def wait_serving(timeout=600, interval=5):
 
         salt 'cell1*' vcd_cell.wait_serving timeout=300
     """
-    _check_wait_arguments(timeout, interval)
     settings = _settings()
+    if interval is None:
+        interval = min(timeout, API_POLL_SECONDS if settings.api_url else 5)
+    _check_wait_arguments(timeout, interval)
     deadline = time.monotonic() + timeout
     while True:
         if settings.api_url:

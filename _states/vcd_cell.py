@@ -238,7 +238,7 @@ def _bring_up(ret, health_timeout):
     if not __salt__["vcd_cell.start"]():
         raise CommandExecutionError("vmware-vcd-cell start returned but the cell's service does not run")
     ret["changes"]["started"] = True
-    if not __salt__["vcd_cell.wait_serving"](timeout=health_timeout, interval=min(5, health_timeout)):
+    if not __salt__["vcd_cell.wait_serving"](timeout=health_timeout):
         raise CommandExecutionError(f"The cell started but did not serve within {health_timeout}s")
 
 
@@ -267,7 +267,7 @@ def active(name, health_timeout=600):
             return ret
         if not running:
             _bring_up(ret, health_timeout)
-        elif not __salt__["vcd_cell.wait_serving"](timeout=health_timeout, interval=min(5, health_timeout)):
+        elif not __salt__["vcd_cell.wait_serving"](timeout=health_timeout):
             raise CommandExecutionError(f"The cell's service runs but it did not serve within {health_timeout}s")
         reading = __salt__["vcd_cell.status"]()
         # An inactive scheduler is quiesced for sure; with jobs running, "active" may hide a quiesce.

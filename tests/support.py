@@ -1,6 +1,8 @@
 """Helpers for tests that run the tools the way a person or Salt would."""
 
+import importlib.util
 import os
+import pathlib
 import pty
 import select
 import time
@@ -38,3 +40,17 @@ def run_on_terminal(argv, env, answer, deadline=30.0):
         os.close(fd)
     _, status = os.waitpid(child, 0)
     return os.waitstatus_to_exitcode(status), screen.decode()
+
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def load_salt_module(relative_path, name):
+    """
+    Import a Salt loader module from its file under ``name``: the execution and state modules are both
+    ``vcd_cell.py``, so each needs a distinct import name.
+    """
+    spec = importlib.util.spec_from_file_location(name, REPO / relative_path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

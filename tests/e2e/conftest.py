@@ -14,8 +14,8 @@ import time
 
 import pytest
 
-from simulator import CELL_MANAGEMENT_TOOL, VMWARE_VCD_CELL
 from simulator.model import Cell, CellConfig
+from simulator.pillar import vcd_cell_pillar
 from simulator.server import CellServer, quiet_request_log
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -23,33 +23,6 @@ ADMIN_USER = "administrator"
 ADMIN_PASSWORD = "vmware-Adm1n"
 STATE_TIMEOUT = 180
 DEADLINE = 60
-
-
-def write_tool_wrappers(directory, url):
-    """The stub tools for one cell: each wrapper points its tool at the fake cell at ``url``."""
-    directory.mkdir(parents=True, exist_ok=True)
-    paths = {}
-    for key, tool in (("cmt_path", CELL_MANAGEMENT_TOOL), ("cell_script", VMWARE_VCD_CELL)):
-        wrapper = directory / pathlib.Path(tool).name
-        wrapper.write_text(f'#!/bin/sh\nVCD_SIM_URL={url} exec {tool} "$@"\n')
-        wrapper.chmod(0o755)
-        paths[key] = str(wrapper)
-    return paths
-
-
-def cell_pillar(server, tools_dir, cell_name, password=ADMIN_PASSWORD):
-    """The vcd_cell pillar of a minion whose cell is ``server``."""
-    return {
-        "vcd_cell": dict(
-            write_tool_wrappers(tools_dir, server.url),
-            username=ADMIN_USER,
-            password=password,
-            api_url=server.url,
-            cell_name=cell_name,
-            cli_timeout=60,
-            event_interval=1,
-        )
-    }
 
 
 @pytest.fixture(scope="session")
@@ -89,7 +62,7 @@ def cell_server():
 @pytest.fixture(scope="session")
 def cell1_minion(salt_master, salt_cli, cell_server, pillar_dir, tmp_path_factory):
     """The minion ``cell1``, its modules synced from the master's file_roots."""
-    pillar = cell_pillar(cell_server, tmp_path_factory.mktemp("cell1-tools"), "cell1")
+    pillar = vcd_cell_pillar(cell_server, tmp_path_factory.mktemp("cell1-tools"), cli_timeout=60, event_interval=1)
     (pillar_dir / "cell1.sls").write_text(json.dumps(pillar))
     (pillar_dir / "top.sls").write_text(json.dumps({"base": {"cell1": ["cell1"]}}))
     minion = salt_master.salt_minion_daemon("cell1")

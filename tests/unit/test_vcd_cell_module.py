@@ -1,0 +1,314 @@
+"""
+The execution module with Salt's loader mocked: status parsing, the argument lists of the tool (never a
+password), the prompt answered through the terminal, time limits, and the settings' validation.
+"""
+
+from unittest.mock import MagicMock
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from salt.exceptions import CommandExecutionError, SaltInvocationError
+
+from tests.support import load_salt_module
+
+vcd_cell = load_salt_module("_modules/vcd_cell.py", "vcd_cell_execution_module")
+
+PASSWORD = "s3cr3t pa$$ 'wörd'"
+CMT = "/opt/vmware/vcloud-director/bin/cell-management-tool"
+
+
+class FakeTerminal:
+    """
+    Stands in for salt.utils.vt.Terminal: prompts for a password when run with ``-u``, then prints the
+    output ``script`` maps the cell option to, and exits with its code. ``None`` never ends.
+    """
+
+    script = {}
+    runs = []
+
+    def __init__(self, args, **kwargs):
+        self.args = args
+        self.sent = []
+        self.killed = False
+        self.exitstatus = None
+        self.output, self.exit_code = self.script[args[-1] if args[-1] not in ("true", "false") else args[-2]]
+        self.pending = ["Password:"] if "-u" in args else []
+        if "-u" not in args:
+            self.pending.append(self.output)
+        FakeTerminal.runs.append(self)
+
+    def recv(self):
+        if self.pending:
+            return self.pending.pop(0), ""
+        if self.exit_code is None or (("-u" in self.args) and not self.sent):
+            return "", ""
+        return None, None
+
+    def sendline(self, data):
+        self.sent.append(data)
+        self.pending.append(self.output)
+
+    @property
+    def has_unread_data(self):
+        return bool(self.pending)
+
+    def isalive(self):
+        done = self.exit_code is not None and (self.sent or "-u" not in self.args) and not self.pending
+        if done:
+            self.exitstatus = self.exit_code
+        return not done
+
+    def close(self, terminate=True, kill=False):
+        self.killed = True
+
+
+def settings(**overrides):
+    values = {"password": PASSWORD, "cli_timeout": 5, "api_url": None}
+    values.update(overrides)
+    return values
+
+
+@pytest.fixture
+def config():
+    """The vcd_cell configuration config.get answers with; tests change it."""
+    return settings()
+
+
+@pytest.fixture
+def run_all():
+    return MagicMock(return_value={"retcode": 0, "stdout": "4242\n", "stderr": ""})
+
+
+@pytest.fixture
+def configure_loader_modules(config, run_all, monkeypatch, tmp_path):
+    tool = tmp_path / "cell-management-tool"
+    tool.write_text("#!/bin/sh\n")
+    tool.chmod(0o755)
+    config.setdefault("cmt_path", str(tool))
+    config.setdefault("cell_script", str(tool))
+    monkeypatch.setattr(vcd_cell.salt.utils.vt, "Terminal", FakeTerminal)
+    FakeTerminal.runs = []
+    FakeTerminal.script = {
+        "--status": ("\nJob count = 0\nIs Active = false\nIn Maintenance Mode = false\n", 0),
+        "--shutdown": ("", 0),
+        "--quiesce": ("", 0),
+    }
+
+    def config_get(key, default=None):
+        return config.get(key.split(":", 1)[1], default)
+
+    return {
+        vcd_cell: {
+            "__salt__": {"config.get": config_get, "cmd.run_all": run_all, "event.send": MagicMock()},
+            "__opts__": {"id": "cell1", "test": False},
+        }
+    }
+
+
+# -- parsing ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "output, expected",
+    [
+        ("Job count = 3\nIs Active = true\n", (3, True, None)),
+        ("Job count = 1\nIs Active = true\nIn Maintenance Mode = false\n", (1, True, False)),
+        ("Job count = 3 Is Active = true", (3, True, None)),
+        ("Job count = 0 Is Active = false In Maintenance Mode = true", (0, False, True)),
+        ("Job count = 2\r\nIs Active = false\r\nIn Maintenance Mode = false\r\n", (2, False, False)),
+        (
+            "Picked up JAVA_TOOL_OPTIONS: -Xmx1g\nlog4j:WARN No appenders\nJob count = 5\nIs Active = TRUE\n"
+            "2026-11-25 07:00:00,000 INFO done\n",
+            (5, True, None),
+        ),
+        ("Password:\nJob count = 0\nIs Active = false\n", (0, False, None)),
+    ],
+    ids=["5.1", "8.10", "one-line", "one-line-3", "crlf", "noise", "after-prompt"],
+)
+def test_parse_status_reads_every_layout(output, expected):
+    status = vcd_cell.parse_status(output)
+    assert (status["job_count"], status["active"], status["maintenance"]) == expected
+
+
+@pytest.mark.parametrize(
+    "output, message",
+    [
+        ("", "no job_count field"),
+        ("Is Active = true", "no job_count field"),
+        ("Job count = 3", "no active field"),
+        ("Job count = 3\nIs Act", "no active field"),
+        ("Job count = three\nIs Active = true", "malformed job count 'three'"),
+        ("Job count = -1\nIs Active = true", "malformed job count '-1'"),
+        ("Job count = 1\nIs Active = maybe", "malformed active value 'maybe'"),
+        ("Job count = 1\nIs Active = true\nIn Maintenance Mode = perhaps", "malformed maintenance value"),
+        ("Job count = 1\nJob count = 2\nIs Active = true", "job_count twice"),
+        ("Job count =\nIs Active = true", "malformed job count"),
+    ],
+)
+def test_parse_status_is_strict_and_quotes_the_output(output, message):
+    with pytest.raises(CommandExecutionError, match=message) as error:
+        vcd_cell.parse_status(output)
+    assert repr(output) in str(error.value)
+
+
+NOISE = st.sampled_from(
+    ["Picked up JAVA_TOOL_OPTIONS: -Xmx1g", "log4j:WARN No appenders could be found", "WARNING: An illegal reflective access", ""]
+)
+
+
+@given(
+    job_count=st.integers(min_value=0, max_value=10**6),
+    active=st.booleans(),
+    maintenance=st.one_of(st.none(), st.booleans()),
+    before=st.lists(NOISE, max_size=3),
+    after=st.lists(NOISE, max_size=3),
+    one_line=st.booleans(),
+    line_end=st.sampled_from(["\n", "\r\n"]),
+)
+def test_parse_status_finds_the_fields_among_any_noise(job_count, active, maintenance, before, after, one_line, line_end):
+    fields = [f"Job count = {job_count}", f"Is Active = {str(active).lower()}"]
+    if maintenance is not None:
+        fields.append(f"In Maintenance Mode = {str(maintenance).lower()}")
+    body = [" ".join(fields)] if one_line else fields
+    output = line_end.join(before + body + after)
+    assert vcd_cell.parse_status(output) == {"job_count": job_count, "active": active, "maintenance": maintenance}
+
+
+# -- the tool's argument list and the password ---------------------------------------------------------
+
+
+def test_password_auth_answers_the_prompt_and_keeps_the_password_off_the_argument_list(config):
+    assert vcd_cell.status() == {"job_count": 0, "active": False, "maintenance": False}
+    (run,) = FakeTerminal.runs
+    assert run.args == [config["cmt_path"], "-u", "administrator", "cell", "--status"]
+    assert run.sent == [PASSWORD]
+    assert not any(PASSWORD in arg for arg in run.args)
+
+
+def test_pid_auth_gets_the_pid_from_the_pid_command_and_sends_no_password(config, run_all):
+    config.update(auth="pid", pid_command=f"{config['cell_script']} pid cell")
+    run_all.return_value = {"retcode": 0, "stdout": "some banner\n4242\n", "stderr": ""}
+    vcd_cell.status()
+    (run,) = FakeTerminal.runs
+    assert run.args == [config["cmt_path"], "cell", "-i", "4242", "--status"]
+    assert run.sent == []
+    assert run_all.call_args.args[0] == [config["cell_script"], "pid", "cell"]
+    assert run_all.call_args.kwargs["python_shell"] is False
+
+
+def test_pid_auth_is_the_default_without_a_password(config):
+    config["password"] = None
+    vcd_cell.status()
+    assert FakeTerminal.runs[0].args[1:3] == ["cell", "-i"]
+
+
+def test_a_pid_command_without_a_pid_fails_clearly(config, run_all):
+    config["auth"] = "pid"
+    run_all.return_value = {"retcode": 1, "stdout": "", "stderr": "vmware-vcd-cell is not running"}
+    with pytest.raises(CommandExecutionError, match="Cannot get the cell's process id.*not running"):
+        vcd_cell.status()
+
+
+def test_output_echoing_the_password_is_redacted_in_errors(config):
+    FakeTerminal.script["--status"] = (f"Error: login failed for {PASSWORD}", 1)
+    with pytest.raises(CommandExecutionError) as error:
+        vcd_cell.status()
+    assert PASSWORD not in str(error.value)
+    assert "******" in str(error.value)
+    assert "failed (exit 1)" in str(error.value)
+
+
+def test_a_hung_tool_is_killed_at_its_time_limit(config):
+    config["cli_timeout"] = 0.3
+    FakeTerminal.script["--status"] = ("", None)
+    with pytest.raises(CommandExecutionError, match="did not finish within 0.3s and was killed"):
+        vcd_cell.status()
+    assert FakeTerminal.runs[0].killed
+
+
+def test_a_missing_tool_is_reported_with_the_setting_to_fix(config):
+    config["cmt_path"] = "/nonexistent/cell-management-tool"
+    with pytest.raises(CommandExecutionError, match="missing or not executable: check vcd_cell:cmt_path"):
+        vcd_cell.status()
+
+
+# -- shutdown refuses ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "output", ["Job count = 1\nIs Active = false\n", "Job count = 0\nIs Active = true\n"], ids=["jobs", "active"]
+)
+def test_shutdown_refuses_while_jobs_run_or_the_scheduler_is_active(output):
+    FakeTerminal.script["--status"] = (output, 0)
+    with pytest.raises(CommandExecutionError, match="Refusing to shut the cell down"):
+        vcd_cell.shutdown()
+    assert [run.args[-1] for run in FakeTerminal.runs] == ["--status"]
+
+
+def test_shutdown_checks_again_then_shuts_down():
+    assert vcd_cell.shutdown()["shutdown"] is True
+    assert [run.args[-1] for run in FakeTerminal.runs] == ["--status", "--shutdown"]
+
+
+def test_forced_shutdown_skips_the_check():
+    vcd_cell.shutdown(force=True)
+    assert [run.args[-1] for run in FakeTerminal.runs] == ["--shutdown"]
+
+
+# -- settings and arguments ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"auth": "kerberos"}, "vcd_cell:auth must be 'password' or 'pid'"),
+        ({"auth": "password", "password": None}, "vcd_cell:password is not set"),
+        ({"cli_timeout": -1}, "vcd_cell:cli_timeout must be a positive number"),
+        ({"event_interval": "often"}, "vcd_cell:event_interval must be a positive number"),
+        ({"api_verify": 3}, "vcd_cell:api_verify must be"),
+    ],
+)
+def test_bad_settings_are_named(config, change, message):
+    config.update(change)
+    with pytest.raises(SaltInvocationError, match=message):
+        vcd_cell.status()
+    assert FakeTerminal.runs == []
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: vcd_cell.wait_drained(timeout=0), "timeout must be a positive number"),
+        (lambda: vcd_cell.drain(timeout=10, interval=20), r"interval \(20\) must not be longer than timeout"),
+        (lambda: vcd_cell.shutdown(force="yes"), "force must be True or False"),
+        (lambda: vcd_cell.maintenance_message(enabled="on"), "enabled must be True or False"),
+        (lambda: vcd_cell.cancel_tasks(ids="abc"), "ids must be a list"),
+        (lambda: vcd_cell.quiesce(timeout=-3), "timeout must be a positive number"),
+    ],
+)
+def test_bad_arguments_are_named_before_anything_runs(call, message):
+    with pytest.raises(SaltInvocationError, match=message):
+        call()
+    assert FakeTerminal.runs == []
+
+
+def test_the_settings_never_show_the_password(config):
+    shown = repr(vcd_cell._settings())
+    assert PASSWORD not in shown and "******" in shown
+
+
+def test_rest_functions_need_an_api_url():
+    with pytest.raises(CommandExecutionError, match="set vcd_cell:api_url"):
+        vcd_cell.tasks()
+    with pytest.raises(CommandExecutionError, match="set vcd_cell:api_url"):
+        vcd_cell.health()
+
+
+def test_task_summary_takes_the_id_from_the_href():
+    summary = vcd_cell._task_summary(
+        {"href": "https://cell/api/task/abc-123", "name": "vappDeploy", "ownerName": "alice", "startDate": "2020-01-01T00:00:00.000Z"}
+    )
+    assert (summary["id"], summary["owner"]) == ("abc-123", "alice")
+    assert summary["age_seconds"] > 0
+    assert vcd_cell.describe_tasks([summary]).startswith("abc-123 vappDeploy (owner alice, running ")

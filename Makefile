@@ -4,10 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo demo-manual test serve clean
+.PHONY: demo demo-rolling demo-manual test serve clean
 
 demo: $(INSTALLED)
 	$(BIN)/python -m demo
+
+# Three fake cells taken through maintenance one at a time by salt-run state.orchestrate orch.vcd_rolling.
+demo-rolling: $(INSTALLED)
+	$(BIN)/python -m demo --rolling
 
 # The same procedure done by hand with the stub tools, as operators do it today.
 demo-manual: $(INSTALLED)

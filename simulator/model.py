@@ -195,7 +195,9 @@ class Cell:
     def __init__(self, config=None, clock=time.monotonic):
         self.config = config or CellConfig()
         self._clock = clock
-        self._epoch = clock()
+        # The clock's reading when the cell was made: timeline times are relative to it, so cells made
+        # with the same clock can be put on one time axis as epoch + t.
+        self.epoch = clock()
         self._wall_epoch = time.time()
         self._lock = threading.RLock()
         # Process ids as a Linux host would hand out; each start of the cell gets a new one.
@@ -212,7 +214,7 @@ class Cell:
 
     def now(self):
         """Seconds since the cell was created."""
-        return self._clock() - self._epoch
+        return self._clock() - self.epoch
 
     def _iso(self, t):
         stamp = datetime.datetime.fromtimestamp(self._wall_epoch + t, tz=datetime.timezone.utc)

@@ -8,6 +8,7 @@ which fake cell they act on, and at that cell's REST API. The daemons start once
 test gets a fresh fake cell behind the same URL.
 """
 
+import contextlib
 import json
 import pathlib
 import time
@@ -60,18 +61,44 @@ def cell_server():
 
 
 @pytest.fixture(scope="session")
-def cell1_minion(salt_master, salt_cli, cell_server, pillar_dir, tmp_path_factory):
-    """The minion ``cell1``, its modules synced from the master's file_roots."""
-    pillar = vcd_cell_pillar(cell_server, tmp_path_factory.mktemp("cell1-tools"), cli_timeout=60, event_interval=1)
-    (pillar_dir / "cell1.sls").write_text(json.dumps(pillar))
-    (pillar_dir / "top.sls").write_text(json.dumps({"base": {"cell1": ["cell1"]}}))
-    minion = salt_master.salt_minion_daemon("cell1")
-    with minion.started():
-        synced = salt_cli.run("saltutil.sync_all", minion_tgt="cell1")
-        assert synced.returncode == 0, synced
-        assert "states.vcd_cell" in synced.data["states"]
-        refreshed = salt_cli.run("saltutil.refresh_pillar", "wait=True", minion_tgt="cell1")
-        assert refreshed.returncode == 0, refreshed
+def register_pillar(pillar_dir):
+    """``register_pillar(minion_id, pillar)``: that minion's pillar, in a top file naming every minion."""
+
+    def register(minion_id, pillar):
+        (pillar_dir / f"{minion_id}.sls").write_text(json.dumps(pillar))
+        minions = sorted(path.stem for path in pillar_dir.glob("*.sls") if path.stem != "top")
+        (pillar_dir / "top.sls").write_text(json.dumps({"base": {m: [m] for m in minions}}))
+
+    return register
+
+
+@pytest.fixture(scope="session")
+def cell_minion(salt_master, salt_cli, register_pillar, tmp_path_factory):
+    """
+    ``with cell_minion(minion_id, server) as minion:`` a started minion whose cell is the fake cell
+    ``server``, its modules synced from the master's file_roots and its pillar loaded.
+    """
+
+    @contextlib.contextmanager
+    def start(minion_id, server):
+        tools = tmp_path_factory.mktemp(f"{minion_id}-tools")
+        register_pillar(minion_id, vcd_cell_pillar(server, tools, cli_timeout=60, event_interval=1))
+        minion = salt_master.salt_minion_daemon(minion_id)
+        with minion.started():
+            synced = salt_cli.run("saltutil.sync_all", minion_tgt=minion_id)
+            assert synced.returncode == 0, synced
+            assert "states.vcd_cell" in synced.data["states"]
+            refreshed = salt_cli.run("saltutil.refresh_pillar", "wait=True", minion_tgt=minion_id)
+            assert refreshed.returncode == 0, refreshed
+            yield minion
+
+    return start
+
+
+@pytest.fixture(scope="session")
+def cell1_minion(cell_minion, cell_server):
+    """The minion ``cell1``, driving the session's fake cell server."""
+    with cell_minion("cell1", cell_server) as minion:
         yield minion
 
 

@@ -1,0 +1,200 @@
+"""
+`salt-run state.orchestrate orch.vcd_rolling` over three real minions, each driving its own fake cell.
+"""
+
+import contextlib
+import time
+
+import pytest
+
+from simulator.model import Cell, CellConfig
+from simulator.server import CellServer
+from tests.e2e.conftest import ADMIN_PASSWORD, STATE_TIMEOUT, events_of, wait_for
+
+CELLS = ("cell-a", "cell-b", "cell-c")
+UPGRADE_SLS = "tests.e2e.sls.upgrade"
+DOWN = ("shutdown", "stop", "crash")
+
+
+@pytest.fixture(scope="module")
+def group(cell_minion, salt_run_cli):
+    """Three cells of a server group, each a fake cell driven by its own minion."""
+    with contextlib.ExitStack() as stack:
+        servers = {}
+        for name in CELLS:
+            server = stack.enter_context(CellServer(Cell(CellConfig(cell_name=name, admin_password=ADMIN_PASSWORD))))
+            stack.enter_context(cell_minion(name, server))
+            servers[name] = server
+        synced = salt_run_cli.run("saltutil.sync_runners")
+        assert synced.returncode == 0, synced
+        assert "runners.vcd_rolling" in synced.data, synced.data
+        yield servers
+
+
+@pytest.fixture
+def fresh_cells(group):
+    """``fresh_cells(jobs=[1.0])``: a new fake cell behind each minion, with those jobs running."""
+
+    def make(jobs=(1.0,), **config):
+        cells = {}
+        for name, server in group.items():
+            cell = server.replace_cell(Cell(CellConfig(cell_name=name, admin_password=ADMIN_PASSWORD, **config)))
+            for seconds in jobs:
+                cell.add_job(seconds=seconds, name="vappDeploy", owner="alice")
+            cells[name] = cell
+        return cells
+
+    return make
+
+
+@pytest.fixture
+def orchestrate(salt_run_cli):
+    """Run the rolling orchestration with ``vcd_rolling`` pillar; returns (success, the runner's report)."""
+
+    def run(**rolling):
+        ret = salt_run_cli.run(
+            "state.orchestrate", "orch.vcd_rolling", pillar={"vcd_rolling": rolling}, _timeout=STATE_TIMEOUT * 2
+        )
+        assert isinstance(ret.data, dict), ret
+        (master_states,) = ret.data["data"].values()
+        (state,) = master_states.values()
+        return state["result"], state["changes"]["return"]
+
+    return run
+
+
+def absolute(cell, event):
+    return cell.epoch + event["t"]
+
+
+def down_intervals(cell):
+    """When the cell was not serving: from each stop to the next time it served."""
+    intervals, went_down = [], None
+    for event in cell.events():
+        if event["event"] in DOWN and went_down is None:
+            went_down = absolute(cell, event)
+        elif event["event"] == "serving" and went_down is not None:
+            intervals.append((went_down, absolute(cell, event)))
+            went_down = None
+    if went_down is not None:
+        intervals.append((went_down, float("inf")))
+    return intervals
+
+
+def assert_budget_held(cells, batch, min_active):
+    """At every instant at most ``batch`` cells were down and at least ``min_active`` served."""
+    intervals = [interval for cell in cells.values() for interval in down_intervals(cell)]
+    for start, _ in intervals:
+        down = sum(1 for s, e in intervals if s <= start < e)
+        assert down <= batch, intervals
+        assert len(cells) - down >= min_active, intervals
+
+
+def cmt_runs(cell):
+    return [e for e in events_of(cell, "cli") if e["tool"] == "cell-management-tool"]
+
+
+def test_a_full_rollout_keeps_the_budget_and_loses_no_job(fresh_cells, orchestrate, tmp_path, event_listener, salt_master):
+    cells = fresh_cells(jobs=(1.0, 1.5), start_seconds=0.5)
+    started = time.time()
+    success, report = orchestrate(
+        cells=list(CELLS),
+        maintenance_sls=UPGRADE_SLS,
+        cell_pillar={"upgrade_marker_dir": str(tmp_path)},
+        rollout_id="full",
+    )
+    assert success is True, report
+    assert {name: entry["result"] for name, entry in report["cells"].items()} == dict.fromkeys(CELLS, "done")
+    assert report["cells"]["cell-a"]["steps"] == ["budget", "vcd.drained", UPGRADE_SLS, "vcd.active", "health"]
+    assert_budget_held(cells, batch=1, min_active=1)
+    for name, cell in cells.items():
+        assert not events_of(cell, "job_abort"), name
+        (shutdown,) = events_of(cell, "shutdown")
+        assert (shutdown["job_count"], shutdown["active"]) == (0, False)
+        assert cell.snapshot()["service"] == "running"
+        assert (tmp_path / name).read_text().strip() == "cell running during the upgrade: False"
+    # One cell after the other: each was serving again before the next one was quiesced.
+    serving_again = [absolute(cells[n], events_of(cells[n], "serving")[-1]) for n in CELLS]
+    quiesced = [absolute(cells[n], events_of(cells[n], "quiesce")[0]) for n in CELLS]
+    assert serving_again[0] < quiesced[1] and serving_again[1] < quiesced[2]
+
+    def finish_events():
+        found = event_listener.get_events([(salt_master.id, "vcd/rolling/*/finish")], after_time=started)
+        return found if len(found) == len(CELLS) else None
+
+    finished = wait_for(finish_events, "a finish event per cell")
+    assert sorted(e.data["cell"] for e in finished) == sorted(CELLS)
+    assert all(e.data["result"] == "done" for e in finished)
+    started_events = event_listener.get_events([(salt_master.id, "vcd/rolling/*/start")], after_time=started)
+    assert sorted(e.data["cell"] for e in started_events) == sorted(CELLS)
+
+
+def test_a_failure_stops_the_rollout_and_a_rerun_resumes_after_the_fix(fresh_cells, orchestrate):
+    cells = fresh_cells(jobs=(0.5,))
+    stuck = cells["cell-b"].add_job(seconds=None, name="vmMigrate", owner="bob")
+    rolling = {
+        "cells": list(CELLS),
+        "rollout_id": "resume",
+        "cell_pillar": {"vcd_cell": {"drain": {"timeout": 2, "interval": 1, "on_timeout": "fail"}}},
+    }
+    success, report = orchestrate(**rolling)
+    assert success is False
+    assert report["comment"].startswith("Stopped at cell-b, step vcd.drained")
+    assert stuck["id"] in report["comment"] and "Not touched: cell-c" in report["comment"]
+    assert [report["cells"][n]["result"] for n in CELLS] == ["done", "failed", "not started"]
+    assert not events_of(cells["cell-c"], "quiesce") and not cmt_runs(cells["cell-c"])
+    snapshot_b = cells["cell-b"].snapshot()
+    assert (snapshot_b["service"], snapshot_b["quiesced"]) == ("running", True)
+    assert not any(events_of(cell, "job_abort") for cell in cells.values())
+
+    cells["cell-b"].cancel_job(stuck["id"])
+    seen_on_a = len(cells["cell-a"].events())
+    success, report = orchestrate(**rolling)
+    assert success is True, report
+    assert [report["cells"][n]["result"] for n in CELLS] == ["done earlier", "done", "done"]
+    assert "cell-a done in an earlier run" in report["comment"]
+    assert len(cells["cell-a"].events()) == seen_on_a
+    assert_budget_held(cells, batch=1, min_active=1)
+    assert all(cell.snapshot()["service"] == "running" for cell in cells.values())
+
+
+def test_the_budget_refuses_to_start_when_the_other_cells_are_down(fresh_cells, orchestrate):
+    cells = fresh_cells(jobs=())
+    cells["cell-b"].crash()
+    cells["cell-c"].shutdown()
+    success, report = orchestrate(cells=list(CELLS), rollout_id="budget")
+    assert success is False
+    assert "Stopped at cell-a, step budget" in report["comment"]
+    assert "only 0 of the other 2 cell(s) serve right now" in report["comment"]
+    assert not cmt_runs(cells["cell-a"])
+    assert cells["cell-a"].snapshot()["service"] == "running"
+
+
+@pytest.mark.parametrize(
+    "rolling, message",
+    [
+        ({"cells": list(CELLS), "batch": 3}, "cannot be taken down 3 at a time while 1 keep serving"),
+        ({"cells": list(CELLS), "min_active": 0}, "min_active must be a whole number of at least 1"),
+        ({"cells": ["cell-a", "cell-a"]}, "lists a minion twice"),
+        ({"cells": "nothing-matches-*"}, "matches no accepted minion"),
+        ({"cells": list(CELLS), "pause": -1}, "pause must be a number of seconds"),
+    ],
+)
+def test_an_impossible_plan_is_refused_before_any_cell_is_touched(fresh_cells, orchestrate, rolling, message):
+    cells = fresh_cells(jobs=())
+    success, report = orchestrate(**rolling)
+    assert success is False
+    assert message in report["comment"]
+    assert not any(events_of(cell, "cli") for cell in cells.values())
+
+
+def test_a_target_expression_in_batches_of_two(fresh_cells, orchestrate):
+    cells = fresh_cells(jobs=(0.5,))
+    success, report = orchestrate(cells="cell-*", batch=2, rollout_id="glob")
+    assert success is True, report
+    assert list(report["cells"]) == list(CELLS)
+    assert_budget_held(cells, batch=2, min_active=1)
+    # cell-a and cell-b went down together, cell-c only after both served again.
+    (a_down,), (b_down,), (c_down,) = (down_intervals(cells[n]) for n in CELLS)
+    assert max(a_down[0], b_down[0]) < min(a_down[1], b_down[1])
+    assert c_down[0] > max(a_down[1], b_down[1])

@@ -34,6 +34,7 @@ does it appear in a log line, a return value, an event or an error message.
 """
 
 import datetime
+import json
 import logging
 import os
 import re
@@ -78,6 +79,9 @@ API_POLL_SECONDS = 1.0
 API_TIMEOUT = 30
 API_PAGE_SIZE = 128
 API_MAX_PAGES = 100
+LEASE_JOB = "vcd_cell_quiesce_lease"
+# The scheduler looks at the lease this often at most; short leases are looked at more often.
+LEASE_CHECK_SECONDS = 30
 STATUS_FIELDS = {
     "job_count": re.compile(r"Job\s+count\s*=\s*(\S*)", re.IGNORECASE),
     "active": re.compile(r"Is\s+Active\s*=\s*(\S*)", re.IGNORECASE),
@@ -233,18 +237,22 @@ class _ToolRun:
         if self.exit_code is None:
             self._terminal.close(terminate=True, kill=True)
 
+    def printed(self):
+        """What the tool printed after its password prompt, the password blanked out."""
+        text = self.settings.redact(self.output).replace("\r\n", "\n")
+        return re.sub(r"^\s*Password:[ \t]*\n?", "", text, flags=re.IGNORECASE)
+
     def shown_output(self):
-        """The output without the prompt, the password blanked out, for messages."""
-        text = self.settings.redact(self.output).replace("\r\n", "\n").strip()
-        return re.sub(r"^Password:\s*", "", text, flags=re.IGNORECASE) or "no output"
+        """The output for a message to a person."""
+        return self.printed().strip() or "no output"
 
     def result(self):
-        """The tool's output once it ended with exit 0; a CommandExecutionError otherwise."""
+        """What the tool printed, once it ended with exit 0; a CommandExecutionError otherwise."""
         if self.exit_code != 0:
             raise CommandExecutionError(
                 f"{self.display} failed (exit {self.exit_code}): {self.shown_output()}"
             )
-        return self.output
+        return self.printed()
 
     def finish(self, timeout):
         """Wait for the tool to end within ``timeout`` seconds, killing it if it does not."""
@@ -278,6 +286,8 @@ def parse_status(output):
 
         salt '*' vcd_cell.parse_status 'Job count = 3 Is Active = true'
     """
+    if not isinstance(output, str):
+        raise SaltInvocationError(f"output must be the text the tool printed, not {type(output).__name__}")
     found = {}
     for field, pattern in STATUS_FIELDS.items():
         values = {match.group(1) for match in pattern.finditer(output or "")}
@@ -299,11 +309,7 @@ def parse_status(output):
 
 
 def _status(settings):
-    output = _cell_tool(settings, "--status")
-    try:
-        return parse_status(settings.redact(output))
-    except CommandExecutionError as exc:
-        raise CommandExecutionError(settings.redact(str(exc))) from None
+    return parse_status(_cell_tool(settings, "--status"))
 
 
 # -- the REST API ----------------------------------------------------------------------------------
@@ -452,8 +458,10 @@ def describe_tasks(tasks):
 
         salt '*' vcd_cell.describe_tasks "$(salt --out json cell1 vcd_cell.tasks)"
     """
+    if not isinstance(tasks, list) or not all(isinstance(t, dict) for t in tasks):
+        raise SaltInvocationError("tasks must be a list of task summaries, as vcd_cell.tasks returns")
     return "; ".join(
-        f"{t['id']} {t['name']} (owner {t['owner']}, running {t['age_seconds']}s)" for t in tasks
+        f"{t.get('id')} {t.get('name')} (owner {t.get('owner')}, running {t.get('age_seconds')}s)" for t in tasks
     )
 
 
@@ -509,38 +517,75 @@ def _drained(reading):
     return reading["job_count"] == 0 and not reading["active"]
 
 
-def _wait(settings, timeout, interval, quiesce_run=None):
+def _poll_tasks(api):
+    """The cell's running tasks, or None (and the session dropped) when the API fails."""
+    try:
+        return api.running_tasks()
+    except CommandExecutionError as exc:
+        log.warning("vcd_cell: the REST API failed, polling the tool instead: %s", exc)
+        api.abandon()
+        return None
+
+
+def _lost_jobs_error(settings, cause, tasks, reading):
     """
-    Wait until the tool reports 0 jobs and an inactive scheduler, or until ``timeout``.
+    The error for a drain whose tool failed: a cell that stopped under it lost its jobs, and says so;
+    a cell still running reports the tool's own failure.
+    """
+    if _cell_script(settings, "status")["retcode"] not in LSB_NOT_RUNNING:
+        return cause
+    if tasks:
+        lost = f"{len(tasks)} job(s) were still running and are lost: {describe_tasks(tasks)}"
+    elif reading:
+        lost = f"the tool last reported {reading['job_count']} job(s), now lost"
+    else:
+        lost = "jobs running on it may be lost (set vcd_cell:api_url to know which)"
+    return CommandExecutionError(f"The cell stopped during the drain, before it was drained: {lost}")
+
+
+def _wait(settings, timeout, interval, quiesce=False, lease=0):
+    """
+    Wait until the tool reports 0 jobs and an inactive scheduler, or until ``timeout``; with
+    ``quiesce``, quiesce the cell first, once the API has listed the tasks it runs (so that a cell
+    dying under the drain can name the jobs it lost).
 
     While a ``--quiesce true`` run is still going (newer tools return only once drained), its end is
     the signal; otherwise the REST API is polled cheaply and the tool is only run to confirm, or, without
-    the API, the tool is polled every ``interval``.
+    the API, the tool is polled every ``interval``. A ``lease`` is renewed on every look at the cell.
     """
     started = time.monotonic()
     deadline = started + timeout
     progress = _Progress(settings, started, deadline)
     api = _open_api(settings)
-    tick = min(interval, API_POLL_SECONDS) if api else interval
-    reading, tasks, next_cli = None, None, started
+    reading, tasks, next_cli, quiesce_run = None, None, started, None
     try:
+        if api is not None:
+            tasks = _poll_tasks(api)
+            api = None if tasks is None else api
+        if quiesce:
+            quiesce_run = _ToolRun(settings, ["--quiesce", "true"])
         while True:
             now = time.monotonic()
-            if quiesce_run is not None and quiesce_run.wait(0):
-                quiesce_run.result()
-                quiesce_run = None
+            if lease:
+                _write_lease(lease)
+            try:
+                if quiesce_run is not None and quiesce_run.wait(0):
+                    quiesce_run.result()
+                    quiesce_run = None
+            except CommandExecutionError as exc:
+                raise _lost_jobs_error(settings, exc, tasks, reading) from None
             if api is not None:
-                try:
-                    tasks = api.running_tasks()
-                except CommandExecutionError as exc:
-                    log.warning("vcd_cell: the REST API failed, polling the tool instead: %s", exc)
-                    api.abandon()
-                    api, tick = None, interval
+                polled = _poll_tasks(api)
+                api = None if polled is None else api
+                tasks = tasks if polled is None else polled
             # The tool has the last word: it confirms what the API says, and is asked once more at the
             # deadline in case the API still lists tasks the cell no longer runs.
             cli_due = (api is None or not tasks) and now >= next_cli
             if quiesce_run is None and (cli_due or now >= deadline):
-                reading = _status(settings)
+                try:
+                    reading = _status(settings)
+                except CommandExecutionError as exc:
+                    raise _lost_jobs_error(settings, exc, tasks, reading) from None
                 next_cli = now + interval
                 if _drained(reading):
                     progress.report(0, [], force=True)
@@ -549,6 +594,7 @@ def _wait(settings, timeout, interval, quiesce_run=None):
             progress.report(job_count, tasks)
             if now >= deadline:
                 return {"drained": False, "status": reading, "tasks": tasks, "elapsed": round(now - started, 1)}
+            tick = min(interval, API_POLL_SECONDS) if api else interval
             pause = max(0.0, min(tick, deadline - now))
             if quiesce_run is not None:
                 quiesce_run.wait(pause)
@@ -566,6 +612,57 @@ def _check_wait_arguments(timeout, interval):
     _positive_number("interval", interval)
     if interval > timeout:
         raise SaltInvocationError(f"interval ({interval}) must not be longer than timeout ({timeout})")
+
+
+# -- the quiesce lease -----------------------------------------------------------------------------
+
+
+def _lease_path():
+    return os.path.join(__opts__["cachedir"], "vcd_cell", "quiesce_lease.json")
+
+
+def _write_lease(seconds):
+    """Set the lease to run out ``seconds`` from now; written whole, so a reader never sees half."""
+    path = _lease_path()
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    partial = path + ".new"
+    with open(partial, "w", encoding="utf-8") as handle:
+        json.dump({"expires": time.time() + seconds, "seconds": seconds}, handle)
+    os.replace(partial, path)
+
+
+def _read_lease():
+    try:
+        with open(_lease_path(), encoding="utf-8") as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return None
+
+
+def _lease_job_scheduled():
+    return LEASE_JOB in (__salt__["schedule.list"](show_all=True, return_yaml=False) or {})
+
+
+def _arrange_lease(seconds):
+    """
+    Before a quiesce: the minion's scheduler will unquiesce the cell once the lease runs out, unless
+    the drain renews it (it does while it waits) or releases it (once the cell is shut down).
+    """
+    _write_lease(seconds)
+    if _lease_job_scheduled():
+        return
+    added = __salt__["schedule.add"](
+        LEASE_JOB,
+        function="vcd_cell.lease_check",
+        seconds=max(1, min(LEASE_CHECK_SECONDS, int(seconds // 3))),
+        persist=True,
+    )
+    if not added.get("result"):
+        os.remove(_lease_path())
+        raise CommandExecutionError(
+            f"Could not arrange the quiesce lease with the minion's scheduler ({added.get('comment')}); "
+            "set lease to 0 to drain without one"
+        )
 
 
 # -- public functions ------------------------------------------------------------------------------
@@ -840,14 +937,15 @@ def cancel_tasks(ids=None):
     return {"cancelled": cancelled, "failed": failed}
 
 
-def wait_drained(timeout=3600, interval=5):
+def wait_drained(timeout=3600, interval=5, lease=0):
     """
     Wait until the tool reports 0 jobs and an inactive scheduler, without quiescing. Polls the REST API
     when ``api_url`` is set and runs the tool only to confirm; else runs the tool every ``interval``.
     Sends progress events tagged ``vcd/cell/<minion id>/drain``.
 
     Returns ``drained``, the last ``status`` read from the tool, the blocking ``tasks`` (when the API is
-    available) and the ``elapsed`` seconds.
+    available) and the ``elapsed`` seconds. A cell that stops while waiting is an error naming the jobs
+    it lost. ``lease``: renew the quiesce lease for that many seconds while waiting (see :py:func:`drain`).
 
     CLI Example:
 
@@ -856,10 +954,16 @@ def wait_drained(timeout=3600, interval=5):
         salt 'cell1*' vcd_cell.wait_drained timeout=600 interval=5
     """
     _check_wait_arguments(timeout, interval)
-    return _wait(_settings(), timeout, interval)
+    _check_lease(lease)
+    return _wait(_settings(), timeout, interval, lease=lease)
 
 
-def drain(timeout=3600, interval=5):
+def _check_lease(lease):
+    if isinstance(lease, bool) or not isinstance(lease, (int, float)) or lease < 0:
+        raise SaltInvocationError(f"lease must be 0 (no lease) or a positive number of seconds, not {lease!r}")
+
+
+def drain(timeout=3600, interval=5, lease=0):
     """
     Quiesce the cell and wait until it is drained, as :py:func:`wait_drained` does. Does not shut down.
 
@@ -867,12 +971,69 @@ def drain(timeout=3600, interval=5):
     signal and no other tool run is needed until then. At the deadline the tool is stopped; the cell
     stays quiesced.
 
+    lease
+        Seconds. Before quiescing, the minion's scheduler is told to unquiesce the cell once the lease
+        runs out; the drain renews it while it waits, and :py:func:`release_lease` ends it. So a cell is
+        never left quiesced forever when the run that quiesced it dies. 0 (the default here): no lease.
+
     CLI Example:
 
     .. code-block:: bash
 
-        salt 'cell1*' vcd_cell.drain timeout=1800
+        salt 'cell1*' vcd_cell.drain timeout=1800 lease=600
     """
     _check_wait_arguments(timeout, interval)
+    _check_lease(lease)
     settings = _settings()
-    return _wait(settings, timeout, interval, quiesce_run=_ToolRun(settings, ["--quiesce", "true"]))
+    if lease:
+        _arrange_lease(lease)
+    return _wait(settings, timeout, interval, quiesce=True, lease=lease)
+
+
+def release_lease():
+    """
+    End the quiesce lease: the cell drained and stopped, or was put back into service. Returns whether
+    there was one.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt 'cell1*' vcd_cell.release_lease
+    """
+    held = _read_lease() is not None
+    if held:
+        os.remove(_lease_path())
+    if _lease_job_scheduled():
+        __salt__["schedule.delete"](LEASE_JOB, persist=True)
+    return held
+
+
+def lease_check():
+    """
+    Run by the minion's scheduler while a quiesce lease exists: once it has run out, unquiesce the cell
+    (if it runs) and end the lease, with an event tagged ``vcd/cell/<minion id>/lease``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt 'cell1*' vcd_cell.lease_check
+    """
+    lease = _read_lease()
+    if lease is None:
+        release_lease()
+        return {"lease": None}
+    left = lease["expires"] - time.time()
+    if left > 0:
+        return {"lease": "held", "seconds_left": round(left)}
+    unquiesced = is_running()
+    if unquiesced:
+        _cell_tool(_settings(), "--quiesce", "false")
+    release_lease()
+    log.warning("vcd_cell: the quiesce lease ran out, the cell was %s", "unquiesced" if unquiesced else "stopped")
+    try:
+        __salt__["event.send"](f"vcd/cell/{__opts__['id']}/lease", {"expired": True, "unquiesced": unquiesced})
+    except Exception as exc:  # pylint: disable=broad-except
+        log.debug("vcd_cell: could not send the lease event: %s", exc)
+    return {"lease": "expired", "unquiesced": unquiesced}

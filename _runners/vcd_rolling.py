@@ -122,7 +122,8 @@ class _Cells:
 
     def apply(self, cells, sls, pillar):
         """``state.apply sls`` on ``cells`` at once; returns ``{cell: None or why it failed}``."""
-        kwarg = {"pillar": pillar} if pillar else None
+        # queue: a state run still going on a cell (one a dead rollout started) is waited for, not refused.
+        kwarg = {"queue": True, "pillar": pillar} if pillar else {"queue": True}
         answers = self.call(cells, "state.apply", arg=[sls], kwarg=kwarg)
         return {cell: _state_failure(answers.get(cell)) for cell in cells}
 

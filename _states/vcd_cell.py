@@ -37,7 +37,7 @@ def _positive(name, value):
         raise SaltInvocationError(f"{name} must be a positive number of seconds, not {value!r}")
 
 
-def _check_drained_arguments(timeout, interval, maintenance_message, on_timeout, cancel_grace):
+def _check_drained_arguments(timeout, interval, maintenance_message, on_timeout, cancel_grace, lease):
     _positive("timeout", timeout)
     _positive("interval", interval)
     if interval > timeout:
@@ -47,6 +47,10 @@ def _check_drained_arguments(timeout, interval, maintenance_message, on_timeout,
     if on_timeout not in ON_TIMEOUT_POLICIES:
         raise SaltInvocationError(f"on_timeout must be one of {', '.join(ON_TIMEOUT_POLICIES)}, not {on_timeout!r}")
     _positive("cancel_grace", cancel_grace)
+    if lease != 0:
+        _positive("lease", lease)
+        if lease <= interval:
+            raise SaltInvocationError(f"lease ({lease}) must be 0 (no lease) or longer than interval ({interval})")
 
 
 def _blocking(wait):
@@ -85,38 +89,44 @@ def _stopped_cell(ret, maintenance_message):
     return ret
 
 
-def _after_timeout(ret, wait, timeout, on_timeout, cancel_grace, interval):
+def _after_timeout(ret, wait, timeout, on_timeout, cancel_grace, interval, lease):
     """
     Apply ``on_timeout`` when the cell did not drain in time. Returns the wait result that lets the
     shutdown go ahead, or None when the state has failed (the comment says why and how the cell is left).
     """
     blocking = _blocking(wait)
+    left_quiesced = "It is left quiesced and running" + (
+        f" (its quiesce lease puts it back in service in {lease}s unless the drain is re-applied)" if lease else ""
+    )
     if on_timeout == "fail":
         ret["comment"] = (
-            f"The cell did not drain within {timeout}s: {blocking}. It is left quiesced and running: "
+            f"The cell did not drain within {timeout}s: {blocking}. {left_quiesced}: "
             "re-apply to keep waiting, or apply vcd.active to put it back in service"
         )
         return None
     if on_timeout == "abort":
         __salt__["vcd_cell.unquiesce"]()
+        __salt__["vcd_cell.release_lease"]()
         ret["changes"].pop("quiesced", None)
         ret["comment"] = f"The cell did not drain within {timeout}s: {blocking}. Aborted: the cell is active again"
         return None
     cancelled = __salt__["vcd_cell.cancel_tasks"]()
     ret["changes"]["cancelled"] = cancelled["cancelled"]
-    after = __salt__["vcd_cell.wait_drained"](timeout=cancel_grace, interval=min(interval, cancel_grace))
+    after = __salt__["vcd_cell.wait_drained"](timeout=cancel_grace, interval=min(interval, cancel_grace), lease=lease)
     if not after["drained"]:
         ret["comment"] = (
             f"The cell did not drain within {timeout}s and {cancel_grace}s after cancelling "
-            f"{len(cancelled['cancelled'])} task(s) {_blocking(after)}"
+            f"{len(cancelled['cancelled'])} task(s): {_blocking(after)}"
             + (f"; cancels refused: {cancelled['failed']}" if cancelled["failed"] else "")
-            + ". It is left quiesced and running, not shut down"
+            + f". Not shut down. {left_quiesced}"
         )
         return None
     return after
 
 
-def drained(name, timeout=3600, interval=5, maintenance_message=False, on_timeout="fail", cancel_grace=300):
+def drained(
+    name, timeout=3600, interval=5, maintenance_message=False, on_timeout="fail", cancel_grace=300, lease=900
+):
     """
     Ensure the cell is shut down with no job lost: read its status, quiesce it, wait until the tool
     reports 0 jobs and an inactive scheduler, check again, shut down, verify it stopped, and turn the
@@ -145,6 +155,13 @@ def drained(name, timeout=3600, interval=5, maintenance_message=False, on_timeou
     cancel_grace
         Seconds to wait for cancelled tasks to end (``on_timeout: cancel``).
 
+    lease
+        Seconds. Before quiescing, the minion's scheduler is told to unquiesce the cell once this lease
+        runs out; the drain renews it while it waits and ends it once the cell is shut down (or
+        unquiesced by ``abort``). So when the run dies (minion killed, job killed), the cell does not
+        stay quiesced forever. After ``on_timeout: fail`` the cell stays quiesced for one more lease,
+        then returns to service unless the drain is re-applied. 0 turns the lease off.
+
     Progress is sent to the master's event bus as ``vcd/cell/<minion id>/drain`` while waiting.
 
     .. code-block:: yaml
@@ -157,7 +174,7 @@ def drained(name, timeout=3600, interval=5, maintenance_message=False, on_timeou
     """
     ret = {"name": name, "result": False, "comment": "", "changes": {}}
     try:
-        _check_drained_arguments(timeout, interval, maintenance_message, on_timeout, cancel_grace)
+        _check_drained_arguments(timeout, interval, maintenance_message, on_timeout, cancel_grace, lease)
         if not __salt__["vcd_cell.is_running"]():
             return _stopped_cell(ret, maintenance_message)
         before = __salt__["vcd_cell.status"]()
@@ -173,13 +190,14 @@ def drained(name, timeout=3600, interval=5, maintenance_message=False, on_timeou
                 ret["changes"]["maintenance_message"] = True
             return ret
         started = time.monotonic()
-        wait = __salt__["vcd_cell.drain"](timeout=timeout, interval=interval)
+        wait = __salt__["vcd_cell.drain"](timeout=timeout, interval=interval, lease=lease)
         ret["changes"]["quiesced"] = True
         if not wait["drained"]:
-            wait = _after_timeout(ret, wait, timeout, on_timeout, cancel_grace, interval)
+            wait = _after_timeout(ret, wait, timeout, on_timeout, cancel_grace, interval, lease)
             if wait is None:
                 return ret
         __salt__["vcd_cell.shutdown"]()
+        __salt__["vcd_cell.release_lease"]()
         if __salt__["vcd_cell.is_running"]():
             ret["comment"] = "The cell was told to shut down but its service still runs"
             return ret
@@ -285,6 +303,8 @@ def active(name, health_timeout=600):
             __salt__["vcd_cell.unquiesce"]()
             if must_unquiesce:
                 ret["changes"]["unquiesced"] = True
+        if not __opts__["test"]:
+            __salt__["vcd_cell.release_lease"]()
         ret["result"] = True
         ret["comment"] = "The cell serves with an active scheduler" if not ret["changes"] else (
             "The cell was brought back into service: " + ", ".join(sorted(ret["changes"]))

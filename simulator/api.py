@@ -79,6 +79,11 @@ def _api_preconditions():
             "e.g. application/*+json;version=37.0",
             "NOT_ACCEPTABLE",
         )
+    fault = _sim()["cell"].config.api_fault
+    if fault == "unauthorized":
+        return _error(401, "Authentication required (injected fault)", "UNAUTHORIZED")
+    if fault == "error":
+        return _error(500, "Internal server error (injected fault)", "INTERNAL_SERVER_ERROR")
     if request.path not in LOGIN_PATHS and not _sim()["sessions"].valid(_request_token()):
         return _error(401, "Authentication required: no valid session token", "UNAUTHORIZED")
     return None
@@ -142,7 +147,7 @@ def _login():
     if org.lower() != "system":
         return None
     try:
-        cell.check_credentials(user, password)
+        cell.check_credentials(user, password, via="api")
     except CellError:
         return None
     return _sim()["sessions"].open()

@@ -176,8 +176,28 @@ def with_noise(lines, config):
 
 def wait_drained(parsed):
     """Newer tools return from `--quiesce true` only once no job is left on the cell."""
-    while cell_request(parsed, "status")["job_count"] > 0:
+    while True:
+        status = cell_request(parsed, "status")
+        if not status["quiesced"]:
+            raise ToolError("The quiesce was cancelled: the cell's scheduler is active again")
+        if status["job_count"] == 0:
+            return
         time.sleep(POLL_SECONDS)
+
+
+def inject_fault(option, config):
+    """The fault the fake cell asks for, if any applies to ``option``: hang, bad output, or exit 1."""
+    fault = config["tool_fault"]
+    if fault is None or config["tool_fault_option"] not in (None, option):
+        return False
+    if fault == "hang":
+        while True:
+            time.sleep(60)
+    if fault == "exit":
+        raise ToolError("java.lang.IllegalStateException: unexpected internal error")
+    text = {"garbage": "Job cnt: lots\nActive? yes\n", "truncated": "Job count = 2\nIs Act"}[fault]
+    os.write(1, text.encode())
+    return True
 
 
 def main(argv):
@@ -187,6 +207,8 @@ def main(argv):
     if parsed["pid"] is None and parsed["password"] is None:
         parsed["password"] = read_password()
     option = parsed["option"]
+    if inject_fault(option, config):
+        return 0
     lines = []
     if option in ("status", "status-verbose"):
         lines = format_status(cell_request(parsed, "status"), config, verbose=option == "status-verbose")

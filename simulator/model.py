@@ -33,6 +33,8 @@ ACTIVE_FALSE_AT_ONCE = "at-once"
 ACTIVE_UNTIL_DRAINED = "until-drained"
 
 VERSIONS = ("5.1", "8.10", "10.5")
+TOOL_FAULTS = (None, "hang", "garbage", "truncated", "exit")
+API_FAULTS = (None, "unauthorized", "error")
 
 
 class CellError(Exception):
@@ -65,6 +67,14 @@ class CellConfig:
     cancel_seconds: float = 0.0
     # Whether the REST query honours a cellName filter (unconfirmed on real cells).
     filter_cell_name: bool = True
+    # Faults to inject. tool_fault makes cell-management-tool hang, print garbage or a truncated
+    # status, or exit 1, for tool_fault_option only (a cell option such as "status") or every option.
+    tool_fault: str | None = None
+    tool_fault_option: str | None = None
+    # api_fault makes every REST call but the health checks answer 401 ("unauthorized") or 500 ("error").
+    api_fault: str | None = None
+    # After this many failed logins in a row (tool or REST) the account is locked; 0: never.
+    lockout_after: int = 0
 
     def __post_init__(self):
         if self.version not in VERSIONS:
@@ -75,6 +85,12 @@ class CellConfig:
             raise ValueError(
                 f"active_after_quiesce must be {ACTIVE_FALSE_AT_ONCE!r} or {ACTIVE_UNTIL_DRAINED!r}"
             )
+        if self.tool_fault not in TOOL_FAULTS:
+            raise ValueError(f"tool_fault must be one of {', '.join(map(str, TOOL_FAULTS))}")
+        if self.api_fault not in API_FAULTS:
+            raise ValueError(f"api_fault must be one of {', '.join(map(str, API_FAULTS))}")
+        if self.lockout_after < 0:
+            raise ValueError("lockout_after must not be negative")
         for name in ("cli_delay", "start_seconds", "cancel_seconds"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
@@ -208,6 +224,7 @@ class Cell:
         self.serving_from = 0.0
         self.quiesced = False
         self.maintenance_mode = False
+        self.failed_logins = 0
         self.pid = next(self._pids)
 
     # -- time -------------------------------------------------------------------------------------
@@ -272,6 +289,7 @@ class Cell:
                 "job_count": len(jobs),
                 "active": self._active(),
                 "maintenance": self.maintenance_mode,
+                "quiesced": self.quiesced,
                 "tasks": [job.record(now) for job in jobs],
             }
 
@@ -330,9 +348,19 @@ class Cell:
             if self.service not in (SERVICE_RUNNING, SERVICE_STARTING) or str(pid) != str(self.pid):
                 raise CellError(f"No running cell has the process id {pid}")
 
-    def check_credentials(self, user, password):
-        if user != self.config.admin_user or password != self.config.admin_password:
-            raise CellError("Authentication failed: invalid user name or password")
+    def check_credentials(self, user, password, via="tool"):
+        """Check a system administrator's login; failures count towards the lockout and are recorded."""
+        with self._lock:
+            now = self._advance()
+            limit = self.config.lockout_after
+            if limit and self.failed_logins >= limit:
+                self.timeline.add(now, "auth_failure", via=via, user=user, locked=True)
+                raise CellError(f"Authentication failed: the account {user} is locked")
+            if user != self.config.admin_user or password != self.config.admin_password:
+                self.failed_logins += 1
+                self.timeline.add(now, "auth_failure", via=via, user=user, locked=False)
+                raise CellError("Authentication failed: invalid user name or password")
+            self.failed_logins = 0
 
     # -- jobs -------------------------------------------------------------------------------------
 

@@ -28,12 +28,15 @@ class CellServer:
             requests.get(server.url + "/cloud/server_status")
     """
 
-    def __init__(self, cell=None, port=0):
+    def __init__(self, cell=None, port=0, tls=False):
         self.cell = cell or Cell()
         self.app = create_app(self.cell)
-        self._server = make_server(LOOPBACK, port, self.app, threaded=True)
+        # tls=True serves HTTPS with a throw-away self-signed certificate, which clients that verify
+        # certificates must refuse.
+        context = "adhoc" if tls else None
+        self._server = make_server(LOOPBACK, port, self.app, threaded=True, ssl_context=context)
         self.port = self._server.server_port
-        self.url = f"http://{LOOPBACK}:{self.port}"
+        self.url = f"{'https' if tls else 'http'}://{LOOPBACK}:{self.port}"
         self._thread = None
 
     def replace_cell(self, cell):

@@ -108,7 +108,7 @@ def test_on_timeout_cancel_fails_without_shutdown_when_a_task_survives(fake_cell
     pillar = {"vcd_cell": {"drain": {"timeout": 1, "interval": 1, "on_timeout": "cancel", "cancel_grace": 2}}}
     result = apply_state("vcd.drained", pillar=pillar)
     assert result["result"] is False
-    assert "not shut down" in result["comment"] and job["id"] in result["comment"]
+    assert "Not shut down" in result["comment"] and job["id"] in result["comment"]
     assert cell.snapshot()["service"] == "running"
     assert not events_of(cell, "shutdown", "job_abort")
 

@@ -240,3 +240,57 @@ def test_a_wrong_password_at_the_prompt_is_refused(fake_cell):
     assert code == 1
     assert "Authentication failed" in screen
     assert server.cell.snapshot()["service"] == "running"
+
+
+@pytest.mark.parametrize(
+    "fault, code, output",
+    [
+        ("garbage", 0, "Job cnt: lots\nActive? yes\n"),
+        ("truncated", 0, "Job count = 2\nIs Act"),
+        ("exit", 1, ""),
+    ],
+)
+def test_injected_output_faults_apply_to_the_chosen_option_only(fake_cell, cmt, fault, code, output):
+    server = fake_cell(tool_fault=fault, tool_fault_option="status")
+    result = cmt(server, "cell", "-i", pid_of(server), "--status")
+    assert (result.returncode, result.stdout) == (code, output)
+    if fault == "exit":
+        assert "internal error" in result.stderr
+    assert cmt(server, "cell", "-i", pid_of(server), "--quiesce", "true").returncode == 0
+    assert server.cell.snapshot()["quiesced"] is True
+
+
+def test_an_injected_hang_lasts_until_the_tool_is_killed(fake_cell):
+    server = fake_cell(tool_fault="hang")
+    process = subprocess.Popen([CELL_MANAGEMENT_TOOL, "cell", "-i", pid_of(server), "-t"], env=tool_env(server))
+    with pytest.raises(subprocess.TimeoutExpired):
+        process.wait(timeout=1)
+    process.kill()
+    process.wait(timeout=10)
+    assert len(cli_events(server)) == 1
+
+
+def test_a_blocking_quiesce_gives_up_when_the_cell_is_unquiesced(fake_cell):
+    server = fake_cell(version="10.5")
+    server.cell.add_job(seconds=None)
+    process = subprocess.Popen(
+        [CELL_MANAGEMENT_TOOL, "cell", "-i", pid_of(server), "--quiesce", "true"],
+        env=tool_env(server),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    end = time.monotonic() + 30
+    while not server.cell.snapshot()["quiesced"] and time.monotonic() < end:
+        time.sleep(0.05)
+    server.cell.quiesce(False)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 1
+    assert "quiesce was cancelled" in err
+
+
+def test_failed_logins_lock_the_account_after_the_limit(fake_cell, cmt):
+    server = fake_cell(lockout_after=1)
+    assert cmt(server, "-u", ADMIN[0], "-p", "wrong", "cell", "-t").returncode == 1
+    locked = cmt(server, "-u", ADMIN[0], "-p", ADMIN[1], "cell", "-t")
+    assert locked.returncode == 1
+    assert "is locked" in locked.stderr

@@ -70,7 +70,8 @@ def test_active_false_at_once_after_quiesce(clock):
     cell = make_cell(clock, active_after_quiesce=ACTIVE_FALSE_AT_ONCE)
     cell.add_job(seconds=5)
     cell.quiesce(True)
-    assert cell.status() | {"tasks": None} == {"job_count": 1, "active": False, "maintenance": False, "tasks": None}
+    status = cell.status()
+    assert (status["job_count"], status["active"], status["quiesced"]) == (1, False, True)
 
 
 def test_active_until_last_job_ended_after_quiesce(clock):
@@ -217,6 +218,9 @@ def test_timeline_records_cli_invocations_in_sequence(clock):
         ({"layout": "table"}, "layout must be"),
         ({"active_after_quiesce": "never"}, "active_after_quiesce must be"),
         ({"cli_delay": -1}, "cli_delay must not be negative"),
+        ({"tool_fault": "explode"}, "tool_fault must be one of"),
+        ({"api_fault": "slow"}, "api_fault must be one of"),
+        ({"lockout_after": -1}, "lockout_after must not be negative"),
     ],
 )
 def test_bad_configuration_is_refused_naming_the_setting(bad, message):
@@ -231,3 +235,24 @@ def test_reconfigure_validates_and_never_exposes_the_password(clock):
     assert "s3cret" not in repr(public)
     with pytest.raises(ValueError, match="unknown setting"):
         cell.reconfigure(colour="blue")
+
+
+def test_failed_logins_are_recorded_and_lock_the_account(clock):
+    cell = make_cell(clock, lockout_after=2)
+    for _ in range(2):
+        with pytest.raises(CellError, match="invalid user name or password"):
+            cell.check_credentials("administrator", "wrong")
+    with pytest.raises(CellError, match="locked"):
+        cell.check_credentials("administrator", "vmware")
+    failures = [e for e in cell.events() if e["event"] == "auth_failure"]
+    assert [e["locked"] for e in failures] == [False, False, True]
+
+
+def test_a_good_login_resets_the_failure_count(clock):
+    cell = make_cell(clock, lockout_after=2)
+    with pytest.raises(CellError):
+        cell.check_credentials("administrator", "wrong", via="api")
+    cell.check_credentials("administrator", "vmware")
+    with pytest.raises(CellError, match="invalid"):
+        cell.check_credentials("administrator", "wrong")
+    assert cell.failed_logins == 1

@@ -261,3 +261,20 @@ def test_control_api_refuses_jobs_on_a_quiesced_cell_and_reconfigures(cell_and_c
     assert client.patch("/sim/config", json={"cli_delay": 1.5}).json["cli_delay"] == 1.5
     assert client.patch("/sim/config", json={"version": "7"}).status_code == 400
     assert "admin_password" not in client.get("/sim/config").json
+
+
+@pytest.mark.parametrize("fault, status", [("unauthorized", 401), ("error", 500)])
+def test_injected_api_faults_spare_the_health_checks(cell_and_client, fault, status):
+    cell, client = cell_and_client
+    token = provider_token(client)
+    cell.reconfigure(api_fault=fault)
+    assert client.get("/api/query?type=adminTask", headers=bearer(token)).status_code == status
+    assert client.get("/cloud/server_status").status_code == 200
+
+
+def test_rest_logins_count_towards_the_lockout(cell_and_client):
+    cell, client = cell_and_client
+    cell.reconfigure(lockout_after=1)
+    headers = {"Authorization": basic("administrator@System", "wrong"), "Accept": JSON}
+    assert client.post("/api/sessions", headers=headers).status_code == 401
+    assert [e["via"] for e in cell.events() if e["event"] == "auth_failure"] == ["api"]

@@ -3,11 +3,15 @@
 import json
 import re
 import signal
+import ssl
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 
 import pytest
+
+from simulator.server import CellServer
 
 DEADLINE = 30
 
@@ -85,3 +89,13 @@ def test_manual_drain_walks_a_cell_through_the_procedure():
     assert "Cell stopped: True; jobs aborted: 0." in out
     timeline = out[out.index("timeline:") :]
     assert timeline.rindex(" job_end ") < timeline.index(" shutdown ")
+
+
+def test_a_tls_cell_serves_https_with_a_certificate_clients_must_refuse():
+    with CellServer(tls=True) as server:
+        assert server.url.startswith("https://127.0.0.1:")
+        with pytest.raises(urllib.error.URLError, match="CERTIFICATE_VERIFY_FAILED"):
+            urllib.request.urlopen(server.url + "/cloud/server_status", timeout=DEADLINE)
+        unverified = ssl._create_unverified_context()
+        with urllib.request.urlopen(server.url + "/cloud/server_status", timeout=DEADLINE, context=unverified) as answer:
+            assert answer.read() == b"Service is up."

@@ -100,8 +100,15 @@ def configure_loader_modules(config, run_all, monkeypatch, tmp_path):
 
     return {
         vcd_cell: {
-            "__salt__": {"config.get": config_get, "cmd.run_all": run_all, "event.send": MagicMock()},
-            "__opts__": {"id": "cell1", "test": False},
+            "__salt__": {
+                "config.get": config_get,
+                "cmd.run_all": run_all,
+                "event.send": MagicMock(),
+                "schedule.list": MagicMock(return_value={}),
+                "schedule.add": MagicMock(return_value={"result": True}),
+                "schedule.delete": MagicMock(return_value={"result": True}),
+            },
+            "__opts__": {"id": "cell1", "test": False, "cachedir": str(tmp_path / "cache")},
         }
     }
 
@@ -312,3 +319,86 @@ def test_task_summary_takes_the_id_from_the_href():
     assert (summary["id"], summary["owner"]) == ("abc-123", "alice")
     assert summary["age_seconds"] > 0
     assert vcd_cell.describe_tasks([summary]).startswith("abc-123 vappDeploy (owner alice, running ")
+
+
+# -- the quiesce lease ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def schedule(configure_loader_modules):
+    return configure_loader_modules[vcd_cell]["__salt__"]
+
+
+def test_drain_arranges_a_lease_before_it_quiesces(schedule):
+    tool_runs_when_leased = []
+    schedule["schedule.add"].side_effect = lambda *a, **k: tool_runs_when_leased.append(len(FakeTerminal.runs)) or {
+        "result": True
+    }
+    assert vcd_cell.drain(timeout=5, interval=1, lease=30)["drained"] is True
+    assert tool_runs_when_leased == [0]
+    assert FakeTerminal.runs[0].args[-2:] == ["--quiesce", "true"]
+    name = schedule["schedule.add"].call_args.args[0]
+    kwargs = schedule["schedule.add"].call_args.kwargs
+    assert (name, kwargs["function"], kwargs["persist"], kwargs["seconds"]) == (
+        "vcd_cell_quiesce_lease",
+        "vcd_cell.lease_check",
+        True,
+        10,
+    )
+    assert vcd_cell._read_lease()["seconds"] == 30
+
+
+def test_a_lease_the_scheduler_refuses_stops_the_drain_before_the_quiesce(schedule):
+    schedule["schedule.add"].return_value = {"result": False, "comment": "Event module not available"}
+    with pytest.raises(CommandExecutionError, match="Could not arrange the quiesce lease.*set lease to 0"):
+        vcd_cell.drain(timeout=5, interval=1, lease=30)
+    assert FakeTerminal.runs == []
+    assert vcd_cell._read_lease() is None
+
+
+def test_lease_check_waits_while_the_lease_holds_then_unquiesces(schedule, run_all):
+    vcd_cell._write_lease(60)
+    assert vcd_cell.lease_check()["lease"] == "held"
+    assert FakeTerminal.runs == []
+    vcd_cell._write_lease(-1)
+    schedule["schedule.list"].return_value = {"vcd_cell_quiesce_lease": {}}
+    assert vcd_cell.lease_check() == {"lease": "expired", "unquiesced": True}
+    assert FakeTerminal.runs[0].args[-2:] == ["--quiesce", "false"]
+    schedule["schedule.delete"].assert_called_once_with("vcd_cell_quiesce_lease", persist=True)
+    assert vcd_cell._read_lease() is None
+    schedule["event.send"].assert_called_once_with("vcd/cell/cell1/lease", {"expired": True, "unquiesced": True})
+
+
+def test_an_expired_lease_on_a_stopped_cell_just_ends(schedule, run_all):
+    vcd_cell._write_lease(-1)
+    run_all.return_value = {"retcode": 3, "stdout": "vmware-vcd-cell is not running", "stderr": ""}
+    assert vcd_cell.lease_check() == {"lease": "expired", "unquiesced": False}
+    assert FakeTerminal.runs == []
+
+
+def test_release_lease_says_whether_there_was_one():
+    assert vcd_cell.release_lease() is False
+    vcd_cell._write_lease(60)
+    assert vcd_cell.release_lease() is True
+    assert vcd_cell._read_lease() is None
+
+
+def test_lease_arguments_are_checked():
+    with pytest.raises(SaltInvocationError, match="lease must be 0"):
+        vcd_cell.drain(lease=-5)
+
+
+# -- a cell that stops under the drain ---------------------------------------------------------------
+
+
+def test_a_cell_that_stops_during_the_drain_is_reported_with_its_lost_jobs(run_all):
+    FakeTerminal.script["--status"] = ("Error: Cannot connect to the cell: the cell is not running", 1)
+    run_all.return_value = {"retcode": 3, "stdout": "vmware-vcd-cell is not running", "stderr": ""}
+    with pytest.raises(CommandExecutionError, match="The cell stopped during the drain.*may be lost"):
+        vcd_cell.wait_drained(timeout=5, interval=1)
+
+
+def test_a_tool_failure_on_a_running_cell_is_reported_as_such(run_all):
+    FakeTerminal.script["--status"] = ("Error: internal error", 1)
+    with pytest.raises(CommandExecutionError, match="--status failed \\(exit 1\\): Error: internal error"):
+        vcd_cell.wait_drained(timeout=5, interval=1)

@@ -32,6 +32,7 @@ def calls():
         "vcd_cell.health": MagicMock(return_value={"up": False, "status_code": None, "maintenance_message": False}),
         "vcd_cell.start": MagicMock(return_value=True),
         "vcd_cell.wait_serving": MagicMock(return_value=True),
+        "vcd_cell.release_lease": MagicMock(return_value=True),
         "vcd_cell.describe_tasks": vcd_cell_module.describe_tasks,
     }
 
@@ -61,8 +62,9 @@ def test_drained_quiesces_waits_shuts_down_and_verifies(calls):
     ret = vcd_cell_state.drained("cell1", timeout=60, interval=2)
     assert ret["result"] is True
     assert set(ret["changes"]) == {"quiesced", "stopped", "drain_seconds"}
-    calls["vcd_cell.drain"].assert_called_once_with(timeout=60, interval=2)
+    calls["vcd_cell.drain"].assert_called_once_with(timeout=60, interval=2, lease=900)
     calls["vcd_cell.shutdown"].assert_called_once_with()
+    calls["vcd_cell.release_lease"].assert_called_once_with()
     assert calls["vcd_cell.is_running"].call_count == 2
 
 
@@ -102,7 +104,8 @@ def test_timeout_fail_leaves_the_cell_quiesced_and_names_the_task(calls):
     assert "did not drain within 30s" in ret["comment"]
     assert "t-1 vappDeploy (owner alice, running 42s)" in ret["comment"]
     assert ret["changes"] == {"quiesced": True}
-    for never in ("vcd_cell.shutdown", "vcd_cell.unquiesce", "vcd_cell.cancel_tasks"):
+    assert "quiesce lease puts it back in service in 900s" in ret["comment"]
+    for never in ("vcd_cell.shutdown", "vcd_cell.unquiesce", "vcd_cell.cancel_tasks", "vcd_cell.release_lease"):
         calls[never].assert_not_called()
 
 
@@ -118,6 +121,7 @@ def test_timeout_abort_unquiesces(calls):
     ret = vcd_cell_state.drained("cell1", on_timeout="abort")
     assert (ret["result"], ret["changes"]) == (False, {})
     calls["vcd_cell.unquiesce"].assert_called_once_with()
+    calls["vcd_cell.release_lease"].assert_called_once_with()
     calls["vcd_cell.shutdown"].assert_not_called()
 
 
@@ -126,7 +130,7 @@ def test_timeout_cancel_cancels_waits_and_shuts_down(calls):
     ret = vcd_cell_state.drained("cell1", on_timeout="cancel", cancel_grace=40, interval=5)
     assert ret["result"] is True
     assert ret["changes"]["cancelled"] == ["t-1"]
-    calls["vcd_cell.wait_drained"].assert_called_once_with(timeout=40, interval=5)
+    calls["vcd_cell.wait_drained"].assert_called_once_with(timeout=40, interval=5, lease=900)
     calls["vcd_cell.shutdown"].assert_called_once_with()
 
 
@@ -136,7 +140,7 @@ def test_timeout_cancel_fails_without_shutdown_when_tasks_remain(calls):
     calls["vcd_cell.cancel_tasks"].return_value = {"cancelled": [], "failed": {"t-1": "HTTP 400"}}
     ret = vcd_cell_state.drained("cell1", on_timeout="cancel", cancel_grace=10)
     assert ret["result"] is False
-    assert "not shut down" in ret["comment"] and "cancels refused" in ret["comment"]
+    assert "Not shut down" in ret["comment"] and "cancels refused" in ret["comment"]
     calls["vcd_cell.shutdown"].assert_not_called()
 
 
@@ -182,6 +186,8 @@ def test_the_maintenance_message_comes_after_the_shutdown(calls):
         ({"maintenance_message": "yes"}, "maintenance_message must be true or false"),
         ({"on_timeout": "ignore"}, "on_timeout must be one of fail, abort, cancel"),
         ({"cancel_grace": 0}, "cancel_grace must be a positive number"),
+        ({"lease": -1}, "lease must be a positive number"),
+        ({"lease": 3, "interval": 5}, "lease (3) must be 0 (no lease) or longer than interval (5)"),
     ],
 )
 def test_invalid_arguments_fail_before_the_cell_is_touched(calls, kwargs, message):
@@ -277,3 +283,16 @@ def test_active_rejects_a_bad_health_timeout(calls):
     ret = vcd_cell_state.active("cell1", health_timeout=-1)
     assert ret["result"] is False and "health_timeout must be a positive number" in ret["comment"]
     assert called(calls) == set()
+
+
+def test_lease_zero_drains_without_a_lease(calls):
+    ret = vcd_cell_state.drained("cell1", lease=0)
+    assert ret["result"] is True
+    calls["vcd_cell.drain"].assert_called_once_with(timeout=3600, interval=5, lease=0)
+
+
+def test_a_failure_after_the_quiesce_keeps_the_lease(calls):
+    calls["vcd_cell.shutdown"].side_effect = CommandExecutionError("cell-management-tool cell --shutdown failed (exit 1)")
+    ret = vcd_cell_state.drained("cell1")
+    assert ret["result"] is False
+    calls["vcd_cell.release_lease"].assert_not_called()

@@ -1,0 +1,177 @@
+"""
+The fault matrix: each fault ends in a clear error and no unsafe action, through a real master and
+minion. "Unsafe" is read off the fake cell's timeline: no shutdown with jobs, no job aborted.
+"""
+
+import concurrent.futures
+import socket
+
+import psutil
+import pytest
+
+from simulator.server import CellServer
+from tests.e2e.conftest import events_of, state_result, wait_for
+
+RUN_TOOLS = ("cell-management-tool", "vmware-vcd-cell")
+
+
+def assert_nothing_unsafe(cell):
+    assert not events_of(cell, "job_abort")
+    for shutdown in events_of(cell, "shutdown"):
+        assert (shutdown["job_count"], shutdown["active"]) == (0, False)
+
+
+def tool_processes():
+    """Stub tool processes still alive on this machine."""
+    alive = []
+    for process in psutil.process_iter(["cmdline"]):
+        cmdline = " ".join(process.info["cmdline"] or [])
+        if any(f"/{tool} " in cmdline or cmdline.endswith(f"/{tool}") for tool in RUN_TOOLS):
+            alive.append(cmdline)
+    return alive
+
+
+@pytest.fixture
+def in_background(salt_cli):
+    """``in_background(sls, pillar)`` starts a state.apply on cell1 and returns a future of its result."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+
+        def start(sls, pillar=None):
+            kwargs = {"pillar": pillar} if pillar else {}
+            return pool.submit(lambda: salt_cli.run("state.apply", sls, minion_tgt="cell1", _timeout=180, **kwargs))
+
+        yield start
+
+
+def wait_for_event(cell, kind):
+    return wait_for(lambda: events_of(cell, kind), f"a {kind} event on the fake cell")
+
+
+# -- the tool itself fails -------------------------------------------------------------------------
+
+
+def test_a_missing_tool_is_named(fake_cell1, apply_state):
+    cell = fake_cell1(jobs=[None])
+    result = apply_state("vcd.drained", pillar={"vcd_cell": {"cmt_path": "/nonexistent/cell-management-tool"}})
+    assert result["result"] is False
+    assert "/nonexistent/cell-management-tool is missing or not executable: check vcd_cell:cmt_path" in result["comment"]
+    assert not events_of(cell, "quiesce", "shutdown")
+
+
+def test_a_tool_that_is_not_executable_is_named(fake_cell1, apply_state, tmp_path):
+    tool = tmp_path / "cell-management-tool"
+    tool.write_text("#!/bin/sh\n")
+    tool.chmod(0o644)
+    cell = fake_cell1(jobs=[None])
+    result = apply_state("vcd.drained", pillar={"vcd_cell": {"cmt_path": str(tool)}})
+    assert result["result"] is False
+    assert "missing or not executable" in result["comment"]
+    assert not events_of(cell, "quiesce", "shutdown")
+
+
+def test_a_hanging_tool_is_killed_at_its_time_limit(fake_cell1, apply_state):
+    cell = fake_cell1(jobs=[None], tool_fault="hang", tool_fault_option="status")
+    result = apply_state("vcd.drained", pillar={"vcd_cell": {"cli_timeout": 2}})
+    assert result["result"] is False
+    assert "cell-management-tool cell --status did not finish within 2s and was killed" in result["comment"]
+    assert not events_of(cell, "quiesce", "shutdown")
+    assert wait_for(lambda: not tool_processes(), "the hung tool to be gone", deadline=10)
+
+
+@pytest.mark.parametrize(
+    "fault, message",
+    [("garbage", "The cell status has no job_count field: 'Job cnt: lots"), ("truncated", "has no active field")],
+)
+def test_unreadable_status_output_is_quoted_and_stops_the_drain(fake_cell1, apply_state, fault, message):
+    cell = fake_cell1(jobs=[None], tool_fault=fault, tool_fault_option="status")
+    result = apply_state("vcd.drained")
+    assert result["result"] is False
+    assert message in result["comment"]
+    assert not events_of(cell, "quiesce", "shutdown")
+
+
+def test_a_failing_quiesce_stops_before_any_shutdown(fake_cell1, apply_state):
+    cell = fake_cell1(jobs=[0.5], tool_fault="exit", tool_fault_option="quiesce")
+    result = apply_state("vcd.drained")
+    assert result["result"] is False
+    assert "cell-management-tool cell --quiesce true failed (exit 1)" in result["comment"]
+    assert "internal error" in result["comment"]
+    assert cell.snapshot()["quiesced"] is False
+    assert not events_of(cell, "shutdown")
+
+
+def test_wrong_credentials_are_tried_once_only(fake_cell1, apply_state):
+    cell = fake_cell1(jobs=[None], lockout_after=3)
+    result = apply_state("vcd.drained", pillar={"vcd_cell": {"password": "not-the-password"}})
+    assert result["result"] is False
+    assert "Authentication failed" in result["comment"]
+    assert len(events_of(cell, "auth_failure")) == 1
+    assert cell.failed_logins == 1
+
+
+# -- the cell dies under the drain -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", ["8.10", "10.5"], ids=["quiesce-returns", "quiesce-blocks"])
+def test_a_cell_crashing_during_the_drain_is_a_failure_naming_the_lost_jobs(fake_cell1, in_background, version):
+    cell = fake_cell1(jobs=[None], version=version)
+    (job,) = cell.snapshot()["jobs"]
+    run = in_background("vcd.drained", pillar={"vcd_cell": {"drain": {"interval": 1}}})
+    wait_for_event(cell, "quiesce")
+    cell.crash()
+    result = state_result(run.result(timeout=180))
+    assert result["result"] is False
+    assert "The cell stopped during the drain, before it was drained" in result["comment"]
+    assert job["id"] in result["comment"] and "lost" in result["comment"]
+    assert not events_of(cell, "shutdown")
+
+
+# -- the REST API fails: waiting falls back to the tool, cancelling says it cannot ----------------------
+
+
+@pytest.fixture
+def broken_api(cell_server):
+    """``broken_api(kind)``: the pillar that points cell1's module at a REST API that fails that way."""
+    servers = []
+
+    def make(kind):
+        if kind == "down":
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                closed_port = probe.getsockname()[1]
+            return {"api_url": f"http://127.0.0.1:{closed_port}"}, "did not answer"
+        if kind == "unauthorized":
+            cell_server.cell.reconfigure(api_fault="unauthorized")
+            return {}, "refused the credentials of administrator@System (HTTP 401)"
+        tls = CellServer(cell_server.cell, tls=True).start()
+        servers.append(tls)
+        return {"api_url": tls.url}, "TLS verification failed"
+
+    yield make
+    for server in servers:
+        server.stop()
+
+
+API_FAULTS = ["down", "unauthorized", "tls"]
+
+
+@pytest.mark.parametrize("kind", API_FAULTS)
+def test_without_a_working_api_the_drain_polls_the_tool(fake_cell1, apply_state, broken_api, kind):
+    cell = fake_cell1(jobs=[1.0], version="8.10")
+    settings, _ = broken_api(kind)
+    result = apply_state("vcd.drained", pillar={"vcd_cell": dict(settings, drain={"interval": 1})})
+    assert result["result"] is True, result["comment"]
+    assert_nothing_unsafe(cell)
+    assert events_of(cell, "shutdown")
+
+
+@pytest.mark.parametrize("kind", API_FAULTS)
+def test_without_a_working_api_cancel_says_it_cannot_and_nothing_is_shut_down(fake_cell1, apply_state, broken_api, kind):
+    cell = fake_cell1(jobs=[None], version="8.10")
+    settings, message = broken_api(kind)
+    drain = {"timeout": 1, "interval": 1, "on_timeout": "cancel", "cancel_grace": 1}
+    result = apply_state("vcd.drained", pillar={"vcd_cell": dict(settings, drain=drain)})
+    assert result["result"] is False
+    assert message in result["comment"]
+    assert not events_of(cell, "shutdown", "job_cancel")
+    assert cell.snapshot()["quiesced"] is True

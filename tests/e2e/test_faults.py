@@ -3,8 +3,10 @@ The fault matrix: each fault ends in a clear error and no unsafe action, through
 minion. "Unsafe" is read off the fake cell's timeline: no shutdown with jobs, no job aborted.
 """
 
-import concurrent.futures
+import json
 import socket
+import subprocess
+from types import SimpleNamespace
 
 import psutil
 import pytest
@@ -31,16 +33,38 @@ def tool_processes():
     return alive
 
 
+class BackgroundRun:
+    """A ``salt`` command running in its own process, so a test can act while it runs, or abandon it."""
+
+    def __init__(self, cmdline):
+        self.process = subprocess.Popen(cmdline, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def result(self, timeout=180):
+        """The state's result, as :func:`state_result` reads it."""
+        out, err = self.process.communicate(timeout=timeout)
+        data = json.loads(out) if out.strip().startswith("{") else out
+        (answer,) = data.values() if isinstance(data, dict) else (data,)
+        return state_result(SimpleNamespace(returncode=self.process.returncode, data=answer, stderr=err))
+
+    def abandon(self):
+        self.process.kill()
+        self.process.wait(timeout=30)
+
+
 @pytest.fixture
 def in_background(salt_cli):
-    """``in_background(sls, pillar)`` starts a state.apply on cell1 and returns a future of its result."""
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+    """``in_background(sls, pillar)`` starts a state.apply on cell1 and returns its :class:`BackgroundRun`."""
+    runs = []
 
-        def start(sls, pillar=None):
-            kwargs = {"pillar": pillar} if pillar else {}
-            return pool.submit(lambda: salt_cli.run("state.apply", sls, minion_tgt="cell1", _timeout=180, **kwargs))
+    def start(sls, pillar=None):
+        kwargs = {"pillar": pillar} if pillar else {}
+        runs.append(BackgroundRun(salt_cli.cmdline("state.apply", sls, minion_tgt="cell1", **kwargs)))
+        return runs[-1]
 
-        yield start
+    yield start
+    for run in runs:
+        if run.process.poll() is None:
+            run.abandon()
 
 
 def wait_for_event(cell, kind):
@@ -119,7 +143,7 @@ def test_a_cell_crashing_during_the_drain_is_a_failure_naming_the_lost_jobs(fake
     run = in_background("vcd.drained", pillar={"vcd_cell": {"drain": {"interval": 1}}})
     wait_for_event(cell, "quiesce")
     cell.crash()
-    result = state_result(run.result(timeout=180))
+    result = run.result()
     assert result["result"] is False
     assert "The cell stopped during the drain, before it was drained" in result["comment"]
     assert job["id"] in result["comment"] and "lost" in result["comment"]
@@ -175,3 +199,43 @@ def test_without_a_working_api_cancel_says_it_cannot_and_nothing_is_shut_down(fa
     assert message in result["comment"]
     assert not events_of(cell, "shutdown", "job_cancel")
     assert cell.snapshot()["quiesced"] is True
+
+
+# -- the run that quiesced the cell dies -------------------------------------------------------------
+
+
+def test_when_the_run_dies_after_the_quiesce_the_lease_unquiesces_the_cell(fake_cell1, in_background, salt_cli):
+    cell = fake_cell1(jobs=[None], version="8.10")
+    run = in_background("vcd.drained", pillar={"vcd_cell": {"drain": {"lease": 3, "interval": 1}}})
+    (quiesce,) = wait_for_event(cell, "quiesce")
+    running = salt_cli.run("saltutil.running", minion_tgt="cell1").data
+    (job,) = [j for j in running if j["fun"] == "state.apply"]
+    assert salt_cli.run("saltutil.kill_job", job["jid"], minion_tgt="cell1").returncode == 0
+    run.abandon()
+    (unquiesce,) = wait_for(lambda: events_of(cell, "unquiesce"), "the lease to unquiesce the cell")
+    assert unquiesce["t"] - quiesce["t"] >= 3
+    assert not events_of(cell, "shutdown", "job_abort")
+    assert cell.snapshot()["quiesced"] is False
+
+    def lease_job_gone():
+        schedule = salt_cli.run("schedule.list", "return_yaml=False", minion_tgt="cell1").data
+        return "vcd_cell_quiesce_lease" not in (schedule or {})
+
+    wait_for(lease_job_gone, "the lease's schedule job to be removed")
+
+
+def test_a_minion_restarted_during_a_drain_completes_it_when_reapplied(
+    fake_cell1, in_background, apply_state, cell1_minion, salt_cli
+):
+    cell = fake_cell1(jobs=[3.0], version="8.10")
+    run = in_background("vcd.drained", pillar={"vcd_cell": {"drain": {"interval": 1}}})
+    wait_for_event(cell, "quiesce")
+    cell1_minion.terminate()
+    run.abandon()
+    cell1_minion.start()
+    wait_for(lambda: salt_cli.run("test.ping", minion_tgt="cell1").data is True, "cell1 to answer again")
+    result = apply_state("vcd.drained")
+    assert result["result"] is True, result["comment"]
+    assert len(events_of(cell, "shutdown")) == 1
+    assert_nothing_unsafe(cell)
+    assert cell.snapshot()["service"] == "stopped"

@@ -3,7 +3,9 @@
 """
 
 import contextlib
+import subprocess
 import time
+from types import SimpleNamespace
 
 import pytest
 
@@ -20,15 +22,15 @@ DOWN = ("shutdown", "stop", "crash")
 def group(cell_minion, salt_run_cli):
     """Three cells of a server group, each a fake cell driven by its own minion."""
     with contextlib.ExitStack() as stack:
-        servers = {}
+        servers, minions = {}, {}
         for name in CELLS:
             server = stack.enter_context(CellServer(Cell(CellConfig(cell_name=name, admin_password=ADMIN_PASSWORD))))
-            stack.enter_context(cell_minion(name, server))
+            minions[name] = stack.enter_context(cell_minion(name, server))
             servers[name] = server
         synced = salt_run_cli.run("saltutil.sync_runners")
         assert synced.returncode == 0, synced
         assert "runners.vcd_rolling" in synced.data, synced.data
-        yield servers
+        yield SimpleNamespace(servers=servers, minions=minions)
 
 
 @pytest.fixture
@@ -37,7 +39,7 @@ def fresh_cells(group):
 
     def make(jobs=(1.0,), **config):
         cells = {}
-        for name, server in group.items():
+        for name, server in group.servers.items():
             cell = server.replace_cell(Cell(CellConfig(cell_name=name, admin_password=ADMIN_PASSWORD, **config)))
             for seconds in jobs:
                 cell.add_job(seconds=seconds, name="vappDeploy", owner="alice")
@@ -198,3 +200,39 @@ def test_a_target_expression_in_batches_of_two(fresh_cells, orchestrate):
     (a_down,), (b_down,), (c_down,) = (down_intervals(cells[n]) for n in CELLS)
     assert max(a_down[0], b_down[0]) < min(a_down[1], b_down[1])
     assert c_down[0] > max(a_down[1], b_down[1])
+
+
+def test_a_master_restarted_during_a_rollout_resumes_when_run_again(
+    fresh_cells, orchestrate, group, salt_master, salt_run_cli, salt_cli
+):
+    cells = fresh_cells(jobs=(2.0,))
+    rolling = {"cells": list(CELLS), "rollout_id": "master-restart"}
+    command = salt_run_cli.cmdline("state.orchestrate", "orch.vcd_rolling", pillar={"vcd_rolling": rolling})
+    first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: events_of(cells["cell-b"], "quiesce"), "the rollout to reach cell-b", deadline=120)
+    finally:
+        first.kill()
+        first.wait(timeout=30)
+    salt_master.terminate()
+    salt_master.start()
+    # A salt-minion restarts itself when its master went away (its keepalive); salt-factories starts
+    # minions with the keepalive off, so the test does that restart.
+    for minion in group.minions.values():
+        minion.terminate()
+        minion.start()
+
+    def all_cells_answer():
+        return all(salt_cli.run("test.ping", minion_tgt=name, _timeout=10).data is True for name in CELLS)
+
+    wait_for(all_cells_answer, "the minions to reconnect to the restarted master", deadline=120, pause=1)
+    seen_on_a = len(cells["cell-a"].events())
+    success, report = orchestrate(**rolling)
+    assert success is True, report
+    assert [report["cells"][n]["result"] for n in CELLS] == ["done earlier", "done", "done"]
+    assert len(cells["cell-a"].events()) == seen_on_a
+    assert_budget_held(cells, batch=1, min_active=1)
+    for name, cell in cells.items():
+        assert len(events_of(cell, "shutdown")) == 1, name
+        assert not events_of(cell, "job_abort"), name
+        assert cell.snapshot()["service"] == "running", name

@@ -1001,12 +1001,16 @@ def release_lease():
 
         salt 'cell1*' vcd_cell.release_lease
     """
-    held = _read_lease() is not None
-    if held:
-        os.remove(_lease_path())
+    if _read_lease() is None:
+        return False
+    os.remove(_lease_path())
+    _remove_lease_job()
+    return True
+
+
+def _remove_lease_job():
     if _lease_job_scheduled():
         __salt__["schedule.delete"](LEASE_JOB, persist=True)
-    return held
 
 
 def lease_check():
@@ -1022,7 +1026,7 @@ def lease_check():
     """
     lease = _read_lease()
     if lease is None:
-        release_lease()
+        _remove_lease_job()
         return {"lease": None}
     left = lease["expires"] - time.time()
     if left > 0:

@@ -106,7 +106,8 @@ def _after_timeout(ret, wait, timeout, on_timeout, cancel_grace, interval, lease
         return None
     if on_timeout == "abort":
         __salt__["vcd_cell.unquiesce"]()
-        __salt__["vcd_cell.release_lease"]()
+        if lease:
+            __salt__["vcd_cell.release_lease"]()
         ret["changes"].pop("quiesced", None)
         ret["comment"] = f"The cell did not drain within {timeout}s: {blocking}. Aborted: the cell is active again"
         return None
@@ -197,7 +198,8 @@ def drained(
             if wait is None:
                 return ret
         __salt__["vcd_cell.shutdown"]()
-        __salt__["vcd_cell.release_lease"]()
+        if lease:
+            __salt__["vcd_cell.release_lease"]()
         if __salt__["vcd_cell.is_running"]():
             ret["comment"] = "The cell was told to shut down but its service still runs"
             return ret

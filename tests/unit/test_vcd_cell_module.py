@@ -376,11 +376,19 @@ def test_an_expired_lease_on_a_stopped_cell_just_ends(schedule, run_all):
     assert FakeTerminal.runs == []
 
 
-def test_release_lease_says_whether_there_was_one():
+def test_release_lease_says_whether_there_was_one(schedule):
     assert vcd_cell.release_lease() is False
     vcd_cell._write_lease(60)
+    schedule["schedule.list"].return_value = {"vcd_cell_quiesce_lease": {}}
     assert vcd_cell.release_lease() is True
     assert vcd_cell._read_lease() is None
+    schedule["schedule.delete"].assert_called_once_with("vcd_cell_quiesce_lease", persist=True)
+
+
+def test_a_lease_check_without_a_lease_removes_its_schedule_job(schedule):
+    schedule["schedule.list"].return_value = {"vcd_cell_quiesce_lease": {}}
+    assert vcd_cell.lease_check() == {"lease": None}
+    schedule["schedule.delete"].assert_called_once_with("vcd_cell_quiesce_lease", persist=True)
 
 
 def test_lease_arguments_are_checked():

@@ -289,6 +289,7 @@ def test_lease_zero_drains_without_a_lease(calls):
     ret = vcd_cell_state.drained("cell1", lease=0)
     assert ret["result"] is True
     calls["vcd_cell.drain"].assert_called_once_with(timeout=3600, interval=5, lease=0)
+    calls["vcd_cell.release_lease"].assert_not_called()
 
 
 def test_a_failure_after_the_quiesce_keeps_the_lease(calls):

@@ -33,6 +33,7 @@ The administrator password never goes on an argument list (``ps`` shows those to
 does it appear in a log line, a return value, an event or an error message.
 """
 
+import base64
 import datetime
 import json
 import logging
@@ -351,13 +352,21 @@ class _Api:
             pass
         raise CommandExecutionError(f"{what} failed: HTTP {response.status_code} from {response.url}: {detail}")
 
+    def _basic_authorization(self, principal):
+        """
+        The Basic credentials, encoded as UTF-8 (RFC 7617): requests would encode them as Latin-1 and
+        fail, with the password in its error, on any other letter.
+        """
+        pair = f"{principal}:{self.settings.password}".encode()
+        return {"Authorization": "Basic " + base64.b64encode(pair).decode("ascii")}
+
     def login(self):
         principal = self.settings.username if "@" in self.settings.username else f"{self.settings.username}@System"
-        credentials = (principal, self.settings.password)
-        headers = {"Accept": f"application/json;version={self.settings.api_version}"}
-        response = self._request("POST", "/cloudapi/1.0.0/sessions/provider", auth=credentials, headers=headers)
+        credentials = self._basic_authorization(principal)
+        headers = dict(credentials, Accept=f"application/json;version={self.settings.api_version}")
+        response = self._request("POST", "/cloudapi/1.0.0/sessions/provider", headers=headers)
         if response.status_code == 404:
-            response = self._request("POST", "/api/sessions", auth=credentials, headers={"Accept": self.accept})
+            response = self._request("POST", "/api/sessions", headers=dict(credentials, Accept=self.accept))
         if response.status_code == 401:
             raise CommandExecutionError(f"The vCD API refused the credentials of {principal} (HTTP 401)")
         if response.status_code != 200:

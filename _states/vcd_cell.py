@@ -17,9 +17,12 @@ and in which order, so that a cell is never shut down while it reports jobs or a
         - health_timeout: 600
 """
 
+import logging
 import time
 
 from salt.exceptions import CommandExecutionError, SaltInvocationError
+
+log = logging.getLogger(__name__)
 
 __virtualname__ = "vcd_cell"
 
@@ -30,6 +33,20 @@ def __virtual__():
     if "vcd_cell.status" not in __salt__:
         return (False, "The vcd_cell execution module is not available")
     return __virtualname__
+
+
+def _unexpected(ret, exc):
+    """
+    An error the module did not foresee: its message may quote anything, the password included, so
+    neither the return nor the log repeats it; the type and place are enough to find it.
+    """
+    where = exc.__traceback__
+    while where.tb_next is not None:
+        where = where.tb_next
+    place = f"{where.tb_frame.f_code.co_filename}:{where.tb_lineno}"
+    log.error("vcd_cell: unexpected %s at %s", type(exc).__name__, place)
+    ret["result"] = False
+    ret["comment"] = f"Unexpected {type(exc).__name__} at {place} (its message is withheld: it may hold a secret)"
 
 
 def _positive(name, value):
@@ -214,6 +231,8 @@ def drained(
     except (CommandExecutionError, SaltInvocationError) as exc:
         ret["result"] = False
         ret["comment"] = str(exc)
+    except Exception as exc:  # pylint: disable=broad-except
+        _unexpected(ret, exc)
     return ret
 
 
@@ -247,6 +266,8 @@ def quiesced(name):
         ret["changes"] = {"quiesced": True}
     except (CommandExecutionError, SaltInvocationError) as exc:
         ret["comment"] = str(exc)
+    except Exception as exc:  # pylint: disable=broad-except
+        _unexpected(ret, exc)
     return ret
 
 
@@ -314,4 +335,6 @@ def active(name, health_timeout=600):
     except (CommandExecutionError, SaltInvocationError) as exc:
         ret["result"] = False
         ret["comment"] = str(exc)
+    except Exception as exc:  # pylint: disable=broad-except
+        _unexpected(ret, exc)
     return ret

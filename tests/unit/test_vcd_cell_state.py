@@ -297,3 +297,11 @@ def test_a_failure_after_the_quiesce_keeps_the_lease(calls):
     ret = vcd_cell_state.drained("cell1")
     assert ret["result"] is False
     calls["vcd_cell.release_lease"].assert_not_called()
+
+
+def test_an_unforeseen_error_is_reported_without_its_message(calls):
+    calls["vcd_cell.drain"].side_effect = UnicodeEncodeError("latin-1", "s3cr3t-€", 7, 8, "the password s3cr3t-€")
+    ret = vcd_cell_state.drained("cell1")
+    assert ret["result"] is False
+    assert ret["comment"].startswith("Unexpected UnicodeEncodeError at ")
+    assert "s3cr3t" not in ret["comment"]

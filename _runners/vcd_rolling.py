@@ -40,6 +40,7 @@ __virtualname__ = "vcd_rolling"
 CACHE_BANK = "vcd_rolling"
 EVENT_PREFIX = "vcd/rolling"
 HEALTH_CALL_TIMEOUT = 60
+TARGET_TYPES = ("glob", "pcre", "list", "grain", "grain_pcre", "pillar", "pillar_pcre", "nodegroup", "compound", "ipcidr")
 
 
 def __virtual__():
@@ -71,6 +72,8 @@ def _resolve_cells(cells, tgt_type):
         return list(cells)
     if not isinstance(cells, str) or not cells:
         raise SaltInvocationError("cells must be a non-empty list of minion ids or a target expression")
+    if tgt_type not in TARGET_TYPES:
+        raise SaltInvocationError(f"tgt_type must be one of {', '.join(TARGET_TYPES)}, not {tgt_type!r}")
     matched = salt.utils.minions.CkMinions(__opts__).check_minions(cells, tgt_type)["minions"]
     if not matched:
         raise SaltInvocationError(f"The target {cells!r} ({tgt_type}) matches no accepted minion")
@@ -295,6 +298,8 @@ def rollout(
             raise SaltInvocationError(f"maintenance_sls must be the name of an SLS, not {maintenance_sls!r}")
         if cell_pillar is not None and not isinstance(cell_pillar, dict):
             raise SaltInvocationError("cell_pillar must be a dictionary")
+        if rollout_id is not None and (not isinstance(rollout_id, str) or not rollout_id):
+            raise SaltInvocationError(f"rollout_id must be a non-empty string, not {rollout_id!r}")
     except SaltInvocationError as exc:
         __context__["retcode"] = 1
         return {"result": False, "comment": str(exc), "cells": {}}

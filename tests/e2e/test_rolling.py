@@ -180,6 +180,8 @@ def test_the_budget_refuses_to_start_when_the_other_cells_are_down(fresh_cells, 
         ({"cells": ["cell-a", "cell-a"]}, "lists a minion twice"),
         ({"cells": "nothing-matches-*"}, "matches no accepted minion"),
         ({"cells": list(CELLS), "pause": -1}, "pause must be a number of seconds"),
+        ({"cells": "cell-*", "tgt_type": "regex"}, "tgt_type must be one of"),
+        ({"cells": list(CELLS), "maintenance_sls": 7}, "maintenance_sls must be the name of an SLS"),
     ],
 )
 def test_an_impossible_plan_is_refused_before_any_cell_is_touched(fresh_cells, orchestrate, rolling, message):

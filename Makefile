@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo demo-rolling demo-manual test serve clean
+.PHONY: demo demo-rolling demo-manual test lint serve clean
 
 demo: $(INSTALLED)
 	$(BIN)/python -m demo
@@ -17,8 +17,14 @@ demo-rolling: $(INSTALLED)
 demo-manual: $(INSTALLED)
 	$(BIN)/python -m simulator manual-drain
 
-test: $(INSTALLED)
+test: lint
 	$(BIN)/python -m pytest
+
+# Style and SLS best practice; part of `make test`.
+lint: $(INSTALLED)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/salt-lint states/vcd/*.sls states/orch/*.sls tests/e2e/sls/*.sls
 
 # A fake cell in the foreground, for trying the tools by hand (see README).
 serve: $(INSTALLED)

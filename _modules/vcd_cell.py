@@ -34,6 +34,7 @@ does it appear in a log line, a return value, an event or an error message.
 """
 
 import base64
+import contextlib
 import datetime
 import json
 import logging
@@ -159,9 +160,7 @@ def _run_command(settings, argv, key):
     )
     # cmd.run_all reports a timeout as exit 1 with a message on stdout; the clock tells it apart.
     if time.monotonic() - started >= settings.cli_timeout:
-        raise CommandExecutionError(
-            f"{' '.join(argv)} did not finish within {settings.cli_timeout}s and was killed"
-        )
+        raise CommandExecutionError(f"{' '.join(argv)} did not finish within {settings.cli_timeout}s and was killed")
     return result
 
 
@@ -217,10 +216,10 @@ class _ToolRun:
         if self._password_due and self.output.rstrip().lower().endswith(PASSWORD_PROMPT):
             self._password_due = False
             self._terminal.sendline(self.settings.password)
-        if stdout is None and stderr is None or not self._terminal.has_unread_data:
-            if not self._terminal.isalive():
-                self.exit_code = self._terminal.exitstatus
-                return True
+        quiet = (stdout is None and stderr is None) or not self._terminal.has_unread_data
+        if quiet and not self._terminal.isalive():
+            self.exit_code = self._terminal.exitstatus
+            return True
         return False
 
     def wait(self, seconds):
@@ -250,9 +249,7 @@ class _ToolRun:
     def result(self):
         """What the tool printed, once it ended with exit 0; a CommandExecutionError otherwise."""
         if self.exit_code != 0:
-            raise CommandExecutionError(
-                f"{self.display} failed (exit {self.exit_code}): {self.shown_output()}"
-            )
+            raise CommandExecutionError(f"{self.display} failed (exit {self.exit_code}): {self.shown_output()}")
         return self.printed()
 
     def finish(self, timeout):
@@ -346,10 +343,8 @@ class _Api:
 
     def _fail(self, response, what):
         detail = response.text[:300]
-        try:
+        with contextlib.suppress(ValueError):
             detail = response.json().get("message", detail)
-        except ValueError:
-            pass
         raise CommandExecutionError(f"{what} failed: HTTP {response.status_code} from {response.url}: {detail}")
 
     def _basic_authorization(self, principal):

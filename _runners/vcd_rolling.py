@@ -40,7 +40,18 @@ __virtualname__ = "vcd_rolling"
 CACHE_BANK = "vcd_rolling"
 EVENT_PREFIX = "vcd/rolling"
 HEALTH_CALL_TIMEOUT = 60
-TARGET_TYPES = ("glob", "pcre", "list", "grain", "grain_pcre", "pillar", "pillar_pcre", "nodegroup", "compound", "ipcidr")
+TARGET_TYPES = (
+    "glob",
+    "pcre",
+    "list",
+    "grain",
+    "grain_pcre",
+    "pillar",
+    "pillar_pcre",
+    "nodegroup",
+    "compound",
+    "ipcidr",
+)
 
 
 def __virtual__():
@@ -109,9 +120,7 @@ class _Cells:
 
     def call(self, cells, fun, arg=(), kwarg=None, timeout=None):
         """``{cell: return}``; a cell that did not answer is missing."""
-        return self.client.cmd(
-            cells, fun, arg=list(arg), kwarg=kwarg, tgt_type="list", timeout=timeout or self.timeout
-        )
+        return self.client.cmd(cells, fun, arg=list(arg), kwarg=kwarg, tgt_type="list", timeout=timeout or self.timeout)
 
     def serving(self, cells):
         """The cells among ``cells`` whose health check answers "Service is up." right now."""
@@ -198,7 +207,9 @@ def _run_step(step, batch, context):
         return {cell: None for cell in batch}
     if step == "health":
         limit = context["health_timeout"]
-        answers = cells.call(batch, "vcd_cell.wait_serving", kwarg={"timeout": limit}, timeout=limit + HEALTH_CALL_TIMEOUT)
+        answers = cells.call(
+            batch, "vcd_cell.wait_serving", kwarg={"timeout": limit}, timeout=limit + HEALTH_CALL_TIMEOUT
+        )
         return {cell: None if answers.get(cell) is True else f"not serving within {limit}s" for cell in batch}
     return cells.apply(batch, step, context["cell_pillar"])
 

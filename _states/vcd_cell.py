@@ -142,9 +142,7 @@ def _after_timeout(ret, wait, timeout, on_timeout, cancel_grace, interval, lease
     return after
 
 
-def drained(
-    name, timeout=3600, interval=5, maintenance_message=False, on_timeout="fail", cancel_grace=300, lease=900
-):
+def drained(name, timeout=3600, interval=5, maintenance_message=False, on_timeout="fail", cancel_grace=300, lease=900):
     """
     Ensure the cell is shut down with no job lost: read its status, quiesce it, wait until the tool
     reports 0 jobs and an inactive scheduler, check again, shut down, verify it stopped, and turn the
@@ -329,8 +327,10 @@ def active(name, health_timeout=600):
         if not __opts__["test"]:
             __salt__["vcd_cell.release_lease"]()
         ret["result"] = True
-        ret["comment"] = "The cell serves with an active scheduler" if not ret["changes"] else (
-            "The cell was brought back into service: " + ", ".join(sorted(ret["changes"]))
+        ret["comment"] = (
+            "The cell serves with an active scheduler"
+            if not ret["changes"]
+            else ("The cell was brought back into service: " + ", ".join(sorted(ret["changes"])))
         )
     except (CommandExecutionError, SaltInvocationError) as exc:
         ret["result"] = False

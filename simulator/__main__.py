@@ -38,9 +38,7 @@ def add_cell_options(parser):
     blocking = parser.add_mutually_exclusive_group()
     blocking.add_argument("--quiesce-blocks", dest="quiesce_blocks", action="store_true", default=None)
     blocking.add_argument("--quiesce-returns", dest="quiesce_blocks", action="store_false")
-    parser.add_argument(
-        "--active-after-quiesce", choices=(ACTIVE_FALSE_AT_ONCE, ACTIVE_UNTIL_DRAINED), default=None
-    )
+    parser.add_argument("--active-after-quiesce", choices=(ACTIVE_FALSE_AT_ONCE, ACTIVE_UNTIL_DRAINED), default=None)
     parser.add_argument("--layout", choices=("lines", "oneline"), default="lines")
     parser.add_argument("--noise", action="store_true", help="JVM and log lines around the tool's output")
     parser.add_argument("--crlf", action="store_true", help="the tool ends lines with CRLF")

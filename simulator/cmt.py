@@ -22,7 +22,10 @@ from simulator.toolclient import ToolError, announce, call, run
 
 TOOL = "cell-management-tool"
 USAGE_EXIT = 2
-USAGE = f"usage: {TOOL} [-u USER] [-p PASSWORD] cell [-i PID] (--status | --status-verbose | --quiesce true|false | --shutdown | --maintenance true|false)"
+USAGE = (
+    f"usage: {TOOL} [-u USER] [-p PASSWORD] cell [-i PID] "
+    "(--status | --status-verbose | --quiesce true|false | --shutdown | --maintenance true|false)"
+)
 
 CREDENTIAL_OPTIONS = {
     "-u": "user",
@@ -109,8 +112,7 @@ def read_password(prompt="Password:"):
         fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
     except OSError:
         raise ToolError(
-            "Cannot read the password: no terminal is available. "
-            "Run the tool on a terminal or use -i PID"
+            "Cannot read the password: no terminal is available. Run the tool on a terminal or use -i PID"
         ) from None
     try:
         saved = termios.tcgetattr(fd)

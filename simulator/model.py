@@ -82,9 +82,7 @@ class CellConfig:
         if self.layout not in ("lines", "oneline"):
             raise ValueError(f"layout must be 'lines' or 'oneline', not {self.layout!r}")
         if self.active_after_quiesce not in (None, ACTIVE_FALSE_AT_ONCE, ACTIVE_UNTIL_DRAINED):
-            raise ValueError(
-                f"active_after_quiesce must be {ACTIVE_FALSE_AT_ONCE!r} or {ACTIVE_UNTIL_DRAINED!r}"
-            )
+            raise ValueError(f"active_after_quiesce must be {ACTIVE_FALSE_AT_ONCE!r} or {ACTIVE_UNTIL_DRAINED!r}")
         if self.tool_fault not in TOOL_FAULTS:
             raise ValueError(f"tool_fault must be one of {', '.join(map(str, TOOL_FAULTS))}")
         if self.api_fault not in API_FAULTS:
@@ -266,8 +264,7 @@ class Cell:
         return [
             job
             for job in self.jobs.values()
-            if job.status == JOB_RUNNING
-            and (not local_only or job.cell_name == self.config.cell_name)
+            if job.status == JOB_RUNNING and (not local_only or job.cell_name == self.config.cell_name)
         ]
 
     def _active(self):
@@ -331,9 +328,7 @@ class Cell:
         """True when the cell answers users with a maintenance notice (either kind)."""
         with self._lock:
             self._advance()
-            return self.service == SERVICE_MAINTENANCE or (
-                self.service == SERVICE_RUNNING and self.maintenance_mode
-            )
+            return self.service == SERVICE_MAINTENANCE or (self.service == SERVICE_RUNNING and self.maintenance_mode)
 
     def _require_serving(self):
         if self.service == SERVICE_STARTING:

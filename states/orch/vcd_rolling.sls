@@ -1,5 +1,5 @@
-{#- Rolling maintenance of a server group:
-      salt-run state.orchestrate orch.vcd_rolling pillar='{"vcd_rolling": {"cells": ["cell1", "cell2", "cell3"]}}'
+{#- Rolling maintenance of a server group, one batch of cells at a time (worked example in the README):
+      salt-run state.orchestrate orch.vcd_rolling pillar='<the vcd_rolling pillar as JSON>'
     Pillar vcd_rolling: cells (required: minion ids, or a target expression with tgt_type), batch (1),
     min_active (1), maintenance_sls, health_timeout (600), pause (0), timeout (7200), cell_pillar,
     rollout_id. See the vcd_rolling runner for each. #}

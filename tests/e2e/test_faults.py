@@ -78,7 +78,9 @@ def test_a_missing_tool_is_named(fake_cell1, apply_state):
     cell = fake_cell1(jobs=[None])
     result = apply_state("vcd.drained", pillar={"vcd_cell": {"cmt_path": "/nonexistent/cell-management-tool"}})
     assert result["result"] is False
-    assert "/nonexistent/cell-management-tool is missing or not executable: check vcd_cell:cmt_path" in result["comment"]
+    assert (
+        "/nonexistent/cell-management-tool is missing or not executable: check vcd_cell:cmt_path" in result["comment"]
+    )
     assert not events_of(cell, "quiesce", "shutdown")
 
 
@@ -190,7 +192,9 @@ def test_without_a_working_api_the_drain_polls_the_tool(fake_cell1, apply_state,
 
 
 @pytest.mark.parametrize("kind", API_FAULTS)
-def test_without_a_working_api_cancel_says_it_cannot_and_nothing_is_shut_down(fake_cell1, apply_state, broken_api, kind):
+def test_without_a_working_api_cancel_says_it_cannot_and_nothing_is_shut_down(
+    fake_cell1, apply_state, broken_api, kind
+):
     cell = fake_cell1(jobs=[None], version="8.10")
     settings, message = broken_api(kind)
     drain = {"timeout": 1, "interval": 1, "on_timeout": "cancel", "cancel_grace": 1}

@@ -96,7 +96,9 @@ def cmt_runs(cell):
     return [e for e in events_of(cell, "cli") if e["tool"] == "cell-management-tool"]
 
 
-def test_a_full_rollout_keeps_the_budget_and_loses_no_job(fresh_cells, orchestrate, tmp_path, event_listener, salt_master):
+def test_a_full_rollout_keeps_the_budget_and_loses_no_job(
+    fresh_cells, orchestrate, tmp_path, event_listener, salt_master
+):
     cells = fresh_cells(jobs=(1.0, 1.5), start_seconds=0.5)
     started = time.time()
     success, report = orchestrate(

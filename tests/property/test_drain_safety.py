@@ -6,6 +6,7 @@ fake cell on loopback) never shuts a cell down unless the tool reports 0 jobs an
 and never makes a job fail.
 """
 
+import contextlib
 import pathlib
 import threading
 import time
@@ -88,10 +89,8 @@ def add_arrivals(cell, arrivals, stop):
     for delay, seconds in sorted(arrivals):
         if stop.wait(max(0.0, started + delay - time.monotonic())):
             return
-        try:
+        with contextlib.suppress(CellError):
             cell.add_job(seconds=seconds, name="arrival")
-        except CellError:
-            pass
 
 
 def drain(cell_server, salt_states, case):

@@ -12,7 +12,6 @@ import time
 import pytest
 
 from simulator import CELL_MANAGEMENT_TOOL
-
 from tests.support import run_on_terminal, tool_env
 
 ADMIN = ("administrator", "vmware")

@@ -55,7 +55,9 @@ def test_provider_login_gives_a_bearer_token(cell_and_client):
 
 def test_legacy_login_gives_x_vcloud_authorization(cell_and_client):
     _, client = cell_and_client
-    response = client.post("/api/sessions", headers={"Authorization": basic("administrator@System", "vmware"), "Accept": JSON})
+    response = client.post(
+        "/api/sessions", headers={"Authorization": basic("administrator@System", "vmware"), "Accept": JSON}
+    )
     assert response.status_code == 200
     token = response.headers["x-vcloud-authorization"]
     query = client.get("/api/query?type=adminTask", headers={"x-vcloud-authorization": token, "Accept": JSON})
@@ -64,7 +66,12 @@ def test_legacy_login_gives_x_vcloud_authorization(cell_and_client):
 
 @pytest.mark.parametrize(
     "authorization",
-    [basic("administrator@System", "wrong"), basic("administrator@ExampleOrg", "vmware"), basic("administrator", "vmware"), "Basic !!!"],
+    [
+        basic("administrator@System", "wrong"),
+        basic("administrator@ExampleOrg", "vmware"),
+        basic("administrator", "vmware"),
+        "Basic !!!",
+    ],
 )
 def test_bad_logins_get_401(cell_and_client, authorization):
     _, client = cell_and_client
@@ -90,7 +97,9 @@ def test_logout_ends_the_session(cell_and_client):
 def test_api_calls_need_a_version_in_accept(cell_and_client):
     _, client = cell_and_client
     token = provider_token(client)
-    response = client.get("/api/query?type=adminTask", headers={"Authorization": f"Bearer {token}", "Accept": "application/json"})
+    response = client.get(
+        "/api/query?type=adminTask", headers={"Authorization": f"Bearer {token}", "Accept": "application/json"}
+    )
     assert response.status_code == 406
     assert "version" in response.json["message"]
 
@@ -102,7 +111,9 @@ def test_5_1_has_no_cloudapi_but_a_legacy_login():
         headers={"Authorization": basic("administrator@System", "vmware"), "Accept": JSON},
     )
     assert response.status_code == 404
-    legacy = client.post("/api/sessions", headers={"Authorization": basic("administrator@System", "vmware"), "Accept": JSON})
+    legacy = client.post(
+        "/api/sessions", headers={"Authorization": basic("administrator@System", "vmware"), "Accept": JSON}
+    )
     assert legacy.status_code == 200
     assert "X-VMWARE-VCLOUD-ACCESS-TOKEN" not in legacy.headers
 

@@ -97,5 +97,7 @@ def test_a_tls_cell_serves_https_with_a_certificate_clients_must_refuse():
         with pytest.raises(urllib.error.URLError, match="CERTIFICATE_VERIFY_FAILED"):
             urllib.request.urlopen(server.url + "/cloud/server_status", timeout=DEADLINE)
         unverified = ssl._create_unverified_context()
-        with urllib.request.urlopen(server.url + "/cloud/server_status", timeout=DEADLINE, context=unverified) as answer:
+        with urllib.request.urlopen(
+            server.url + "/cloud/server_status", timeout=DEADLINE, context=unverified
+        ) as answer:
             assert answer.read() == b"Service is up."

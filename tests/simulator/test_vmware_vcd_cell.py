@@ -3,7 +3,6 @@
 import pytest
 
 
-
 def service_state(server):
     return server.cell.snapshot()["service"]
 

@@ -160,7 +160,12 @@ def test_parse_status_is_strict_and_quotes_the_output(output, message):
 
 
 NOISE = st.sampled_from(
-    ["Picked up JAVA_TOOL_OPTIONS: -Xmx1g", "log4j:WARN No appenders could be found", "WARNING: An illegal reflective access", ""]
+    [
+        "Picked up JAVA_TOOL_OPTIONS: -Xmx1g",
+        "log4j:WARN No appenders could be found",
+        "WARNING: An illegal reflective access",
+        "",
+    ]
 )
 
 
@@ -173,7 +178,9 @@ NOISE = st.sampled_from(
     one_line=st.booleans(),
     line_end=st.sampled_from(["\n", "\r\n"]),
 )
-def test_parse_status_finds_the_fields_among_any_noise(job_count, active, maintenance, before, after, one_line, line_end):
+def test_parse_status_finds_the_fields_among_any_noise(
+    job_count, active, maintenance, before, after, one_line, line_end
+):
     fields = [f"Job count = {job_count}", f"Is Active = {str(active).lower()}"]
     if maintenance is not None:
         fields.append(f"In Maintenance Mode = {str(maintenance).lower()}")
@@ -314,7 +321,12 @@ def test_rest_functions_need_an_api_url():
 
 def test_task_summary_takes_the_id_from_the_href():
     summary = vcd_cell._task_summary(
-        {"href": "https://cell/api/task/abc-123", "name": "vappDeploy", "ownerName": "alice", "startDate": "2020-01-01T00:00:00.000Z"}
+        {
+            "href": "https://cell/api/task/abc-123",
+            "name": "vappDeploy",
+            "ownerName": "alice",
+            "startDate": "2020-01-01T00:00:00.000Z",
+        }
     )
     assert (summary["id"], summary["owner"]) == ("abc-123", "alice")
     assert summary["age_seconds"] > 0
@@ -331,9 +343,9 @@ def schedule(configure_loader_modules):
 
 def test_drain_arranges_a_lease_before_it_quiesces(schedule):
     tool_runs_when_leased = []
-    schedule["schedule.add"].side_effect = lambda *a, **k: tool_runs_when_leased.append(len(FakeTerminal.runs)) or {
-        "result": True
-    }
+    schedule["schedule.add"].side_effect = lambda *a, **k: (
+        tool_runs_when_leased.append(len(FakeTerminal.runs)) or {"result": True}
+    )
     assert vcd_cell.drain(timeout=5, interval=1, lease=30)["drained"] is True
     assert tool_runs_when_leased == [0]
     assert FakeTerminal.runs[0].args[-2:] == ["--quiesce", "true"]

@@ -146,7 +146,9 @@ def test_timeout_cancel_fails_without_shutdown_when_tasks_remain(calls):
 
 def test_timeout_cancel_without_rest_fails_and_keeps_the_cell_up(calls):
     calls["vcd_cell.drain"].return_value = timed_out()
-    calls["vcd_cell.cancel_tasks"].side_effect = CommandExecutionError("The vCD REST API is not configured: set vcd_cell:api_url")
+    calls["vcd_cell.cancel_tasks"].side_effect = CommandExecutionError(
+        "The vCD REST API is not configured: set vcd_cell:api_url"
+    )
     ret = vcd_cell_state.drained("cell1", on_timeout="cancel")
     assert ret["result"] is False
     assert "set vcd_cell:api_url" in ret["comment"]
@@ -154,7 +156,9 @@ def test_timeout_cancel_without_rest_fails_and_keeps_the_cell_up(calls):
 
 
 def test_a_refused_shutdown_fails_the_state(calls):
-    calls["vcd_cell.shutdown"].side_effect = CommandExecutionError("Refusing to shut the cell down: the tool reports 1 job(s)")
+    calls["vcd_cell.shutdown"].side_effect = CommandExecutionError(
+        "Refusing to shut the cell down: the tool reports 1 job(s)"
+    )
     ret = vcd_cell_state.drained("cell1")
     assert ret["result"] is False
     assert ret["comment"].startswith("Refusing to shut the cell down")
@@ -293,7 +297,9 @@ def test_lease_zero_drains_without_a_lease(calls):
 
 
 def test_a_failure_after_the_quiesce_keeps_the_lease(calls):
-    calls["vcd_cell.shutdown"].side_effect = CommandExecutionError("cell-management-tool cell --shutdown failed (exit 1)")
+    calls["vcd_cell.shutdown"].side_effect = CommandExecutionError(
+        "cell-management-tool cell --shutdown failed (exit 1)"
+    )
     ret = vcd_cell_state.drained("cell1")
     assert ret["result"] is False
     calls["vcd_cell.release_lease"].assert_not_called()

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo demo-rolling demo-manual test lint serve clean
+.PHONY: demo demo-rolling demo-manual test lint bench serve clean
 
 demo: $(INSTALLED)
 	$(BIN)/python -m demo
@@ -25,6 +25,10 @@ lint: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/salt-lint states/vcd/*.sls states/orch/*.sls tests/e2e/sls/*.sls
+
+# Benchmarks: medians, side by side; not part of `make test`.
+bench: $(INSTALLED)
+	$(BIN)/python -m bench
 
 # A fake cell in the foreground, for trying the tools by hand (see README).
 serve: $(INSTALLED)

@@ -78,6 +78,7 @@ LSB_NOT_RUNNING = (1, 2, 3)
 # How often a waiting loop looks at a running tool; REST polling is cheap, so it runs at least this often.
 TOOL_POLL_SECONDS = 0.05
 API_POLL_SECONDS = 1.0
+HEALTH_POLL_SECONDS = 0.25
 API_TIMEOUT = 30
 API_PAGE_SIZE = 128
 API_MAX_PAGES = 100
@@ -869,7 +870,8 @@ def wait_serving(timeout=600, interval=None):
     Wait until the cell serves: its health check answers when ``api_url`` is set, else the tool answers
     ``--status``. Returns True when it does within ``timeout`` seconds, False otherwise.
 
-    ``interval`` defaults to 1 second with the health check, 5 seconds with the tool (a JVM start each).
+    ``interval`` defaults to a quarter second with the health check (a cheap HTTP request), 5 seconds
+    with the tool (a JVM start each).
 
     CLI Example:
 
@@ -879,7 +881,7 @@ def wait_serving(timeout=600, interval=None):
     """
     settings = _settings()
     if interval is None:
-        interval = min(timeout, API_POLL_SECONDS if settings.api_url else 5)
+        interval = min(timeout, HEALTH_POLL_SECONDS if settings.api_url else 5)
     _check_wait_arguments(timeout, interval)
     deadline = time.monotonic() + timeout
     while True:

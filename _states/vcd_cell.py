@@ -17,6 +17,7 @@ and in which order, so that a cell is never shut down while it reports jobs or a
         - health_timeout: 600
 """
 
+import contextlib
 import logging
 import time
 
@@ -33,6 +34,21 @@ def __virtual__():
     if "vcd_cell.status" not in __salt__:
         return (False, "The vcd_cell execution module is not available")
     return __virtualname__
+
+
+@contextlib.contextmanager
+def _errors_reported(ret):
+    """
+    Turn an error into a failed state whose comment says why: the module's own errors verbatim, an
+    unforeseen one without its message. A state never lets a traceback out.
+    """
+    try:
+        yield
+    except (CommandExecutionError, SaltInvocationError) as exc:
+        ret["result"] = False
+        ret["comment"] = str(exc)
+    except Exception as exc:  # pylint: disable=broad-except
+        _unexpected(ret, exc)
 
 
 def _unexpected(ret, exc):
@@ -189,7 +205,7 @@ def drained(name, timeout=3600, interval=5, maintenance_message=False, on_timeou
             - cancel_grace: 120
     """
     ret = {"name": name, "result": False, "comment": "", "changes": {}}
-    try:
+    with _errors_reported(ret):
         _check_drained_arguments(timeout, interval, maintenance_message, on_timeout, cancel_grace, lease)
         if not __salt__["vcd_cell.is_running"]():
             return _stopped_cell(ret, maintenance_message)
@@ -226,11 +242,6 @@ def drained(name, timeout=3600, interval=5, maintenance_message=False, on_timeou
             ret["changes"]["maintenance_message"] = True
             ret["comment"] += "; its maintenance message is on"
         ret["result"] = True
-    except (CommandExecutionError, SaltInvocationError) as exc:
-        ret["result"] = False
-        ret["comment"] = str(exc)
-    except Exception as exc:  # pylint: disable=broad-except
-        _unexpected(ret, exc)
     return ret
 
 
@@ -247,7 +258,7 @@ def quiesced(name):
           vcd_cell.quiesced
     """
     ret = {"name": name, "result": False, "comment": "", "changes": {}}
-    try:
+    with _errors_reported(ret):
         before = __salt__["vcd_cell.status"]()
         if not before["active"]:
             ret["result"] = True
@@ -262,10 +273,6 @@ def quiesced(name):
         ret["result"] = True
         ret["comment"] = f"The cell's scheduler is quiesced; {before['job_count']} job(s) were running"
         ret["changes"] = {"quiesced": True}
-    except (CommandExecutionError, SaltInvocationError) as exc:
-        ret["comment"] = str(exc)
-    except Exception as exc:  # pylint: disable=broad-except
-        _unexpected(ret, exc)
     return ret
 
 
@@ -296,7 +303,7 @@ def active(name, health_timeout=600):
             - health_timeout: 900
     """
     ret = {"name": name, "result": False, "comment": "", "changes": {}}
-    try:
+    with _errors_reported(ret):
         _positive("health_timeout", health_timeout)
         running = __salt__["vcd_cell.is_running"]()
         if __opts__["test"] and not running:
@@ -332,9 +339,4 @@ def active(name, health_timeout=600):
             if not ret["changes"]
             else ("The cell was brought back into service: " + ", ".join(sorted(ret["changes"])))
         )
-    except (CommandExecutionError, SaltInvocationError) as exc:
-        ret["result"] = False
-        ret["comment"] = str(exc)
-    except Exception as exc:  # pylint: disable=broad-except
-        _unexpected(ret, exc)
     return ret

@@ -1,5 +1,6 @@
 """Fixtures shared by every test: fake cells on loopback and running the stub tools for real."""
 
+import functools
 import subprocess
 
 import pytest
@@ -46,36 +47,26 @@ def fake_cell():
         server.stop()
 
 
+def run_stub(tool, server, *args, **kwargs):
+    """Run a stub tool against ``server`` as a real subprocess in a session of its own: no terminal."""
+    kwargs.setdefault("text", True)
+    return subprocess.run(
+        [tool, *args],
+        env=tool_env(server),
+        capture_output=True,
+        timeout=TOOL_TIMEOUT,
+        start_new_session=True,
+        **kwargs,
+    )
+
+
 @pytest.fixture
 def cmt():
-    """Run the stub cell-management-tool against a server as a real subprocess, without a terminal."""
-
-    def run(server, *args, **kwargs):
-        kwargs.setdefault("text", True)
-        return subprocess.run(
-            [CELL_MANAGEMENT_TOOL, *args],
-            env=tool_env(server),
-            capture_output=True,
-            timeout=TOOL_TIMEOUT,
-            start_new_session=True,
-            **kwargs,
-        )
-
-    return run
+    """``cmt(server, *args)``: the stub cell-management-tool, run for real."""
+    return functools.partial(run_stub, CELL_MANAGEMENT_TOOL)
 
 
 @pytest.fixture
 def vcd_cell_script():
-    """Run the stub vmware-vcd-cell against a server as a real subprocess."""
-
-    def run(server, *args):
-        return subprocess.run(
-            [VMWARE_VCD_CELL, *args],
-            env=tool_env(server),
-            capture_output=True,
-            text=True,
-            timeout=TOOL_TIMEOUT,
-            start_new_session=True,
-        )
-
-    return run
+    """``vcd_cell_script(server, *args)``: the stub vmware-vcd-cell, run for real."""
+    return functools.partial(run_stub, VMWARE_VCD_CELL)

@@ -20,7 +20,6 @@ from simulator.pillar import vcd_cell_pillar
 from simulator.server import CellServer, quiet_request_log
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-ADMIN_USER = "administrator"
 ADMIN_PASSWORD = "vmware-Adm1n"
 STATE_TIMEOUT = 180
 DEADLINE = 60

@@ -7,21 +7,17 @@ and never makes a job fail.
 """
 
 import contextlib
-import pathlib
 import threading
 import time
 
 import pytest
-import salt.config
-import salt.loader
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from simulator.local_minion import load_states
 from simulator.model import Cell, CellConfig, CellError
-from simulator.pillar import vcd_cell_pillar
 from simulator.server import CellServer, quiet_request_log
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
 VARIANTS = [
     {"version": "5.1"},
     {"version": "8.10"},
@@ -61,26 +57,7 @@ def cell_server():
 
 @pytest.fixture(scope="module")
 def salt_states(cell_server, tmp_path_factory):
-    """The vcd_cell states and modules as Salt's loader builds them on a minion, configured for the fake cell."""
-    root = tmp_path_factory.mktemp("minion")
-    opts = salt.config.minion_config(None)
-    opts.update(
-        id="cell1",
-        file_client="local",
-        cachedir=str(root / "cache"),
-        pki_dir=str(root / "pki"),
-        sock_dir=str(root / "sock"),
-        extension_modules=str(root / "extmods"),
-        module_dirs=[str(REPO / "_modules")],
-        states_dirs=[str(REPO / "_states")],
-        grains={},
-    )
-    opts.update(vcd_cell_pillar(cell_server, root / "tools", cli_timeout=30))
-    utils = salt.loader.utils(opts)
-    functions = salt.loader.minion_mods(opts, utils=utils)
-    # No minion daemon runs here to carry events; progress events are tested end to end elsewhere.
-    functions["event.send"] = lambda tag, data: True
-    return opts, salt.loader.states(opts, functions, utils, {})
+    return load_states(cell_server, tmp_path_factory.mktemp("minion"), cli_timeout=30)
 
 
 def add_arrivals(cell, arrivals, stop):

@@ -1,0 +1,43 @@
+"""`make bench`: the drain against the hand loop, the state's overhead, and a 3-cell rollout."""
+
+import argparse
+import datetime
+import os
+import platform
+
+from bench import drain, overhead, rollout
+from simulator.server import quiet_request_log
+
+
+def main():
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--repeats", type=int, default=5, help="runs per measurement (medians are reported)")
+    parser.add_argument("--only", choices=("drain", "overhead", "rollout"), help="run one benchmark")
+    options = parser.parse_args()
+    if options.repeats < 1:
+        parser.error("--repeats must be at least 1")
+    quiet_request_log()
+    print(
+        f"{datetime.date.today()} on {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    )
+    if options.only:
+        {"drain": drain, "overhead": overhead, "rollout": rollout}[options.only].main(options.repeats)
+        return
+    drained = drain.main(options.repeats)
+    costs = overhead.main(options.repeats)
+    rolled = rollout.main(options.repeats)
+    rest, polled, hand = drained.values()
+    print("\nTargets:")
+    print(f"  decision latency with REST <= 1 s: {rest['decision']:.2f} s")
+    print(f"  decision latency without REST <= one interval ({drain.INTERVAL} s): {polled['decision']:.2f} s")
+    print(
+        f"  detection <= half the hand loop's ({hand['detection'] / 2:.2f} s): REST {rest['detection']:.2f} s, "
+        f"tool polling {polled['detection']:.2f} s"
+    )
+    print(f"  tool runs per drain with REST <= 5: {rest['runs']}")
+    print(f"  state on a stopped cell <= 1.5 x test.ping: {costs['ratio']:.2f} x")
+    print(f"  rollout overhead <= 3 s per cell: {rolled['per_cell']:.2f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""
+Drain latency: the vcd_cell.drained state (with REST polling, and without) against the procedure as
+operators script it by hand, on a fake cell whose tool takes 1.5 s to start like a JVM.
+
+Per run, from the fake cell's timeline: the detection latency (the last job's end to the shutdown
+reaching the cell), split into the decision latency (the last job's end to the start of the tool runs
+that confirm and shut down) and the tool starts after it; the tool runs per drain; the whole drain.
+"""
+
+import os
+import pathlib
+import subprocess
+import tempfile
+import time
+
+from bench.report import median, table
+from simulator import CELL_MANAGEMENT_TOOL, VMWARE_VCD_CELL
+from simulator.local_minion import load_states
+from simulator.model import Cell, CellConfig
+from simulator.server import CellServer
+
+JVM_SECONDS = 1.5
+JOB_ENDS = (2.0, 4.0, 6.0)  # seconds after the drain starts
+HAND_LOOP_SECONDS = 10
+INTERVAL = 5
+HAND_LOOP = f"""
+set -e
+pid=$("{VMWARE_VCD_CELL}" pid)
+"{CELL_MANAGEMENT_TOOL}" cell -i "$pid" --quiesce true
+while true; do
+  out=$("{CELL_MANAGEMENT_TOOL}" cell -i "$pid" --status)
+  case "$out" in *"Job count = 0"*"Is Active = false"*) break ;; esac
+  sleep {HAND_LOOP_SECONDS}
+done
+"{CELL_MANAGEMENT_TOOL}" cell -i "$pid" --shutdown
+"""
+
+
+def new_cell(server):
+    # 8.10: --quiesce returns at once, so the hand loop really polls (a blocking quiesce would wait for it).
+    cell = server.replace_cell(Cell(CellConfig(cell_name="cell1", version="8.10", cli_delay=JVM_SECONDS)))
+    for index, seconds in enumerate(JOB_ENDS):
+        cell.add_job(seconds=seconds, name=f"job{index + 1}")
+    return cell
+
+
+def measure(cell, started):
+    events = cell.events()
+    last_end = max(e["t"] for e in events if e["event"] == "job_end")
+    (shutdown,) = [e for e in events if e["event"] == "shutdown"]
+    runs = [e for e in events if e["event"] == "cli" and e["tool"] == "cell-management-tool"]
+    confirming = min(e["t"] for e in runs if e["t"] >= last_end)
+    return {
+        "decision": confirming - last_end,
+        "tool_after": shutdown["t"] - confirming,
+        "detection": shutdown["t"] - last_end,
+        "runs": len(runs),
+        "drain": shutdown["t"] - (started - cell.epoch),
+    }
+
+
+def run_state(server, states, opts, rest):
+    cell = new_cell(server)
+    opts["vcd_cell"]["api_url"] = server.url if rest else ""
+    started = time.monotonic()
+    ret = states["vcd_cell.drained"]("cell1", timeout=120, interval=INTERVAL, lease=0)
+    assert ret["result"], ret
+    return measure(cell, started)
+
+
+def run_hand_loop(server):
+    cell = new_cell(server)
+    started = time.monotonic()
+    env = dict(os.environ, VCD_SIM_URL=server.url)
+    subprocess.run(["bash", "-c", HAND_LOOP], env=env, check=True, capture_output=True, timeout=300)
+    return measure(cell, started)
+
+
+def main(repeats):
+    with tempfile.TemporaryDirectory() as tmp, CellServer() as server:
+        opts, states = load_states(server, pathlib.Path(tmp), cli_timeout=120)
+        results = {"vcd_cell.drained, REST polling": [], "vcd_cell.drained, tool polling": [], "hand loop": []}
+        for _ in range(repeats):
+            results["vcd_cell.drained, REST polling"].append(run_state(server, states, opts, rest=True))
+            results["vcd_cell.drained, tool polling"].append(run_state(server, states, opts, rest=False))
+            results["hand loop"].append(run_hand_loop(server))
+    keys = ("decision", "tool_after", "detection", "runs", "drain")
+    medians = {name: {key: median([r[key] for r in runs]) for key in keys} for name, runs in results.items()}
+    table(
+        f"Drain: {len(JOB_ENDS)} jobs ending {', '.join(f'{s:g}' for s in JOB_ENDS)} s in, tool start {JVM_SECONDS} s, "
+        f"interval {INTERVAL} s, hand loop every {HAND_LOOP_SECONDS} s; medians of {repeats} runs (seconds)",
+        ["procedure", "decision", "tool runs after", "detection", "tool runs", "whole drain"],
+        [[name] + [values[key] for key in keys] for name, values in medians.items()],
+    )
+    return medians

@@ -1,0 +1,129 @@
+"""
+A salt-master and one salt-minion per fake cell, on 127.0.0.1 under a directory of their own: what the
+demos and the rollout benchmark run Salt on.
+"""
+
+import contextlib
+import getpass
+import json
+import os
+import pathlib
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+from simulator.pillar import vcd_cell_pillar
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+BIN = pathlib.Path(sys.executable).parent
+START_DEADLINE = 120
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class SaltLab:
+    """
+    A salt-master and one minion per fake cell, configured under ``root``, stopped on exit.
+
+    ``file_roots`` serve the SLS files and, by default, the repository root for ``saltutil.sync_all``;
+    with the package installed (``pip install .``) the states directory alone is enough.
+    """
+
+    def __init__(self, root, servers, file_roots=(REPO / "states", REPO)):
+        self.root = root
+        self.servers = servers
+        self.processes = []
+        self.master_conf = root / "master" / "conf"
+        publish_port, ret_port = free_port(), free_port()
+        pillar = root / "pillar"
+        pillar.mkdir()
+        self._write_config(
+            self.master_conf / "master",
+            root_dir=str(root / "master"),
+            interface="127.0.0.1",
+            publish_port=publish_port,
+            ret_port=ret_port,
+            auto_accept=True,
+            file_roots={"base": [str(path) for path in file_roots]},
+            pillar_roots={"base": [str(pillar)]},
+        )
+        for minion, server in servers.items():
+            self._write_config(
+                root / minion / "conf" / "minion",
+                root_dir=str(root / minion),
+                id=minion,
+                master="127.0.0.1",
+                master_port=ret_port,
+                publish_port=publish_port,
+            )
+            cell = vcd_cell_pillar(server, root / minion / "tools", event_interval=2)
+            (pillar / f"{minion}.sls").write_text(json.dumps(cell))
+        (pillar / "top.sls").write_text(json.dumps({"base": {m: [m] for m in servers}}))
+
+    @staticmethod
+    def _write_config(path, **settings):
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps(dict(settings, user=getpass.getuser())))
+
+    def command(self, tool, *args):
+        return [str(BIN / tool), "-c", str(self.master_conf), *args]
+
+    def __enter__(self):
+        with open(self.root / "daemons.out", "w") as chatter:
+            daemons = [("salt-master", self.master_conf)] + [
+                ("salt-minion", self.root / m / "conf") for m in self.servers
+            ]
+            for daemon, conf in daemons:
+                command = [str(BIN / daemon), "-c", str(conf), "-l", "quiet"]
+                self.processes.append(subprocess.Popen(command, stdout=chatter, stderr=chatter))
+        self._wait_for_minions()
+        subprocess.run(self.command("salt", "*", "saltutil.sync_all"), check=True, capture_output=True)
+        subprocess.run(self.command("salt-run", "saltutil.sync_runners"), check=True, capture_output=True)
+        return self
+
+    def _wait_for_minions(self):
+        deadline = time.monotonic() + START_DEADLINE
+        while time.monotonic() < deadline:
+            ping = self.command("salt", "--out", "json", "--static", "-t", "5", "*", "test.ping")
+            answers = json.loads(subprocess.run(ping, capture_output=True, text=True).stdout or "{}")
+            if all(answers.get(minion) is True for minion in self.servers):
+                return
+            time.sleep(1)
+        raise SystemExit("The demo's salt-minions did not answer within 2 minutes")
+
+    def watch(self, tag, show):
+        """Print each event matching ``tag`` as it reaches the master's bus, through ``show(tag, data)``."""
+        watcher = subprocess.Popen(
+            self.command("salt-run", "state.event", tag),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        )
+        self.processes.append(watcher)
+
+        def relay():
+            for line in watcher.stdout:
+                event_tag, _, payload = line.partition("\t")
+                with contextlib.suppress(ValueError):
+                    data = json.loads(payload)
+                    # event.send on a minion wraps the payload, with the minion's id beside it.
+                    show(event_tag, data.get("data", data))
+
+        threading.Thread(target=relay, daemon=True).start()
+
+    def __exit__(self, *exc_info):
+        # The event watchers, started last, stop first: the master must outlive them.
+        for process in reversed(self.processes):
+            process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()

@@ -548,68 +548,113 @@ def _lost_jobs_error(settings, cause, tasks, reading):
     return CommandExecutionError(f"The cell stopped during the drain, before it was drained: {lost}")
 
 
-def _wait(settings, timeout, interval, quiesce=False, lease=0):
+class _Drain:
     """
-    Wait until the tool reports 0 jobs and an inactive scheduler, or until ``timeout``; with
-    ``quiesce``, quiesce the cell first, once the API has listed the tasks it runs (so that a cell
-    dying under the drain can name the jobs it lost).
+    One wait for a cell to drain, until the tool reports 0 jobs and an inactive scheduler or until the
+    deadline: what is known of the cell so far, and how to look at it next.
 
     While a ``--quiesce true`` run is still going (newer tools return only once drained), its end is
     the signal; otherwise the REST API is polled cheaply and the tool is only run to confirm, or, without
     the API, the tool is polled every ``interval``. A ``lease`` is renewed on every look at the cell.
     """
-    started = time.monotonic()
-    deadline = started + timeout
-    progress = _Progress(settings, started, deadline)
-    api = _open_api(settings)
-    reading, tasks, next_cli, quiesce_run = None, None, started, None
-    try:
-        if api is not None:
-            tasks = _poll_tasks(api)
-            api = None if tasks is None else api
-        if quiesce:
-            quiesce_run = _ToolRun(settings, ["--quiesce", "true"])
+
+    def __init__(self, settings, timeout, interval, lease):
+        self.settings = settings
+        self.interval = interval
+        self.lease = lease
+        self.started = time.monotonic()
+        self.deadline = self.started + timeout
+        self.progress = _Progress(settings, self.started, self.deadline)
+        self.reading, self.tasks, self.quiesce_run = None, None, None
+        self.next_tool_run = self.started
+        # The tasks are listed before anything else, so that a cell dying under the drain can name the
+        # jobs it lost.
+        self.api = _open_api(settings)
+        self._poll_api()
+
+    def quiesce(self):
+        self.quiesce_run = _ToolRun(self.settings, ["--quiesce", "true"])
+
+    def _poll_api(self):
+        if self.api is None:
+            return
+        polled = _poll_tasks(self.api)
+        if polled is None:
+            self.api = None
+        else:
+            self.tasks = polled
+
+    def _check_quiesce(self):
+        """Forget a quiesce run that ended well; a failed one is the drain's failure."""
+        try:
+            if self.quiesce_run is not None and self.quiesce_run.wait(0):
+                self.quiesce_run.result()
+                self.quiesce_run = None
+        except CommandExecutionError as exc:
+            raise _lost_jobs_error(self.settings, exc, self.tasks, self.reading) from None
+
+    def _tool_due(self, now):
+        """
+        The tool has the last word: it confirms what the API says (or is polled without one), and is
+        asked once more at the deadline in case the API still lists tasks the cell no longer runs.
+        """
+        if self.quiesce_run is not None:
+            return False
+        confirm = (self.api is None or not self.tasks) and now >= self.next_tool_run
+        return confirm or now >= self.deadline
+
+    def _read_status(self, now):
+        try:
+            self.reading = _status(self.settings)
+        except CommandExecutionError as exc:
+            raise _lost_jobs_error(self.settings, exc, self.tasks, self.reading) from None
+        self.next_tool_run = now + self.interval
+        return self.reading
+
+    def _outcome(self, drained, now):
+        tasks = [] if drained else self.tasks
+        return {"drained": drained, "status": self.reading, "tasks": tasks, "elapsed": round(now - self.started, 1)}
+
+    def _pause(self, now):
+        tick = min(self.interval, API_POLL_SECONDS) if self.api else self.interval
+        pause = max(0.0, min(tick, self.deadline - now))
+        if self.quiesce_run is not None:
+            self.quiesce_run.wait(pause)
+        else:
+            time.sleep(pause)
+
+    def run(self):
         while True:
             now = time.monotonic()
-            if lease:
-                _write_lease(lease)
-            try:
-                if quiesce_run is not None and quiesce_run.wait(0):
-                    quiesce_run.result()
-                    quiesce_run = None
-            except CommandExecutionError as exc:
-                raise _lost_jobs_error(settings, exc, tasks, reading) from None
-            if api is not None:
-                polled = _poll_tasks(api)
-                api = None if polled is None else api
-                tasks = tasks if polled is None else polled
-            # The tool has the last word: it confirms what the API says, and is asked once more at the
-            # deadline in case the API still lists tasks the cell no longer runs.
-            cli_due = (api is None or not tasks) and now >= next_cli
-            if quiesce_run is None and (cli_due or now >= deadline):
-                try:
-                    reading = _status(settings)
-                except CommandExecutionError as exc:
-                    raise _lost_jobs_error(settings, exc, tasks, reading) from None
-                next_cli = now + interval
-                if _drained(reading):
-                    progress.report(0, [], force=True)
-                    return {"drained": True, "status": reading, "tasks": [], "elapsed": round(now - started, 1)}
-            job_count = len(tasks) if tasks is not None else (reading or {}).get("job_count")
-            progress.report(job_count, tasks)
-            if now >= deadline:
-                return {"drained": False, "status": reading, "tasks": tasks, "elapsed": round(now - started, 1)}
-            tick = min(interval, API_POLL_SECONDS) if api else interval
-            pause = max(0.0, min(tick, deadline - now))
-            if quiesce_run is not None:
-                quiesce_run.wait(pause)
-            else:
-                time.sleep(pause)
+            if self.lease:
+                _write_lease(self.lease)
+            self._check_quiesce()
+            self._poll_api()
+            if self._tool_due(now) and _drained(self._read_status(now)):
+                self.progress.report(0, [], force=True)
+                return self._outcome(True, now)
+            job_count = len(self.tasks) if self.tasks is not None else (self.reading or {}).get("job_count")
+            self.progress.report(job_count, self.tasks)
+            if now >= self.deadline:
+                return self._outcome(False, now)
+            self._pause(now)
+
+    def close(self):
+        if self.quiesce_run is not None:
+            self.quiesce_run.kill()
+        if self.api is not None:
+            self.api.close()
+
+
+def _wait(settings, timeout, interval, quiesce=False, lease=0):
+    """Wait as :class:`_Drain` does; with ``quiesce``, quiesce the cell first."""
+    watch = _Drain(settings, timeout, interval, lease)
+    try:
+        if quiesce:
+            watch.quiesce()
+        return watch.run()
     finally:
-        if quiesce_run is not None:
-            quiesce_run.kill()
-        if api is not None:
-            api.close()
+        watch.close()
 
 
 def _check_wait_arguments(timeout, interval):

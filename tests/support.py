@@ -7,6 +7,8 @@ import pty
 import select
 import time
 
+import pytest
+
 
 def tool_env(server):
     """The environment a stub tool needs to find the fake cell ``server``."""
@@ -54,3 +56,14 @@ def load_salt_module(relative_path, name):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def wait_for(condition, what, deadline=60, pause=0.05):
+    """Poll ``condition`` until it returns something true, failing after ``deadline`` seconds."""
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        value = condition()
+        if value:
+            return value
+        time.sleep(pause)
+    pytest.fail(f"timed out after {deadline}s waiting for {what}")

@@ -11,7 +11,6 @@ test gets a fresh fake cell behind the same URL.
 import contextlib
 import json
 import pathlib
-import time
 
 import pytest
 
@@ -22,7 +21,6 @@ from simulator.server import CellServer, quiet_request_log
 REPO = pathlib.Path(__file__).resolve().parents[2]
 ADMIN_PASSWORD = "vmware-Adm1n"
 STATE_TIMEOUT = 180
-DEADLINE = 60
 
 
 @pytest.fixture(scope="session")
@@ -143,14 +141,3 @@ def apply_state(salt_cli):
 
 def events_of(cell, *kinds):
     return [e for e in cell.events() if e["event"] in kinds]
-
-
-def wait_for(condition, what, deadline=DEADLINE, pause=0.05):
-    """Poll ``condition`` until it returns something true, failing after ``deadline`` seconds."""
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        value = condition()
-        if value:
-            return value
-        time.sleep(pause)
-    pytest.fail(f"timed out after {deadline}s waiting for {what}")

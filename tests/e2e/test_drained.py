@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from tests.e2e.conftest import ADMIN_PASSWORD, events_of, wait_for
+from tests.e2e.conftest import ADMIN_PASSWORD, events_of
+from tests.support import wait_for
 
 CMT = "cell-management-tool"
 

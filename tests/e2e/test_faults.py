@@ -12,7 +12,8 @@ import psutil
 import pytest
 
 from simulator.server import CellServer
-from tests.e2e.conftest import events_of, state_result, wait_for
+from tests.e2e.conftest import events_of, state_result
+from tests.support import wait_for
 
 RUN_TOOLS = ("cell-management-tool", "vmware-vcd-cell")
 

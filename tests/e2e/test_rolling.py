@@ -11,7 +11,8 @@ import pytest
 
 from simulator.model import Cell, CellConfig
 from simulator.server import CellServer
-from tests.e2e.conftest import ADMIN_PASSWORD, STATE_TIMEOUT, events_of, wait_for
+from tests.e2e.conftest import ADMIN_PASSWORD, STATE_TIMEOUT, events_of
+from tests.support import wait_for
 
 CELLS = ("cell-a", "cell-b", "cell-c")
 UPGRADE_SLS = "tests.e2e.sls.upgrade"

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from simulator import CELL_MANAGEMENT_TOOL
-from tests.support import run_on_terminal, tool_env
+from tests.support import run_on_terminal, tool_env, wait_for
 
 ADMIN = ("administrator", "vmware")
 
@@ -278,9 +278,7 @@ def test_a_blocking_quiesce_gives_up_when_the_cell_is_unquiesced(fake_cell):
         stderr=subprocess.PIPE,
         text=True,
     )
-    end = time.monotonic() + 30
-    while not server.cell.snapshot()["quiesced"] and time.monotonic() < end:
-        time.sleep(0.05)
+    wait_for(lambda: server.cell.snapshot()["quiesced"], "the tool to quiesce the cell")
     server.cell.quiesce(False)
     _, err = process.communicate(timeout=30)
     assert process.returncode == 1

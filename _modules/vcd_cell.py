@@ -267,8 +267,16 @@ def _cell_tool(settings, *option_args):
     return _ToolRun(settings, list(option_args)).finish(settings.cli_timeout)
 
 
-def _cell_script(settings, action):
-    return _run_command(settings, [settings.cell_script, action], "cell_script")
+def _cell_script(settings, action, expected=(0,)):
+    """
+    Run ``vmware-vcd-cell ACTION``; its exit code, which must be one of ``expected``, else the error
+    quotes what the script said.
+    """
+    result = _run_command(settings, [settings.cell_script, action], "cell_script")
+    if result["retcode"] not in expected:
+        said = (result["stdout"] + result["stderr"]).strip() or "no output"
+        raise CommandExecutionError(f"{settings.cell_script} {action} failed (exit {result['retcode']}): {said}")
+    return result["retcode"]
 
 
 def parse_status(output):
@@ -537,7 +545,7 @@ def _lost_jobs_error(settings, cause, tasks, reading):
     The error for a drain whose tool failed: a cell that stopped under it lost its jobs, and says so;
     a cell still running reports the tool's own failure.
     """
-    if _cell_script(settings, "status")["retcode"] not in LSB_NOT_RUNNING:
+    if _cell_script(settings, "status", expected=(0, *LSB_NOT_RUNNING)) == 0:
         return cause
     if tasks:
         lost = f"{len(tasks)} job(s) were still running and are lost: {describe_tasks(tasks)}"
@@ -825,15 +833,7 @@ def is_running():
 
         salt 'cell1*' vcd_cell.is_running
     """
-    settings = _settings()
-    result = _cell_script(settings, "status")
-    if result["retcode"] == 0:
-        return True
-    if result["retcode"] in LSB_NOT_RUNNING:
-        return False
-    raise CommandExecutionError(
-        f"{settings.cell_script} status gave exit {result['retcode']}: {(result['stdout'] + result['stderr']).strip()}"
-    )
+    return _cell_script(_settings(), "status", expected=(0, *LSB_NOT_RUNNING)) == 0
 
 
 def start():
@@ -847,13 +847,7 @@ def start():
 
         salt 'cell1*' vcd_cell.start
     """
-    settings = _settings()
-    result = _cell_script(settings, "start")
-    if result["retcode"] != 0:
-        raise CommandExecutionError(
-            f"{settings.cell_script} start failed (exit {result['retcode']}): "
-            f"{(result['stdout'] + result['stderr']).strip()}"
-        )
+    _cell_script(_settings(), "start")
     return is_running()
 
 
@@ -871,15 +865,9 @@ def maintenance_message(enabled=True):
     """
     if not isinstance(enabled, bool):
         raise SaltInvocationError(f"enabled must be True or False, not {enabled!r}")
-    settings = _settings()
     if enabled and is_running():
         raise CommandExecutionError("The maintenance message needs a stopped cell: shut the cell down first")
-    result = _cell_script(settings, "maintenance" if enabled else "stop")
-    if result["retcode"] != 0:
-        raise CommandExecutionError(
-            f"{settings.cell_script} {'maintenance' if enabled else 'stop'} failed (exit {result['retcode']}): "
-            f"{(result['stdout'] + result['stderr']).strip()}"
-        )
+    _cell_script(_settings(), "maintenance" if enabled else "stop")
     return True
 
 

@@ -160,10 +160,11 @@ SERVICE_ACTIONS = {
 
 @blueprint.post("/tool/service")
 def service_action():
-    """`vmware-vcd-cell ACTION`; every answer carries the cell's service state and PID."""
+    """`vmware-vcd-cell ACTION`; every answer carries the service state before and after, and the PID."""
     action = _json_body().get("action")
     if action not in SERVICE_ACTIONS:
         raise ValueError(f"unknown service action {action!r}")
+    was = _cell().snapshot()["service"]
     changed = SERVICE_ACTIONS[action](_cell())
     snapshot = _cell().snapshot()
-    return jsonify({"changed": changed, "service": snapshot["service"], "pid": snapshot["pid"]})
+    return jsonify({"changed": changed, "was": was, "service": snapshot["service"], "pid": snapshot["pid"]})

@@ -33,8 +33,7 @@ def start():
 
 
 def stop():
-    was = service("status")["service"]
-    service("stop")
+    was = service("stop")["was"]
     what = {"maintenance": "maintenance message off", "stopped": "not running"}.get(was, "stopped")
     print(f"Stopping {TOOL}: {what}")
     return 0

@@ -422,3 +422,19 @@ def test_a_tool_failure_on_a_running_cell_is_reported_as_such(run_all):
     FakeTerminal.script["--status"] = ("Error: internal error", 1)
     with pytest.raises(CommandExecutionError, match="--status failed \\(exit 1\\): Error: internal error"):
         vcd_cell.wait_drained(timeout=5, interval=1)
+
+
+def test_the_cell_scripts_exit_codes_are_read_the_lsb_way(run_all):
+    run_all.return_value = {"retcode": 3, "stdout": "vmware-vcd-cell is not running", "stderr": ""}
+    assert vcd_cell.is_running() is False
+    run_all.return_value = {"retcode": 0, "stdout": "vmware-vcd-cell is running", "stderr": ""}
+    assert vcd_cell.is_running() is True
+    run_all.return_value = {"retcode": 4, "stdout": "", "stderr": "status unknown"}
+    with pytest.raises(CommandExecutionError, match="status failed \\(exit 4\\): status unknown"):
+        vcd_cell.is_running()
+
+
+def test_a_failing_start_quotes_the_script(run_all):
+    run_all.return_value = {"retcode": 1, "stdout": "", "stderr": "the maintenance message is on"}
+    with pytest.raises(CommandExecutionError, match="start failed \\(exit 1\\): the maintenance message is on"):
+        vcd_cell.start()

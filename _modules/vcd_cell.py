@@ -27,6 +27,13 @@ script and the vCD REST API for tasks and health.
           cli_timeout: 300            # seconds any one run of a tool may take
           cell_name: cell1            # the cell's name in vCD task records; default: the minion id
           event_interval: 5           # seconds between drain progress events
+          # Upgrades: the installer's path on the cell, the database upgrade utility, the command that
+          # prints the installed version (a string or a list), and their time limits.
+          installer: /root/vmware-vcloud-director-distribution-10.6.0-24000000.bin
+          upgrade_tool: /opt/vmware/vcloud-director/bin/upgrade
+          version_command: rpm -q --queryformat %{VERSION} vmware-vcloud-director-distribution
+          install_timeout: 3600
+          db_upgrade_timeout: 7200
 
 The administrator password never goes on an argument list (``ps`` shows those to every user): with
 ``auth: password`` the module answers the tool's ``Password:`` prompt through a pseudo-terminal. Nor
@@ -36,11 +43,15 @@ does it appear in a log line, a return value, an event or an error message.
 import base64
 import contextlib
 import datetime
+import fcntl
 import json
 import logging
 import os
 import re
+import select
 import shlex
+import shutil
+import signal
 import time
 
 import salt.utils.vt
@@ -70,9 +81,16 @@ DEFAULTS = {
     "cli_timeout": 300,
     "cell_name": None,
     "event_interval": 5,
+    "installer": None,
+    "upgrade_tool": "/opt/vmware/vcloud-director/bin/upgrade",
+    "version_command": "rpm -q --queryformat %{VERSION} vmware-vcloud-director-distribution",
+    "install_timeout": 3600,
+    "db_upgrade_timeout": 7200,
 }
 REDACTED = "******"
 PASSWORD_PROMPT = "password:"
+# A yes/no question of an installer or of the upgrade utility: "... [y/n]", "[Y/N]:", "(y/n)?".
+QUESTION = re.compile(r"[\[(]\s*y(es)?\s*/\s*n(o)?\s*[\])]\s*[:?]?\s*$", re.IGNORECASE)
 # LSB init script status codes: 0 running; 1, 2, 3 not running (stale pid/lock file, or clean).
 LSB_NOT_RUNNING = (1, 2, 3)
 # How often a waiting loop looks at a running tool; REST polling is cheap, so it runs at least this often.
@@ -82,9 +100,16 @@ HEALTH_POLL_SECONDS = 0.25
 API_TIMEOUT = 30
 API_PAGE_SIZE = 128
 API_MAX_PAGES = 100
-LEASE_JOB = "vcd_cell_quiesce_lease"
-# The scheduler looks at the lease this often at most; short leases are looked at more often.
-LEASE_CHECK_SECONDS = 30
+LEASE_FILE = "quiesce_lease.json"
+# Locks in the lease's directory: held by the run that drains the cell, and by the lease's keeper.
+DRAIN_LOCK = "drain.lock"
+KEEPER_LOCK = "keeper.lock"
+# The keeper looks at the lease this often (so a released lease ends it at once), and tries again this
+# often when the cell could not be unquiesced.
+LEASE_POLL_SECONDS = 0.25
+LEASE_RETRY_SECONDS = 10
+LEASE_GIVE_UP_SECONDS = 600
+KEEPER_START_SECONDS = 10
 STATUS_FIELDS = {
     "job_count": re.compile(r"Job\s+count\s*=\s*(\S*)", re.IGNORECASE),
     "active": re.compile(r"Is\s+Active\s*=\s*(\S*)", re.IGNORECASE),
@@ -135,21 +160,30 @@ def _settings():
         raise SaltInvocationError(f"vcd_cell:auth must be 'password' or 'pid', not {values['auth']!r}")
     if values["auth"] == "password" and not (values["username"] and values["password"]):
         raise SaltInvocationError("vcd_cell:auth is 'password' but vcd_cell:username or vcd_cell:password is not set")
-    for key in ("cli_timeout", "event_interval"):
+    for key in ("cli_timeout", "event_interval", "install_timeout", "db_upgrade_timeout"):
         _positive_number(f"vcd_cell:{key}", values[key])
     if not isinstance(values["api_verify"], (bool, str)):
         raise SaltInvocationError("vcd_cell:api_verify must be true, false or the path of a CA bundle")
     pid_command = values["pid_command"] or [values["cell_script"], "pid"]
-    values["pid_command"] = shlex.split(pid_command) if isinstance(pid_command, str) else list(pid_command)
+    values["pid_command"] = _command(pid_command)
+    values["version_command"] = _command(values["version_command"])
     return _Settings(values)
+
+
+def _command(command):
+    """A command given as a string or a list, as an argument list."""
+    return shlex.split(command) if isinstance(command, str) else [str(part) for part in command]
 
 
 # -- running the tools -----------------------------------------------------------------------------
 
 
 def _require_executable(path, key):
-    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+    """The program's full path; a program named without a directory is looked up on the PATH."""
+    found = path if os.sep in path else shutil.which(path)
+    if not (found and os.path.isfile(found) and os.access(found, os.X_OK)):
         raise CommandExecutionError(f"{path} is missing or not executable: check vcd_cell:{key}")
+    return found
 
 
 def _run_command(settings, argv, key):
@@ -178,23 +212,15 @@ def _cell_pid(settings):
     return digits[-1]
 
 
-class _ToolRun:
+class _TerminalRun:
     """
-    One run of ``cell-management-tool cell OPTION...`` on a pseudo-terminal.
-
-    The real tool reads the password from its terminal, so with ``auth: password`` the run answers the
-    ``Password:`` prompt; the password is never on the argument list. Output is kept, not logged.
+    One run of a cell's tool on a pseudo-terminal, as a person would run it: what it printed, and its
+    exit code once it ended. Subclasses answer what it asks (:meth:`_answer`). Output is kept, not logged.
     """
 
-    def __init__(self, settings, option_args):
-        _require_executable(settings.cmt_path, "cmt_path")
+    def __init__(self, settings, argv, display):
         self.settings = settings
-        self.display = "cell-management-tool cell " + " ".join(option_args)
-        if settings.auth == "pid":
-            argv = [settings.cmt_path, "cell", "-i", _cell_pid(settings), *option_args]
-        else:
-            argv = [settings.cmt_path, "-u", settings.username, "cell", *option_args]
-        self._password_due = settings.auth == "password"
+        self.display = display
         self.output = ""
         self.exit_code = None
         self.started = time.monotonic()
@@ -204,19 +230,16 @@ class _ToolRun:
                 argv, shell=False, stream_stdout=False, stream_stderr=False, rows=24, cols=200
             )
         except salt.utils.vt.TerminalException as exc:
-            raise CommandExecutionError(f"Cannot start {settings.cmt_path}: {exc}") from None
-        # Answer the prompt now, so the tool never waits on whatever its caller does next.
-        deadline = self.started + settings.cli_timeout
-        while self._password_due and not self._read() and time.monotonic() < deadline:
-            time.sleep(TOOL_POLL_SECONDS)
+            raise CommandExecutionError(f"Cannot start {argv[0]}: {exc}") from None
+
+    def _answer(self):
+        """Answer what the tool asks now, if anything; the default answers nothing."""
 
     def _read(self):
-        """Collect what the tool printed; answer the password prompt. True once the tool has ended."""
+        """Collect what the tool printed and answer it. True once the tool has ended."""
         stdout, stderr = self._terminal.recv()
         self.output += (stdout or "") + (stderr or "")
-        if self._password_due and self.output.rstrip().lower().endswith(PASSWORD_PROMPT):
-            self._password_due = False
-            self._terminal.sendline(self.settings.password)
+        self._answer()
         quiet = (stdout is None and stderr is None) or not self._terminal.has_unread_data
         if quiet and not self._terminal.isalive():
             self.exit_code = self._terminal.exitstatus
@@ -239,9 +262,8 @@ class _ToolRun:
             self._terminal.close(terminate=True, kill=True)
 
     def printed(self):
-        """What the tool printed after its password prompt, the password blanked out."""
-        text = self.settings.redact(self.output).replace("\r\n", "\n")
-        return re.sub(r"^\s*Password:[ \t]*\n?", "", text, flags=re.IGNORECASE)
+        """What the tool printed, the password blanked out."""
+        return self.settings.redact(self.output).replace("\r\n", "\n")
 
     def shown_output(self):
         """The output for a message to a person."""
@@ -261,6 +283,79 @@ class _ToolRun:
                 f"{self.display} did not finish within {timeout}s and was killed; output: {self.shown_output()}"
             )
         return self.result()
+
+
+class _ToolRun(_TerminalRun):
+    """
+    One run of ``cell-management-tool cell OPTION...``.
+
+    The real tool reads the password from its terminal, so with ``auth: password`` the run answers the
+    ``Password:`` prompt; the password is never on the argument list.
+    """
+
+    def __init__(self, settings, option_args):
+        _require_executable(settings.cmt_path, "cmt_path")
+        if settings.auth == "pid":
+            argv = [settings.cmt_path, "cell", "-i", _cell_pid(settings), *option_args]
+        else:
+            argv = [settings.cmt_path, "-u", settings.username, "cell", *option_args]
+        self._password_due = settings.auth == "password"
+        super().__init__(settings, argv, "cell-management-tool cell " + " ".join(option_args))
+        # Answer the prompt now, so the tool never waits on whatever its caller does next.
+        deadline = self.started + settings.cli_timeout
+        while self._password_due and not self._read() and time.monotonic() < deadline:
+            time.sleep(TOOL_POLL_SECONDS)
+
+    def _answer(self):
+        if self._password_due and self.output.rstrip().lower().endswith(PASSWORD_PROMPT):
+            self._password_due = False
+            self._terminal.sendline(self.settings.password)
+
+    def printed(self):
+        """What the tool printed after its password prompt, the password blanked out."""
+        return re.sub(r"^\s*Password:[ \t]*\n?", "", super().printed(), flags=re.IGNORECASE)
+
+
+class _Dialogue(_TerminalRun):
+    """
+    A run of an installer or of the database upgrade utility, whose yes/no questions are answered by
+    their meaning: ``rules`` pairs a pattern with ``"y"``, ``"n"``, or a callable that returns the answer
+    or raises. The wording is undocumented and varies, so a question no rule knows stops the run, and
+    the error quotes it. ``asked`` lists each question with its answer.
+    """
+
+    def __init__(self, settings, argv, display, rules):
+        self.rules = rules
+        self.asked = []
+        self.unknown = None
+        self._answered_upto = 0
+        super().__init__(settings, argv, display)
+
+    def _answer(self):
+        pending = self.output[self._answered_upto :]
+        question = pending.replace("\r\n", "\n").rsplit("\n", 1)[-1].strip()
+        if not QUESTION.search(question):
+            return
+        self._answered_upto = len(self.output)
+        for pattern, answer in self.rules:
+            if re.search(pattern, question, re.IGNORECASE):
+                reply = answer(question) if callable(answer) else answer
+                self.asked.append({"question": question, "answer": reply})
+                self._terminal.sendline(reply)
+                return
+        self.unknown = question
+        self.kill()
+
+    def finish(self, timeout):
+        try:
+            return super().finish(timeout)
+        except CommandExecutionError:
+            if self.unknown is not None:
+                raise CommandExecutionError(
+                    f"{self.display} asked a question this module does not know how to answer, so it was "
+                    f"stopped: {self.unknown!r}"
+                ) from None
+            raise
 
 
 def _cell_tool(settings, *option_args):
@@ -433,11 +528,39 @@ class _Api:
                 break
         return [_task_summary(r) for r in records if r.get("cellName") == cell and r.get("status") == "running"]
 
+    def cells(self):
+        """The server group's cells: the cloudapi list (API 33.0 on), else the legacy cell query."""
+        listed, response = [], None
+        for page in range(1, API_MAX_PAGES + 1):
+            params = {"page": page, "pageSize": API_PAGE_SIZE}
+            headers = dict(self.token_headers, Accept=f"application/json;version={self.settings.api_version}")
+            response = self._request("GET", "/cloudapi/1.0.0/cells", params=params, headers=headers)
+            if response.status_code != 200:
+                break
+            body = response.json()
+            listed += body.get("values") or []
+            if page >= body.get("pageCount", 1):
+                return [_cell_summary(c["name"], c.get("isActive"), c.get("productVersion"), c) for c in listed]
+        if response is not None and response.status_code not in (400, 404):
+            self._fail(response, "GET /cloudapi/1.0.0/cells")
+        body = self._get("/api/query", {"type": "cell", "format": "records", "pageSize": API_PAGE_SIZE})
+        return [_cell_summary(r["name"], r.get("isActive"), r.get("version"), r) for r in body.get("record") or []]
+
     def cancel(self, task_id):
         path = f"/api/task/{task_id}/action/cancel"
         response = self._request("POST", path, headers=dict(self.token_headers, Accept=self.accept))
         if response.status_code not in (202, 204):
             self._fail(response, f"Cancelling task {task_id}")
+
+
+def _cell_summary(name, active, product_version, record):
+    return {
+        "name": name,
+        "active": bool(active),
+        "version": product_version,
+        "status": record.get("status"),
+        "primary_ip": record.get("primaryIP") or record.get("primaryIp"),
+    }
 
 
 def _task_summary(record):
@@ -635,7 +758,7 @@ class _Drain:
         while True:
             now = time.monotonic()
             if self.lease:
-                _write_lease(self.lease)
+                _renew_lease(self.lease)
             self._check_quiesce()
             self._poll_api()
             if self._tool_due(now) and _drained(self._read_status(now)):
@@ -673,54 +796,322 @@ def _check_wait_arguments(timeout, interval):
 
 
 # -- the quiesce lease -----------------------------------------------------------------------------
+#
+# A drain that quiesced a cell and then died (a dropped ssh session, a killed job, a killed minion) must
+# not leave the cell quiesced forever. Before the quiesce, the drain writes a lease (a file in the
+# minion's cachedir) and makes sure a keeper process guards it: a grandchild of the drain in a session of
+# its own, so it outlives the drain's process group, its terminal and the minion daemon, and needs nothing
+# but the cell host. The drain renews the lease while it waits and releases it once the cell is shut down.
+# If the lease runs out, the keeper unquiesces the cell (if it still runs). One lock file serialises every
+# change of the lease, so the keeper never acts on a lease that was renewed or released meanwhile.
 
 
-def _lease_path():
-    return os.path.join(__opts__["cachedir"], "vcd_cell", "quiesce_lease.json")
+def _lease_dir():
+    return os.path.join(__opts__["cachedir"], "vcd_cell")
 
 
-def _write_lease(seconds):
-    """Set the lease to run out ``seconds`` from now; written whole, so a reader never sees half."""
-    path = _lease_path()
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    partial = path + ".new"
-    with open(partial, "w", encoding="utf-8") as handle:
-        json.dump({"expires": time.time() + seconds, "seconds": seconds}, handle)
-    os.replace(partial, path)
+def _lease_file(name):
+    os.makedirs(_lease_dir(), mode=0o700, exist_ok=True)
+    return os.path.join(_lease_dir(), name)
 
 
-def _read_lease():
+@contextlib.contextmanager
+def _lease_lock():
+    """Exclusive use of the lease record, across every process of this host."""
+    fd = os.open(_lease_file("lease.lock"), os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        with open(_lease_path(), encoding="utf-8") as handle:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _read_json(path):
+    try:
+        with open(path, encoding="utf-8") as handle:
             return json.load(handle)
     except (OSError, ValueError):
         return None
 
 
-def _lease_job_scheduled():
-    return LEASE_JOB in (__salt__["schedule.list"](show_all=True, return_yaml=False) or {})
+def _read_lease():
+    return _read_json(_lease_file(LEASE_FILE))
 
 
-def _arrange_lease(seconds):
+def _write_lease(lease):
+    """Written whole, so a reader never sees half a lease."""
+    path = _lease_file(LEASE_FILE)
+    partial = path + ".new"
+    with open(partial, "w", encoding="utf-8") as handle:
+        json.dump(lease, handle)
+    os.replace(partial, path)
+
+
+def _remove_lease():
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(_lease_file(LEASE_FILE))
+
+
+def _this_run():
+    """Who runs this drain, for a person: the process and how Salt was started, never its command line."""
+    if __opts__.get("__cli") == "salt-call":
+        how = "salt-call --local" if _masterless() else "salt-call"
+    else:
+        how = "salt-minion job"
+    since = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return {"pid": os.getpid(), "run": how, "since": since}
+
+
+def _masterless():
+    return bool(__opts__.get("local")) or __opts__.get("file_client") == "local"
+
+
+def _describe_run(run):
+    return f"pid {run.get('pid')} ({run.get('run')}, since {run.get('since')})"
+
+
+def _held_by_a_live_process(name):
     """
-    Before a quiesce: the minion's scheduler will unquiesce the cell once the lease runs out, unless
-    the drain renews it (it does while it waits) or releases it (once the cell is shut down).
+    Whether a process holds the lock ``name`` (a drain, or the keeper): the kernel drops a lock with its
+    holder, so a killed process never looks alive, whatever became of its pid.
     """
-    _write_lease(seconds)
-    if _lease_job_scheduled():
+    path = _lease_file(name)
+    if not os.path.exists(path):
+        return False
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
+def _hold(name, record):
+    """Take the lock ``name`` for this process and write ``record`` into it; its fd, or None when taken."""
+    fd = os.open(_lease_file(name), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    os.ftruncate(fd, 0)
+    os.write(fd, json.dumps(record).encode())
+    return fd
+
+
+# The drain this process runs, if any: {lock path: fd}. A process keeps its claim until it releases the
+# lease or ends, so a second run fails at once instead of quiescing the cell under the first.
+_CLAIMS = {}
+
+
+def _claim_cell():
+    """This process drains the cell; an error naming the other run when one already does."""
+    path = _lease_file(DRAIN_LOCK)
+    if path in _CLAIMS:
         return
-    added = __salt__["schedule.add"](
-        LEASE_JOB,
-        function="vcd_cell.lease_check",
-        seconds=max(1, min(LEASE_CHECK_SECONDS, int(seconds // 3))),
-        persist=True,
-    )
-    if not added.get("result"):
-        os.remove(_lease_path())
+    fd = _hold(DRAIN_LOCK, _this_run())
+    if fd is None:
+        other = _read_json(path) or {}
         raise CommandExecutionError(
-            f"Could not arrange the quiesce lease with the minion's scheduler ({added.get('comment')}); "
-            "set lease to 0 to drain without one"
+            f"Another drain of this cell is running: {_describe_run(other)}. Nothing was touched; "
+            "wait for it to end (or stop it), then apply again"
         )
+    _CLAIMS[path] = fd
+
+
+def _end_claim():
+    fd = _CLAIMS.pop(_lease_file(DRAIN_LOCK), None)
+    if fd is not None:
+        os.close(fd)
+
+
+def _arrange_lease(settings, seconds):
+    """
+    Before a quiesce: a lease that runs out ``seconds`` from now, guarded by a keeper. A keeper already
+    guarding this cell's lease (a re-applied drain) is kept: one lease, one keeper per cell.
+    """
+    with _lease_lock():
+        _write_lease({"expires": time.time() + seconds, "seconds": seconds, "by": _this_run()})
+        if not _held_by_a_live_process(KEEPER_LOCK):
+            try:
+                _start_keeper(settings)
+            except CommandExecutionError:
+                _remove_lease()
+                raise
+
+
+def _renew_lease(seconds):
+    """Push the lease's end ``seconds`` from now; an error when it was released or ran out meanwhile."""
+    with _lease_lock():
+        lease = _read_lease()
+        if lease is None:
+            raise CommandExecutionError(
+                "The quiesce lease ended while the drain waited (it ran out, or was released by vcd.active "
+                "or vcd_cell.release_lease): the cell may be back in service, so it is not shut down"
+            )
+        lease["expires"] = time.time() + seconds
+        _write_lease(lease)
+
+
+def _start_keeper(settings):
+    """
+    Start the lease's keeper: a grandchild in a new session, so that it outlives this run's process
+    group and terminal, and is nobody's child to be killed with it. Returns once it guards the lease.
+    """
+    ready_read, ready_write = os.pipe()
+    child = os.fork()
+    if child == 0:
+        try:
+            os.close(ready_read)
+            os.setsid()
+            if os.fork() == 0:
+                _keeper_main(settings, ready_write)
+        finally:
+            os._exit(0)  # pylint: disable=protected-access
+    os.close(ready_write)
+    try:
+        os.waitpid(child, 0)
+        ready, _, _ = select.select([ready_read], [], [], KEEPER_START_SECONDS)
+        started = ready and os.read(ready_read, 1) == b"1"
+    finally:
+        os.close(ready_read)
+    if not started:
+        raise CommandExecutionError(
+            f"The quiesce lease's keeper did not start within {KEEPER_START_SECONDS}s; the cell was not "
+            f"touched (see the log in {_lease_dir()}, or set lease to 0 to drain without one)"
+        )
+
+
+def _keeper_main(settings, ready_write):
+    """The keeper's whole life; it never returns into the drain's code."""
+    code = 1
+    try:
+        _become_keeper(settings, ready_write)
+        code = _keep_lease(settings)
+    except BaseException as exc:  # pylint: disable=broad-except
+        log.error("vcd_cell: the quiesce lease keeper failed: %s", type(exc).__name__)
+    finally:
+        logging.shutdown()
+        os._exit(code)  # pylint: disable=protected-access
+
+
+def _become_keeper(settings, ready_write):
+    """
+    Leave everything of the drain behind: its files (its claim on the cell, its pipes to whoever waits for
+    its output), its signal handlers and its log handlers. Then hold the keeper's lock and say so.
+    """
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
+        signal.signal(signum, signal.SIG_DFL)
+    # Above the standard streams, which a daemonised parent may have had closed.
+    ready = fcntl.fcntl(ready_write, fcntl.F_DUPFD, 3)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    os.closerange(3, ready)
+    os.closerange(ready + 1, os.sysconf("SC_OPEN_MAX"))
+    _keeper_log()
+    with contextlib.suppress(ImportError):
+        import setproctitle  # pylint: disable=import-outside-toplevel
+
+        setproctitle.setproctitle(f"vcd_cell lease keeper (cell {settings.cell_name}, minion {__opts__['id']})")
+    if _hold(KEEPER_LOCK, {"pid": os.getpid()}) is None:
+        raise RuntimeError("another keeper guards the lease")
+    os.write(ready, b"1")
+    os.close(ready)
+
+
+def _keeper_log():
+    """The keeper logs to the minion's log file, as the drain did, at the minion's level for that file."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    path = __opts__.get("log_file")
+    if not path or "://" in str(path):
+        root.addHandler(logging.NullHandler())
+        return
+    level = logging.getLevelName(str(__opts__.get("log_level_logfile") or "warning").upper())
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setLevel(level if isinstance(level, int) else logging.WARNING)
+    handler.setFormatter(logging.Formatter("%(asctime)s [%(name)-17s][%(levelname)-8s][%(process)d] %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(handler.level)
+
+
+def _keep_lease(settings):
+    """Until the lease is released (end quietly) or runs out (act once, say so, then end)."""
+    while True:
+        outcome = None
+        with _lease_lock():
+            lease = _read_lease()
+            if lease is None:
+                return 0
+            left = lease["expires"] - time.time()
+            if left <= 0:
+                outcome = _act_on_expired_lease(settings, overdue=-left)
+                if outcome is not None:
+                    _remove_lease()
+        if outcome is not None:
+            _announce_expiry(settings, lease, outcome)
+            return 0
+        time.sleep(LEASE_RETRY_SECONDS if left <= 0 else min(LEASE_POLL_SECONDS, left))
+
+
+def _act_on_expired_lease(settings, overdue):
+    """
+    Unquiesce the cell if it runs; ``{"unquiesced": bool, "error": None}``. None when the cell could not
+    be asked or told and the keeper should try again; after ``LEASE_GIVE_UP_SECONDS`` it gives up, with
+    the reason as ``error``, rather than linger for ever.
+    """
+    try:
+        running = _cell_script(settings, "status", expected=(0, *LSB_NOT_RUNNING)) == 0
+        if running:
+            _cell_tool(settings, "--quiesce", "false")
+        return {"unquiesced": running, "error": None}
+    except CommandExecutionError as exc:
+        if overdue >= LEASE_GIVE_UP_SECONDS:
+            return {"unquiesced": False, "error": str(exc)}
+        log.warning("vcd_cell: the quiesce lease ran out but the cell could not be unquiesced, trying again: %s", exc)
+        return None
+
+
+def _announce_expiry(settings, lease, outcome):
+    """The keeper's act in the minion's log and on the master's bus."""
+    drain = _describe_run(lease.get("by") or {})
+    if outcome["error"]:
+        log.error(
+            "vcd_cell: the quiesce lease of %ss taken by the drain %s ran out, and the cell could not be "
+            "unquiesced within %ss: %s. It may still be quiesced: apply vcd.active",
+            lease.get("seconds"),
+            drain,
+            LEASE_GIVE_UP_SECONDS,
+            outcome["error"],
+        )
+    else:
+        log.warning(
+            "vcd_cell: the quiesce lease of %ss taken by the drain %s ran out: the cell was %s",
+            lease.get("seconds"),
+            drain,
+            "unquiesced and is back in service" if outcome["unquiesced"] else "not running and is left as it is",
+        )
+    _send_to_master(
+        f"vcd/cell/{__opts__['id']}/lease",
+        dict(outcome, expired=True, cell=settings.cell_name, drain=drain),
+    )
+
+
+def _send_to_master(tag, data):
+    """
+    An event on the master's bus, sent straight to the master: the minion daemon that would carry it
+    may be the very process that died. Nothing to send to without a master.
+    """
+    if _masterless():
+        return
+    try:
+        __salt__["event.fire_master"](data, tag, preload={"id": __opts__["id"]})
+    except Exception as exc:  # pylint: disable=broad-except
+        log.warning("vcd_cell: could not send the event %s to the master: %s", tag, type(exc).__name__)
 
 
 # -- public functions ------------------------------------------------------------------------------
@@ -740,7 +1131,7 @@ def status():
     return _status(_settings())
 
 
-def quiesce(timeout=None):
+def quiesce(timeout=None, lease=0):
     """
     Stop the cell's task scheduler (``cell --quiesce true``): no new job starts on this cell, running
     jobs go on.
@@ -749,14 +1140,23 @@ def quiesce(timeout=None):
     (default ``vcd_cell:cli_timeout``); if it is still waiting for jobs then, it is stopped and the cell
     stays quiesced. Use :py:func:`drain` to quiesce and wait with progress reports.
 
+    lease
+        Seconds: arrange the quiesce lease first, as :py:func:`drain` does, so the cell does not stay
+        quiesced forever if nothing drains it afterwards (a drain renews the lease). 0: no lease.
+
     CLI Example:
 
     .. code-block:: bash
 
         salt 'cell1*' vcd_cell.quiesce
+        salt 'cell*' vcd_cell.quiesce timeout=30 lease=900
     """
+    _check_lease(lease)
     settings = _settings()
     limit = _positive_number("timeout", timeout) if timeout is not None else settings.cli_timeout
+    _claim_cell()
+    if lease:
+        _arrange_lease(settings, lease)
     run = _ToolRun(settings, ["--quiesce", "true"])
     if run.wait(limit):
         run.result()
@@ -1010,10 +1410,13 @@ def drain(timeout=3600, interval=5, lease=0):
     signal and no other tool run is needed until then. At the deadline the tool is stopped; the cell
     stays quiesced.
 
+    The drain claims the cell first (see :py:func:`claim`): a second drain of the same cell fails at once.
+
     lease
-        Seconds. Before quiescing, the minion's scheduler is told to unquiesce the cell once the lease
-        runs out; the drain renews it while it waits, and :py:func:`release_lease` ends it. So a cell is
-        never left quiesced forever when the run that quiesced it dies. 0 (the default here): no lease.
+        Seconds. Before quiescing, a keeper process is started on the cell host that unquiesces the cell
+        once the lease runs out; the drain renews the lease while it waits, and :py:func:`release_lease`
+        ends it. So a cell is never left quiesced forever when the run that quiesced it dies, however
+        Salt ran it (minion daemon, ``salt-call``, ``salt-call --local``). 0 (the default here): no lease.
 
     CLI Example:
 
@@ -1024,15 +1427,33 @@ def drain(timeout=3600, interval=5, lease=0):
     _check_wait_arguments(timeout, interval)
     _check_lease(lease)
     settings = _settings()
+    _claim_cell()
     if lease:
-        _arrange_lease(lease)
+        _arrange_lease(settings, lease)
     return _wait(settings, timeout, interval, quiesce=True, lease=lease)
+
+
+def claim():
+    """
+    Claim the cell for a drain by this process, until it ends or releases the lease: fails at once,
+    naming the other run (its process id, how Salt runs it and since when), when another process on this
+    host drains the cell, whether through the minion daemon, ``salt-call`` or ``salt-call --local``.
+    :py:func:`drain` claims the cell itself; ``vcd_cell.drained`` claims it before it touches anything.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt 'cell1*' vcd_cell.claim
+    """
+    _claim_cell()
+    return True
 
 
 def release_lease():
     """
-    End the quiesce lease: the cell drained and stopped, or was put back into service. Returns whether
-    there was one.
+    End the quiesce lease: the cell drained and stopped, or was put back into service. Its keeper ends
+    within a moment and never acts on it. Returns whether there was one.
 
     CLI Example:
 
@@ -1040,43 +1461,170 @@ def release_lease():
 
         salt 'cell1*' vcd_cell.release_lease
     """
-    if _read_lease() is None:
-        return False
-    os.remove(_lease_path())
-    _remove_lease_job()
-    return True
+    with _lease_lock():
+        held = _read_lease() is not None
+        _remove_lease()
+    _end_claim()
+    return held
 
 
-def _remove_lease_job():
-    if _lease_job_scheduled():
-        __salt__["schedule.delete"](LEASE_JOB, persist=True)
-
-
-def lease_check():
+def lease():
     """
-    Run by the minion's scheduler while a quiesce lease exists: once it has run out, unquiesce the cell
-    (if it runs) and end the lease, with an event tagged ``vcd/cell/<minion id>/lease``.
+    The quiesce lease of this cell: whether one is ``held``, when it ``expires`` (UTC) and in how many
+    ``seconds_left``, which drain took it, its ``keeper`` (the process that unquiesces the cell when the
+    lease runs out) and whether that keeper is alive, and the ``drain`` running on this host now, if any.
 
     CLI Example:
 
     .. code-block:: bash
 
-        salt 'cell1*' vcd_cell.lease_check
+        salt 'cell1*' vcd_cell.lease
     """
-    lease = _read_lease()
-    if lease is None:
-        _remove_lease_job()
-        return {"lease": None}
-    left = lease["expires"] - time.time()
-    if left > 0:
-        return {"lease": "held", "seconds_left": round(left)}
-    unquiesced = is_running()
-    if unquiesced:
-        _cell_tool(_settings(), "--quiesce", "false")
-    release_lease()
-    log.warning("vcd_cell: the quiesce lease ran out, the cell was %s", "unquiesced" if unquiesced else "stopped")
+    with _lease_lock():
+        record = _read_lease()
+        keeper = _read_json(_lease_file(KEEPER_LOCK)) if _held_by_a_live_process(KEEPER_LOCK) else None
+    drain = _read_json(_lease_file(DRAIN_LOCK)) if _held_by_a_live_process(DRAIN_LOCK) else None
+    report = {"held": record is not None, "expires": None, "seconds_left": None, "taken_by": None}
+    if record is not None:
+        expires = datetime.datetime.fromtimestamp(record["expires"], datetime.timezone.utc)
+        report.update(
+            expires=expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            seconds_left=max(0, round(record["expires"] - time.time())),
+            taken_by=_describe_run(record.get("by") or {}),
+        )
+    report["keeper"] = {"pid": keeper.get("pid"), "alive": True} if keeper else None
+    report["drain"] = _describe_run(drain) if drain else None
+    return report
+
+
+# -- upgrades ----------------------------------------------------------------------------------------
+
+
+def version():
+    """
+    The vCD software installed on the cell host: the first non-empty line printed by
+    ``vcd_cell:version_command`` (by default ``rpm -q --queryformat %{VERSION}
+    vmware-vcloud-director-distribution``).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt 'cell*' vcd_cell.version
+    """
+    settings = _settings()
+    argv = settings.version_command
+    result = _run_command(settings, [_require_executable(argv[0], "version_command"), *argv[1:]], "version_command")
+    lines = [line.strip() for line in result["stdout"].splitlines() if line.strip()]
+    if result["retcode"] != 0 or not lines:
+        detail = (result["stdout"] + " " + result["stderr"]).strip() or "no output"
+        raise CommandExecutionError(
+            f"Cannot read the installed vCD version with {' '.join(argv)} (exit {result['retcode']}): {detail}"
+        )
+    return lines[0]
+
+
+INSTALLER_ANSWERS = (
+    # Order matters: the last question mentions the database upgrade, the first only the upgrade.
+    (r"database|upgrade (tool|utility)", "n"),
+    (r"\bstart\b", "n"),
+    (r"upgrade|continue|proceed|install", "y"),
+)
+
+
+def install(installer=None):
+    """
+    Run the vCD installer on this stopped cell (``installer``, by default ``vcd_cell:installer``), on a
+    pseudo-terminal, answering its questions by their meaning: yes to the upgrade; no to running the
+    database upgrade now (it runs once, after every cell of the server group is upgraded) and to starting
+    the service. A question it does not know stops the installer, and the error quotes it. Refuses on a
+    running cell. Returns the version installed afterwards and the questions answered.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt 'cell1*' vcd_cell.install installer=/root/vmware-vcloud-director-distribution-10.6.0-24000000.bin
+    """
+    settings = _settings()
+    path = installer or settings.installer
+    if not path or not isinstance(path, str):
+        raise SaltInvocationError("No installer given: pass installer=PATH or set vcd_cell:installer")
+    path = _require_executable(path, "installer")
+    if is_running():
+        raise CommandExecutionError("The cell is running: drain and shut it down before installing (vcd.drained)")
+    run = _Dialogue(settings, [path], os.path.basename(path), INSTALLER_ANSWERS)
+    run.finish(settings.install_timeout)
+    return {"version": version(), "questions": run.asked}
+
+
+def upgrade_database(backup_completed=False):
+    """
+    Run the database upgrade utility (``vcd_cell:upgrade_tool``) once, from this upgraded cell, on a
+    pseudo-terminal. Answers yes to the upgrade; yes to the backup question only with
+    ``backup_completed=True`` (then ``--backup-completed`` is passed and the question is skipped); never
+    yes to continuing while other cells are active: it fails naming them. Returns whether the schema was
+    upgraded (``False`` when it already was at this cell's version) and the questions answered.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt 'cell1*' vcd_cell.upgrade_database backup_completed=True
+    """
+    if not isinstance(backup_completed, bool):
+        raise SaltInvocationError(f"backup_completed must be True or False, not {backup_completed!r}")
+    settings = _settings()
+    path = _require_executable(settings.upgrade_tool, "upgrade_tool")
+    active = []
+
+    def refuse_active(question):
+        active.append(question)
+        return "n"
+
+    def backup(question):
+        return "y" if backup_completed else "n"
+
+    rules = (
+        (r"back(ed)?[ -]?up", backup),
+        (r"active|still running|running cells?", refuse_active),
+        (r"\bstart\b", "n"),
+        (r"upgrade|continue|proceed", "y"),
+    )
+    argv = [path, "--backup-completed"] if backup_completed else [path]
+    run = _Dialogue(settings, argv, "upgrade", rules)
     try:
-        __salt__["event.send"](f"vcd/cell/{__opts__['id']}/lease", {"expired": True, "unquiesced": unquiesced})
-    except Exception as exc:  # pylint: disable=broad-except
-        log.debug("vcd_cell: could not send the lease event: %s", exc)
-    return {"lease": "expired", "unquiesced": unquiesced}
+        output = run.finish(settings.db_upgrade_timeout)
+    except CommandExecutionError:
+        if active:
+            raise CommandExecutionError(
+                f"The database was not upgraded: cells of the server group still run ({active[0]}). "
+                "Stop every cell first"
+            ) from None
+        if any(q["answer"] == "n" and re.search(r"back(ed)?[ -]?up", q["question"], re.I) for q in run.asked):
+            raise CommandExecutionError(
+                "The database was not upgraded: the utility asks for a database backup; make one, then pass "
+                "backup_completed=True"
+            ) from None
+        raise
+    if "complete" in output.lower():
+        return {"upgraded": True, "questions": run.asked}
+    if re.search(r"already|nothing to upgrade", output, re.IGNORECASE):
+        return {"upgraded": False, "questions": run.asked}
+    raise CommandExecutionError(f"upgrade ended without saying the database upgrade completed: {run.shown_output()}")
+
+
+def cells():
+    """
+    The cells of this cell's server group as vCD lists them (every cell sharing the database), through
+    the REST API: ``/cloudapi/1.0.0/cells``, else the legacy cell query. Each with ``name``, ``active``,
+    ``version`` (its product version), ``status`` (API 38.1 on, else ``None``) and ``primary_ip``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt 'cell1*' vcd_cell.cells
+    """
+    with _Api(_settings()) as api:
+        return api.cells()

@@ -188,11 +188,15 @@ def drained(name, timeout=3600, interval=5, maintenance_message=False, on_timeou
         Seconds to wait for cancelled tasks to end (``on_timeout: cancel``).
 
     lease
-        Seconds. Before quiescing, the minion's scheduler is told to unquiesce the cell once this lease
-        runs out; the drain renews it while it waits and ends it once the cell is shut down (or
-        unquiesced by ``abort``). So when the run dies (minion killed, job killed), the cell does not
-        stay quiesced forever. After ``on_timeout: fail`` the cell stays quiesced for one more lease,
-        then returns to service unless the drain is re-applied. 0 turns the lease off.
+        Seconds. Before quiescing, a keeper process on the cell host is set to unquiesce the cell once
+        this lease runs out; the drain renews it while it waits and ends it once the cell is shut down
+        (or unquiesced by ``abort``). So when the run dies (job or minion killed, ``salt-call`` or its ssh
+        session killed, with or without a master), the cell does not stay quiesced forever. After
+        ``on_timeout: fail`` the cell stays quiesced for one more lease, then returns to service unless
+        the drain is re-applied. 0 turns the lease off.
+
+    Only one drain of a cell runs at a time: a second one fails at once, naming the first, and touches
+    nothing.
 
     Progress is sent to the master's event bus as ``vcd/cell/<minion id>/drain`` while waiting.
 
@@ -207,6 +211,7 @@ def drained(name, timeout=3600, interval=5, maintenance_message=False, on_timeou
     ret = {"name": name, "result": False, "comment": "", "changes": {}}
     with _errors_reported(ret):
         _check_drained_arguments(timeout, interval, maintenance_message, on_timeout, cancel_grace, lease)
+        __salt__["vcd_cell.claim"]()
         if not __salt__["vcd_cell.is_running"]():
             return _stopped_cell(ret, maintenance_message)
         before = __salt__["vcd_cell.status"]()
@@ -339,4 +344,57 @@ def active(name, health_timeout=600):
             if not ret["changes"]
             else ("The cell was brought back into service: " + ", ".join(sorted(ret["changes"])))
         )
+    return ret
+
+
+def installed(name, version, installer=None):
+    """
+    Ensure the cell's vCD software is ``version``: run the installer (``installer``, by default
+    ``vcd_cell:installer``) on the stopped cell, answering its questions (yes to the upgrade, no to the
+    database upgrade and to starting the service: those come once every cell of the server group is
+    upgraded). A running cell is refused: drain it first (``vcd.drained``). Changes nothing when the
+    version is already installed.
+
+    name
+        A label for this state; the cell is the minion's own.
+
+    version
+        The version, exactly as ``vcd_cell.version`` prints it once installed.
+
+    installer
+        The installer's path on the cell host.
+
+    .. code-block:: yaml
+
+        vcd software upgraded:
+          vcd_cell.installed:
+            - version: 10.6.0
+            - installer: /root/vmware-vcloud-director-distribution-10.6.0-24000000.bin
+    """
+    ret = {"name": name, "result": False, "comment": "", "changes": {}}
+    with _errors_reported(ret):
+        if not isinstance(version, str) or not version:
+            raise SaltInvocationError(f"version must be the version to install, as text, not {version!r}")
+        before = __salt__["vcd_cell.version"]()
+        if before == version:
+            ret["result"] = True
+            ret["comment"] = f"vCD {version} is already installed"
+            return ret
+        if __salt__["vcd_cell.is_running"]():
+            raise CommandExecutionError(
+                f"The cell runs vCD {before} and is running: drain it first (vcd.drained), then install {version}"
+            )
+        if __opts__["test"]:
+            ret["result"] = None
+            ret["comment"] = f"vCD {before} would be upgraded to {version}"
+            ret["changes"] = {"version": {"old": before, "new": version}}
+            return ret
+        after = __salt__["vcd_cell.install"](installer=installer)["version"]
+        ret["changes"] = {"version": {"old": before, "new": after}}
+        if after != version:
+            raise CommandExecutionError(
+                f"The installer ran, but the cell reports vCD {after}, not {version}: check the installer's version"
+            )
+        ret["result"] = True
+        ret["comment"] = f"vCD {before} was upgraded to {version}"
     return ret

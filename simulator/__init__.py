@@ -6,7 +6,9 @@ A fake VMware Cloud Director cell for testing the vcd_cell Salt modules without 
   health checks, the ``/sim/`` test-control API).
 - :mod:`simulator.server`: serving it on 127.0.0.1.
 - :mod:`simulator.cmt`, :mod:`simulator.service_script`: the stub ``cell-management-tool`` and
-  ``vmware-vcd-cell`` behind ``simulator/bin/``.
+  ``vmware-vcd-cell`` behind ``simulator/bin/``; :mod:`simulator.upgrade_tools`: the installer, the
+  database ``upgrade`` utility and ``vcd-version``.
+- :mod:`simulator.group`: cells sharing one database (a server group).
 
 Importing this package imports nothing else, so the stub CLIs start without Flask.
 """
@@ -16,3 +18,6 @@ import os
 BIN_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bin")
 CELL_MANAGEMENT_TOOL = os.path.join(BIN_DIR, "cell-management-tool")
 VMWARE_VCD_CELL = os.path.join(BIN_DIR, "vmware-vcd-cell")
+INSTALLER = os.path.join(BIN_DIR, "vmware-vcloud-director-distribution.bin")
+UPGRADE_TOOL = os.path.join(BIN_DIR, "upgrade")
+VCD_VERSION = os.path.join(BIN_DIR, "vcd-version")

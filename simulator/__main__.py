@@ -11,6 +11,7 @@ import argparse
 import signal
 import sys
 
+from simulator.group import ServerGroup
 from simulator.model import ACTIVE_FALSE_AT_ONCE, ACTIVE_UNTIL_DRAINED, VERSIONS, Cell, CellConfig
 from simulator.server import CellServer, quiet_request_log
 
@@ -61,6 +62,7 @@ def cell_from_options(options):
         cli_delay=options.cli_delay,
         start_seconds=options.start_seconds,
         cancel_seconds=options.cancel_seconds,
+        installed_version=getattr(options, "installed_version", "10.5.0"),
     )
     cell = Cell(config)
     for index in range(options.jobs):
@@ -73,20 +75,43 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
+def _cells_to_serve(options):
+    """One cell, or ``--cells N`` cells named ``<cell-name>1`` .. ``N`` sharing one database."""
+    if options.cells == 1:
+        return [cell_from_options(options)]
+    cells = []
+    for index in range(1, options.cells + 1):
+        cells.append(
+            cell_from_options(argparse.Namespace(**dict(vars(options), cell_name=f"{options.cell_name}{index}")))
+        )
+    ServerGroup(cells)
+    return cells
+
+
 def serve(options):
     quiet_request_log()
-    server = CellServer(cell_from_options(options), port=options.port)
-    print(f"Fake vCD cell {options.cell_name!r} (vCD {options.version}) at {server.url}", flush=True)
-    print(f"  export VCD_SIM_URL={server.url}", flush=True)
-    signal.signal(signal.SIGTERM, _interrupt)
+    servers = []
     try:
-        server.serve_forever()
+        for offset, cell in enumerate(_cells_to_serve(options)):
+            port = options.port + offset if options.port else 0
+            servers.append(CellServer(cell, port=port).start())
+            print(f"Fake vCD cell {cell.config.cell_name!r} (vCD {options.version}) at {servers[-1].url}", flush=True)
+        print(f"  export VCD_SIM_URL={servers[0].url}", flush=True)
+        signal.signal(signal.SIGTERM, _interrupt)
+        _wait_for_interrupt()
+    finally:
+        for server in servers:
+            server.stop()
+    print("Fake cell stopped." if len(servers) == 1 else "Fake cells stopped.", flush=True)
+    return 0
+
+
+def _wait_for_interrupt():
+    try:
+        while True:
+            signal.pause()
     except KeyboardInterrupt:
         pass
-    finally:
-        server.stop()
-    print("Fake cell stopped.", flush=True)
-    return 0
 
 
 def manual_drain(options):
@@ -100,6 +125,10 @@ def parse(argv):
     commands = parser.add_subparsers(dest="command", required=True)
     serve_parser = commands.add_parser("serve", help="serve one fake cell on 127.0.0.1 until Ctrl-C")
     serve_parser.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (0: any free one)")
+    serve_parser.add_argument(
+        "--cells", type=int, default=1, help="serve a server group of this many cells sharing one database"
+    )
+    serve_parser.add_argument("--installed-version", default="10.5.0", help="the vCD software the cells run")
     add_cell_options(serve_parser)
     serve_parser.set_defaults(run=serve)
     manual_parser = commands.add_parser(
@@ -110,6 +139,8 @@ def parse(argv):
     options = parser.parse_args(argv)
     if options.jobs < 0:
         parser.error("--jobs must not be negative")
+    if getattr(options, "cells", 1) < 1:
+        parser.error("--cells must be at least 1")
     return options
 
 

@@ -11,6 +11,8 @@ not be honoured, per the cell's configuration).
 import base64
 import binascii
 import math
+import re
+import uuid
 
 from flask import Blueprint, current_app, jsonify, request
 
@@ -252,10 +254,82 @@ def _positive_int(name, default, maximum=None):
     return value
 
 
+def _cells():
+    """vCD's list of the server group's cells (a cell on its own lists itself)."""
+    cell = _sim()["cell"]
+    return cell.group.listing() if cell.group is not None else [cell.listing()]
+
+
+def _requested_api_version():
+    match = re.search(r"version=([\d.]+)", request.headers.get("Accept", ""))
+    return tuple(int(part) for part in match.group(1).split(".") if part.isdigit()) if match else (0,)
+
+
+@blueprint.get("/cloudapi/1.0.0/cells")
+def cells():
+    """The cells of the server group (API 33.0+); ``status`` from API 38.1 on."""
+    if not _sim()["cell"].config.has_cloudapi:
+        return _error(404, "No such resource: /cloudapi exists from vCD 9.0 on", "NOT_FOUND")
+    try:
+        page = _positive_int("page", 1)
+        page_size = _positive_int("pageSize", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    except ValueError as exc:
+        return _error(400, str(exc))
+    listed = _cells()
+    values = []
+    for entry in listed[(page - 1) * page_size : page * page_size]:
+        value = {
+            "id": f"urn:vcloud:cell:{uuid.uuid5(uuid.NAMESPACE_DNS, entry['name'])}",
+            "name": entry["name"],
+            "primaryIP": entry["primaryIP"],
+            "isActive": entry["isActive"],
+            "productVersion": entry["productVersion"],
+            "productBuildDate": "2026-01-01T00:00:00.000Z",
+        }
+        if _requested_api_version() >= (38, 1):
+            value["status"] = entry["status"]
+        values.append(value)
+    return jsonify(
+        {
+            "resultTotal": len(listed),
+            "pageCount": max(1, math.ceil(len(listed) / page_size)),
+            "page": page,
+            "pageSize": page_size,
+            "values": values,
+        }
+    )
+
+
+def _cell_query():
+    """The legacy ``/api/query?type=cell`` records."""
+    records = [
+        {
+            "_type": "QueryResultCellRecordType",
+            "name": entry["name"],
+            "isActive": 1 if entry["isActive"] else 0,
+            "version": entry["productVersion"],
+            "primaryIp": entry["primaryIP"],
+        }
+        for entry in _cells()
+    ]
+    return jsonify(
+        {
+            "_type": "QueryResultRecordsType",
+            "name": "cell",
+            "page": 1,
+            "pageSize": MAX_PAGE_SIZE,
+            "total": len(records),
+            "record": records,
+        }
+    )
+
+
 @blueprint.get("/api/query")
 def query():
+    if request.args.get("type") == "cell":
+        return _cell_query()
     if request.args.get("type") != "adminTask":
-        return _error(400, f"Query type {request.args.get('type')!r} is not supported here: use adminTask")
+        return _error(400, f"Query type {request.args.get('type')!r} is not supported here: use adminTask or cell")
     if request.args.get("format", "records") != "records":
         return _error(400, "Only format=records is supported")
     cell = _sim()["cell"]

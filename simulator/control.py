@@ -8,6 +8,7 @@ to their cell over JMX.
 
 from flask import Blueprint, current_app, jsonify, request
 
+from simulator.group import ServerGroup
 from simulator.model import CellError
 
 blueprint = Blueprint("sim_control", __name__, url_prefix="/sim")
@@ -168,3 +169,49 @@ def service_action():
     changed = SERVICE_ACTIONS[action](_cell())
     snapshot = _cell().snapshot()
     return jsonify({"changed": changed, "was": was, "service": snapshot["service"], "pid": snapshot["pid"]})
+
+
+# -- software: the installer, the database upgrade utility, the installed version ----------------------
+
+
+def _group():
+    """The cell's server group; a cell served on its own is a group of one."""
+    cell = _cell()
+    return cell.group if cell.group is not None else ServerGroup([cell])
+
+
+@blueprint.get("/group")
+def group_state():
+    return jsonify(_group().snapshot())
+
+
+@blueprint.post("/tool/software")
+def software():
+    """What the installer and the upgrade utility look at before they ask anything."""
+    cell, group = _cell(), _group()
+    return jsonify(
+        {
+            "cell_name": cell.config.cell_name,
+            "installed": cell.installed_version,
+            "running": cell.running(),
+            "schema": group.schema_version,
+            "running_cells": [
+                {"name": c.config.cell_name, "ip": c.config.primary_ip} for c in group.cells if c.running()
+            ],
+            "prompts": cell.config.prompts,
+            "install_seconds": cell.config.install_seconds,
+        }
+    )
+
+
+@blueprint.post("/tool/install")
+def install():
+    _cell().install(str(_json_body().get("version")))
+    return jsonify({"installed": _cell().installed_version})
+
+
+@blueprint.post("/tool/db-upgrade")
+def db_upgrade():
+    body = _json_body()
+    outcome = _group().upgrade_database(_cell().config.cell_name, bool(body.get("continue_with_active")))
+    return jsonify({"outcome": outcome, "schema": _group().schema_version})

@@ -35,6 +35,7 @@ ACTIVE_UNTIL_DRAINED = "until-drained"
 VERSIONS = ("5.1", "8.10", "10.5")
 TOOL_FAULTS = (None, "hang", "garbage", "truncated", "exit")
 API_FAULTS = (None, "unauthorized", "error")
+PROMPT_WORDINGS = ("standard", "alternate")
 
 
 class CellError(Exception):
@@ -75,6 +76,15 @@ class CellConfig:
     api_fault: str | None = None
     # After this many failed logins in a row (tool or REST) the account is locked; 0: never.
     lockout_after: int = 0
+    # The vCD software installed on the cell (what `rpm -q` prints), and its first address.
+    installed_version: str = "10.5.0"
+    primary_ip: str = "127.0.0.1"
+    # The installer and the database upgrade utility: their prompts' wording (undocumented, so two
+    # variants), and faults: the installer fails on this cell; the database upgrade run here fails.
+    prompts: str = "standard"
+    install_seconds: float = 0.0
+    install_fault: bool = False
+    db_upgrade_fault: bool = False
 
     def __post_init__(self):
         if self.version not in VERSIONS:
@@ -89,7 +99,9 @@ class CellConfig:
             raise ValueError(f"api_fault must be one of {', '.join(map(str, API_FAULTS))}")
         if self.lockout_after < 0:
             raise ValueError("lockout_after must not be negative")
-        for name in ("cli_delay", "start_seconds", "cancel_seconds"):
+        if self.prompts not in PROMPT_WORDINGS:
+            raise ValueError(f"prompts must be one of {', '.join(PROMPT_WORDINGS)}, not {self.prompts!r}")
+        for name in ("cli_delay", "start_seconds", "cancel_seconds", "install_seconds"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
 
@@ -224,6 +236,9 @@ class Cell:
         self.maintenance_mode = False
         self.failed_logins = 0
         self.pid = next(self._pids)
+        self.installed_version = self.config.installed_version
+        # The server group whose database this cell shares; None for a cell on its own.
+        self.group = None
 
     # -- time -------------------------------------------------------------------------------------
 
@@ -308,11 +323,40 @@ class Cell:
                 "config": self.config.public(),
             }
 
-    def tasks(self):
-        """Every task record the server group's database would return, all cells included."""
+    def own_tasks(self):
+        """The task records this cell holds (its jobs, and tasks added for other cells)."""
         with self._lock:
             now = self._advance()
             return [job.record(now) for job in self.jobs.values()]
+
+    def tasks(self):
+        """Every task record the server group's database would return, all cells included."""
+        if self.group is None:
+            return self.own_tasks()
+        return self.group.tasks()
+
+    def listing(self):
+        """This cell as vCD lists the cells of its server group."""
+        with self._lock:
+            self._advance()
+            if self.service != SERVICE_RUNNING:
+                status = "INACTIVE"
+            elif self.maintenance_mode:
+                status = "MAINTENANCE"
+            else:
+                status = "QUIESCED" if self.quiesced else "ACTIVE"
+            return {
+                "name": self.config.cell_name,
+                "primaryIP": self.config.primary_ip,
+                "isActive": self.service == SERVICE_RUNNING,
+                "productVersion": self.installed_version,
+                "status": status,
+            }
+
+    def running(self):
+        with self._lock:
+            self._advance()
+            return self.service in (SERVICE_RUNNING, SERVICE_STARTING)
 
     def events(self, since=0):
         with self._lock:
@@ -505,6 +549,13 @@ class Cell:
                 raise CellError("The maintenance message is on: run 'vmware-vcd-cell stop' first")
             if self.service != SERVICE_STOPPED:
                 return False
+            schema = self.group.schema_version if self.group is not None else self.installed_version
+            if schema != self.installed_version:
+                self.timeline.add(now, "start_refused", installed=self.installed_version, schema=schema)
+                raise CellError(
+                    f"Cannot start: the cell's software is version {self.installed_version} but the database "
+                    f"schema is version {schema}"
+                )
             self.pid = next(self._pids)
             self.service = SERVICE_STARTING
             self.serving_from = now + self.config.start_seconds
@@ -523,6 +574,23 @@ class Cell:
             self.service = SERVICE_MAINTENANCE
             self.timeline.add(now, "maintenance_message_on")
             return True
+
+    # -- software --------------------------------------------------------------------------------
+
+    def install(self, version):
+        """The installer, once confirmed: upgrades a stopped cell's software to ``version``."""
+        with self._lock:
+            now = self._advance()
+            if self.service in (SERVICE_RUNNING, SERVICE_STARTING):
+                self.timeline.add(now, "install_refused", version=version, reason="running")
+                raise CellError("The VMware Cloud Director service is running: stop it before you upgrade")
+            if version == self.installed_version:
+                raise CellError(f"Version {version} is already installed")
+            if self.config.install_fault:
+                self.timeline.add(now, "install_failed", version=version)
+                raise CellError(f"Installing vmware-vcloud-director-distribution-{version} failed: rpm exited 1")
+            self.timeline.add(now, "install", version=version, previous=self.installed_version)
+            self.installed_version = version
 
     # -- the tools --------------------------------------------------------------------------------
 

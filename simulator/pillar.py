@@ -8,20 +8,35 @@ variable, so each cell gets two small wrapper scripts that set it, and the pilla
 
 import pathlib
 
-from simulator import CELL_MANAGEMENT_TOOL, VMWARE_VCD_CELL
+from simulator import CELL_MANAGEMENT_TOOL, INSTALLER, UPGRADE_TOOL, VCD_VERSION, VMWARE_VCD_CELL
+
+TOOLS = (
+    ("cmt_path", CELL_MANAGEMENT_TOOL),
+    ("cell_script", VMWARE_VCD_CELL),
+    ("upgrade_tool", UPGRADE_TOOL),
+    ("version_command", VCD_VERSION),
+)
+
+
+def _wrapper(path, url, tool, variables=""):
+    path.write_text(f'#!/bin/sh\nVCD_SIM_URL={url} {variables}exec {tool} "$@"\n')
+    path.chmod(0o755)
+    return str(path)
 
 
 def write_tool_wrappers(directory, url):
     """Write the stub tools' wrappers for the fake cell at ``url``; returns the pillar keys for them."""
     directory = pathlib.Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    paths = {}
-    for key, tool in (("cmt_path", CELL_MANAGEMENT_TOOL), ("cell_script", VMWARE_VCD_CELL)):
-        wrapper = directory / pathlib.Path(tool).name
-        wrapper.write_text(f'#!/bin/sh\nVCD_SIM_URL={url} exec {tool} "$@"\n')
-        wrapper.chmod(0o755)
-        paths[key] = str(wrapper)
-    return paths
+    return {key: _wrapper(directory / pathlib.Path(tool).name, url, tool) for key, tool in TOOLS}
+
+
+def write_installer(directory, url, version):
+    """The installer of ``version`` for the fake cell at ``url``, named as VMware names it; its path."""
+    directory = pathlib.Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"vmware-vcloud-director-distribution-{version}.bin"
+    return _wrapper(path, url, INSTALLER, f"VCD_SIM_PACKAGE_VERSION={version} ")
 
 
 def vcd_cell_pillar(server, tools_dir, **settings):

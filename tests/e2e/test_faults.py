@@ -3,16 +3,13 @@ The fault matrix: each fault ends in a clear error and no unsafe action, through
 minion. "Unsafe" is read off the fake cell's timeline: no shutdown with jobs, no job aborted.
 """
 
-import json
 import socket
-import subprocess
-from types import SimpleNamespace
 
 import psutil
 import pytest
 
 from simulator.server import CellServer
-from tests.e2e.conftest import events_of, state_result
+from tests.e2e.conftest import events_of, wait_for_event
 from tests.support import wait_for
 
 RUN_TOOLS = ("cell-management-tool", "vmware-vcd-cell")
@@ -32,44 +29,6 @@ def tool_processes():
         if any(f"/{tool} " in cmdline or cmdline.endswith(f"/{tool}") for tool in RUN_TOOLS):
             alive.append(cmdline)
     return alive
-
-
-class BackgroundRun:
-    """A ``salt`` command running in its own process, so a test can act while it runs, or abandon it."""
-
-    def __init__(self, cmdline):
-        self.process = subprocess.Popen(cmdline, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-    def result(self, timeout=180):
-        """The state's result, as :func:`state_result` reads it."""
-        out, err = self.process.communicate(timeout=timeout)
-        data = json.loads(out) if out.strip().startswith("{") else out
-        (answer,) = data.values() if isinstance(data, dict) else (data,)
-        return state_result(SimpleNamespace(returncode=self.process.returncode, data=answer, stderr=err))
-
-    def abandon(self):
-        self.process.kill()
-        self.process.wait(timeout=30)
-
-
-@pytest.fixture
-def in_background(salt_cli):
-    """``in_background(sls, pillar)`` starts a state.apply on cell1 and returns its :class:`BackgroundRun`."""
-    runs = []
-
-    def start(sls, pillar=None):
-        kwargs = {"pillar": pillar} if pillar else {}
-        runs.append(BackgroundRun(salt_cli.cmdline("state.apply", sls, minion_tgt="cell1", **kwargs)))
-        return runs[-1]
-
-    yield start
-    for run in runs:
-        if run.process.poll() is None:
-            run.abandon()
-
-
-def wait_for_event(cell, kind):
-    return wait_for(lambda: events_of(cell, kind), f"a {kind} event on the fake cell")
 
 
 # -- the tool itself fails -------------------------------------------------------------------------
@@ -206,27 +165,7 @@ def test_without_a_working_api_cancel_says_it_cannot_and_nothing_is_shut_down(
     assert cell.snapshot()["quiesced"] is True
 
 
-# -- the run that quiesced the cell dies -------------------------------------------------------------
-
-
-def test_when_the_run_dies_after_the_quiesce_the_lease_unquiesces_the_cell(fake_cell1, in_background, salt_cli):
-    cell = fake_cell1(jobs=[None], version="8.10")
-    run = in_background("vcd.drained", pillar={"vcd_cell": {"drain": {"lease": 3, "interval": 1}}})
-    (quiesce,) = wait_for_event(cell, "quiesce")
-    running = salt_cli.run("saltutil.running", minion_tgt="cell1").data
-    (job,) = [j for j in running if j["fun"] == "state.apply"]
-    assert salt_cli.run("saltutil.kill_job", job["jid"], minion_tgt="cell1").returncode == 0
-    run.abandon()
-    (unquiesce,) = wait_for(lambda: events_of(cell, "unquiesce"), "the lease to unquiesce the cell")
-    assert unquiesce["t"] - quiesce["t"] >= 3
-    assert not events_of(cell, "shutdown", "job_abort")
-    assert cell.snapshot()["quiesced"] is False
-
-    def lease_job_gone():
-        schedule = salt_cli.run("schedule.list", "return_yaml=False", minion_tgt="cell1").data
-        return "vcd_cell_quiesce_lease" not in (schedule or {})
-
-    wait_for(lease_job_gone, "the lease's schedule job to be removed")
+# -- the minion dies under the drain ----------------------------------------------------------------
 
 
 def test_a_minion_restarted_during_a_drain_completes_it_when_reapplied(

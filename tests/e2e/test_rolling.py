@@ -3,7 +3,6 @@
 """
 
 import contextlib
-import subprocess
 import time
 from types import SimpleNamespace
 
@@ -11,7 +10,13 @@ import pytest
 
 from simulator.model import Cell, CellConfig
 from simulator.server import CellServer
-from tests.e2e.conftest import ADMIN_PASSWORD, STATE_TIMEOUT, events_of
+from tests.e2e.conftest import (
+    ADMIN_PASSWORD,
+    absolute,
+    events_of,
+    kill_midway_and_restart_master,
+    run_orchestration,
+)
 from tests.support import wait_for
 
 CELLS = ("cell-a", "cell-b", "cell-c")
@@ -55,19 +60,9 @@ def orchestrate(salt_run_cli):
     """Run the rolling orchestration with ``vcd_rolling`` pillar; returns (success, the runner's report)."""
 
     def run(**rolling):
-        ret = salt_run_cli.run(
-            "state.orchestrate", "orch.vcd_rolling", pillar={"vcd_rolling": rolling}, _timeout=STATE_TIMEOUT * 2
-        )
-        assert isinstance(ret.data, dict), ret
-        (master_states,) = ret.data["data"].values()
-        (state,) = master_states.values()
-        return state["result"], state["changes"]["return"]
+        return run_orchestration(salt_run_cli, "orch.vcd_rolling", {"vcd_rolling": rolling})
 
     return run
-
-
-def absolute(cell, event):
-    return cell.epoch + event["t"]
 
 
 def down_intervals(cell):
@@ -213,24 +208,14 @@ def test_a_master_restarted_during_a_rollout_resumes_when_run_again(
     cells = fresh_cells(jobs=(2.0,))
     rolling = {"cells": list(CELLS), "rollout_id": "master-restart"}
     command = salt_run_cli.cmdline("state.orchestrate", "orch.vcd_rolling", pillar={"vcd_rolling": rolling})
-    first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for(lambda: events_of(cells["cell-b"], "quiesce"), "the rollout to reach cell-b", deadline=120)
-    finally:
-        first.kill()
-        first.wait(timeout=30)
-    salt_master.terminate()
-    salt_master.start()
-    # A salt-minion restarts itself when its master went away (its keepalive); salt-factories starts
-    # minions with the keepalive off, so the test does that restart.
-    for minion in group.minions.values():
-        minion.terminate()
-        minion.start()
-
-    def all_cells_answer():
-        return all(salt_cli.run("test.ping", minion_tgt=name, _timeout=10).data is True for name in CELLS)
-
-    wait_for(all_cells_answer, "the minions to reconnect to the restarted master", deadline=120, pause=1)
+    kill_midway_and_restart_master(
+        command,
+        lambda: events_of(cells["cell-b"], "quiesce"),
+        "the rollout to reach cell-b",
+        salt_master,
+        group.minions,
+        salt_cli,
+    )
     seen_on_a = len(cells["cell-a"].events())
     success, report = orchestrate(**rolling)
     assert success is True, report

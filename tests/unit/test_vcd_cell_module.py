@@ -3,6 +3,8 @@ The execution module with Salt's loader mocked: status parsing, the argument lis
 password), the prompt answered through the terminal, time limits, and the settings' validation.
 """
 
+import os
+import time
 from unittest.mock import MagicMock
 
 import pytest
@@ -104,9 +106,7 @@ def configure_loader_modules(config, run_all, monkeypatch, tmp_path):
                 "config.get": config_get,
                 "cmd.run_all": run_all,
                 "event.send": MagicMock(),
-                "schedule.list": MagicMock(return_value={}),
-                "schedule.add": MagicMock(return_value={"result": True}),
-                "schedule.delete": MagicMock(return_value={"result": True}),
+                "event.fire_master": MagicMock(return_value=True),
             },
             "__opts__": {"id": "cell1", "test": False, "cachedir": str(tmp_path / "cache")},
         }
@@ -337,70 +337,169 @@ def test_task_summary_takes_the_id_from_the_href():
 
 
 @pytest.fixture
-def schedule(configure_loader_modules):
+def salt_calls(configure_loader_modules):
     return configure_loader_modules[vcd_cell]["__salt__"]
 
 
-def test_drain_arranges_a_lease_before_it_quiesces(schedule):
-    tool_runs_when_leased = []
-    schedule["schedule.add"].side_effect = lambda *a, **k: (
-        tool_runs_when_leased.append(len(FakeTerminal.runs)) or {"result": True}
-    )
+@pytest.fixture
+def keepers_started(monkeypatch):
+    """The keepers a drain starts, recorded instead of forked: the real one is tested end to end."""
+    started = []
+
+    def start(settings):
+        started.append(len(FakeTerminal.runs))
+
+    monkeypatch.setattr(vcd_cell, "_start_keeper", start)
+    return started
+
+
+def expired_lease(seconds_ago=1):
+    vcd_cell._write_lease({"expires": time.time() - seconds_ago, "seconds": 3, "by": {"pid": 7, "run": "salt-call"}})
+
+
+def test_drain_arranges_a_lease_and_its_keeper_before_it_quiesces(keepers_started):
     assert vcd_cell.drain(timeout=5, interval=1, lease=30)["drained"] is True
-    assert tool_runs_when_leased == [0]
+    assert keepers_started == [0]
     assert FakeTerminal.runs[0].args[-2:] == ["--quiesce", "true"]
-    name = schedule["schedule.add"].call_args.args[0]
-    kwargs = schedule["schedule.add"].call_args.kwargs
-    assert (name, kwargs["function"], kwargs["persist"], kwargs["seconds"]) == (
-        "vcd_cell_quiesce_lease",
-        "vcd_cell.lease_check",
-        True,
-        10,
-    )
-    assert vcd_cell._read_lease()["seconds"] == 30
+    lease = vcd_cell._read_lease()
+    assert lease["seconds"] == 30 and 25 < lease["expires"] - time.time() <= 30
+    assert lease["by"]["pid"] == os.getpid()
 
 
-def test_a_lease_the_scheduler_refuses_stops_the_drain_before_the_quiesce(schedule):
-    schedule["schedule.add"].return_value = {"result": False, "comment": "Event module not available"}
-    with pytest.raises(CommandExecutionError, match="Could not arrange the quiesce lease.*set lease to 0"):
+def test_a_live_keeper_is_kept_for_a_renewed_lease(keepers_started):
+    keeper = vcd_cell._hold(vcd_cell.KEEPER_LOCK, {"pid": 4321})
+    try:
+        vcd_cell.drain(timeout=5, interval=1, lease=30)
+        assert keepers_started == []
+        assert vcd_cell.lease()["keeper"] == {"pid": 4321, "alive": True}
+    finally:
+        os.close(keeper)
+    assert vcd_cell.lease()["keeper"] is None
+
+
+def test_a_keeper_that_does_not_start_stops_the_drain_before_the_quiesce(monkeypatch):
+    def fail(settings):
+        raise CommandExecutionError("The quiesce lease's keeper did not start within 10s")
+
+    monkeypatch.setattr(vcd_cell, "_start_keeper", fail)
+    with pytest.raises(CommandExecutionError, match="keeper did not start"):
         vcd_cell.drain(timeout=5, interval=1, lease=30)
     assert FakeTerminal.runs == []
     assert vcd_cell._read_lease() is None
 
 
-def test_lease_check_waits_while_the_lease_holds_then_unquiesces(schedule, run_all):
-    vcd_cell._write_lease(60)
-    assert vcd_cell.lease_check()["lease"] == "held"
-    assert FakeTerminal.runs == []
-    vcd_cell._write_lease(-1)
-    schedule["schedule.list"].return_value = {"vcd_cell_quiesce_lease": {}}
-    assert vcd_cell.lease_check() == {"lease": "expired", "unquiesced": True}
-    assert FakeTerminal.runs[0].args[-2:] == ["--quiesce", "false"]
-    schedule["schedule.delete"].assert_called_once_with("vcd_cell_quiesce_lease", persist=True)
+def test_a_second_drain_fails_at_once_naming_the_first_and_touches_nothing(keepers_started):
+    other = vcd_cell._hold(vcd_cell.DRAIN_LOCK, {"pid": 999, "run": "salt-minion job", "since": "12:00 UTC"})
+    try:
+        with pytest.raises(CommandExecutionError, match=r"Another drain of this cell is running: pid 999 \(salt"):
+            vcd_cell.drain(timeout=5, interval=1, lease=30)
+        assert vcd_cell.lease()["drain"] == "pid 999 (salt-minion job, since 12:00 UTC)"
+    finally:
+        os.close(other)
+    assert FakeTerminal.runs == [] and keepers_started == []
     assert vcd_cell._read_lease() is None
-    schedule["event.send"].assert_called_once_with("vcd/cell/cell1/lease", {"expired": True, "unquiesced": True})
 
 
-def test_an_expired_lease_on_a_stopped_cell_just_ends(schedule, run_all):
-    vcd_cell._write_lease(-1)
-    run_all.return_value = {"retcode": 3, "stdout": "vmware-vcd-cell is not running", "stderr": ""}
-    assert vcd_cell.lease_check() == {"lease": "expired", "unquiesced": False}
+def test_a_drain_keeps_its_claim_until_it_releases_the_lease(keepers_started):
+    vcd_cell.drain(timeout=5, interval=1, lease=30)
+    vcd_cell.claim()  # the same process: its own claim
+    assert vcd_cell._hold(vcd_cell.DRAIN_LOCK, {}) is None
+    assert vcd_cell.release_lease() is True
+    fd = vcd_cell._hold(vcd_cell.DRAIN_LOCK, {})
+    assert fd is not None
+    os.close(fd)
+
+
+def test_a_released_lease_cannot_be_renewed():
+    vcd_cell._write_lease({"expires": time.time() + 60, "seconds": 60, "by": {}})
+    vcd_cell.release_lease()
+    with pytest.raises(CommandExecutionError, match="The quiesce lease ended while the drain waited"):
+        vcd_cell._renew_lease(60)
+
+
+def test_the_keeper_waits_while_the_lease_holds_and_ends_when_it_is_released(salt_calls, monkeypatch):
+    vcd_cell._write_lease({"expires": time.time() + 60, "seconds": 60, "by": {}})
+    looks = []
+
+    def sleep(seconds):
+        looks.append(seconds)
+        if len(looks) == 3:
+            vcd_cell.release_lease()
+
+    monkeypatch.setattr(vcd_cell.time, "sleep", sleep)
+    assert vcd_cell._keep_lease(vcd_cell._settings()) == 0
+    assert looks == [vcd_cell.LEASE_POLL_SECONDS] * 3
     assert FakeTerminal.runs == []
+    salt_calls["event.fire_master"].assert_not_called()
 
 
-def test_release_lease_says_whether_there_was_one(schedule):
+def test_the_keeper_unquiesces_a_running_cell_once_the_lease_runs_out(salt_calls, run_all, caplog):
+    expired_lease()
+    assert vcd_cell._keep_lease(vcd_cell._settings()) == 0
+    assert [run.args[-2:] for run in FakeTerminal.runs] == [["--quiesce", "false"]]
+    assert vcd_cell._read_lease() is None
+    tag, data = salt_calls["event.fire_master"].call_args.args[1], salt_calls["event.fire_master"].call_args.args[0]
+    assert tag == "vcd/cell/cell1/lease"
+    assert (data["expired"], data["unquiesced"], data["drain"]) == (True, True, "pid 7 (salt-call, since None)")
+    assert "the quiesce lease of 3s taken by the drain pid 7" in caplog.text
+    assert [r.levelname for r in caplog.records if "lease" in r.getMessage()] == ["WARNING"]
+
+
+def test_an_expired_lease_on_a_stopped_cell_just_ends(salt_calls, run_all):
+    expired_lease()
+    run_all.return_value = {"retcode": 3, "stdout": "vmware-vcd-cell is not running", "stderr": ""}
+    assert vcd_cell._keep_lease(vcd_cell._settings()) == 0
+    assert FakeTerminal.runs == []
+    assert salt_calls["event.fire_master"].call_args.args[0]["unquiesced"] is False
+
+
+def test_the_keeper_tries_again_when_the_cell_cannot_be_unquiesced(salt_calls, monkeypatch):
+    expired_lease()
+    FakeTerminal.script["--quiesce"] = ("Error: the cell is busy", 1)
+    pauses = []
+
+    def sleep(seconds):
+        if seconds == vcd_cell.LEASE_RETRY_SECONDS:
+            pauses.append(seconds)
+            FakeTerminal.script["--quiesce"] = ("", 0)
+
+    monkeypatch.setattr(vcd_cell.time, "sleep", sleep)
+    assert vcd_cell._keep_lease(vcd_cell._settings()) == 0
+    assert pauses == [vcd_cell.LEASE_RETRY_SECONDS]
+    assert len(FakeTerminal.runs) == 2 and vcd_cell._read_lease() is None
+
+
+def test_the_keeper_gives_up_on_a_cell_it_cannot_reach_and_says_so(salt_calls, caplog):
+    expired_lease(seconds_ago=vcd_cell.LEASE_GIVE_UP_SECONDS)
+    FakeTerminal.script["--quiesce"] = ("Error: the cell is busy", 1)
+    assert vcd_cell._keep_lease(vcd_cell._settings()) == 0
+    assert vcd_cell._read_lease() is None
+    event = salt_calls["event.fire_master"].call_args.args[0]
+    assert (event["unquiesced"], "the cell is busy" in event["error"]) == (False, True)
+    assert "could not be unquiesced within 600s" in caplog.text and "apply vcd.active" in caplog.text
+
+
+def test_a_masterless_keeper_sends_no_event(salt_calls, configure_loader_modules):
+    configure_loader_modules[vcd_cell]["__opts__"]["file_client"] = "local"
+    expired_lease()
+    vcd_cell._keep_lease(vcd_cell._settings())
+    salt_calls["event.fire_master"].assert_not_called()
+
+
+def test_release_lease_says_whether_there_was_one():
     assert vcd_cell.release_lease() is False
-    vcd_cell._write_lease(60)
-    schedule["schedule.list"].return_value = {"vcd_cell_quiesce_lease": {}}
+    vcd_cell._write_lease({"expires": time.time() + 60, "seconds": 60, "by": {}})
+    assert vcd_cell.lease()["held"] is True
     assert vcd_cell.release_lease() is True
     assert vcd_cell._read_lease() is None
-    schedule["schedule.delete"].assert_called_once_with("vcd_cell_quiesce_lease", persist=True)
-
-
-def test_a_lease_check_without_a_lease_removes_its_schedule_job(schedule):
-    schedule["schedule.list"].return_value = {"vcd_cell_quiesce_lease": {}}
-    assert vcd_cell.lease_check() == {"lease": None}
-    schedule["schedule.delete"].assert_called_once_with("vcd_cell_quiesce_lease", persist=True)
+    assert vcd_cell.lease() == {
+        "held": False,
+        "expires": None,
+        "seconds_left": None,
+        "taken_by": None,
+        "keeper": None,
+        "drain": None,
+    }
 
 
 def test_lease_arguments_are_checked():

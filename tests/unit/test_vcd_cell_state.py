@@ -33,6 +33,7 @@ def calls():
         "vcd_cell.start": MagicMock(return_value=True),
         "vcd_cell.wait_serving": MagicMock(return_value=True),
         "vcd_cell.release_lease": MagicMock(return_value=True),
+        "vcd_cell.claim": MagicMock(return_value=True),
         "vcd_cell.describe_tasks": vcd_cell_module.describe_tasks,
     }
 
@@ -73,7 +74,15 @@ def test_an_already_stopped_cell_is_left_alone(calls):
     calls["vcd_cell.is_running"].return_value = False
     ret = vcd_cell_state.drained("cell1")
     assert (ret["result"], ret["changes"]) == (True, {})
-    assert called(calls) == {"vcd_cell.is_running"}
+    assert called(calls) == {"vcd_cell.claim", "vcd_cell.is_running"}
+
+
+def test_a_drain_already_running_elsewhere_fails_this_one_before_it_touches_the_cell(calls):
+    calls["vcd_cell.claim"].side_effect = CommandExecutionError("Another drain of this cell is running: pid 42")
+    ret = vcd_cell_state.drained("cell1")
+    assert (ret["result"], ret["changes"]) == (False, {})
+    assert ret["comment"] == "Another drain of this cell is running: pid 42"
+    assert called(calls) == {"vcd_cell.claim"}
 
 
 def test_a_stopped_cell_gets_its_missing_maintenance_message(calls):
@@ -94,7 +103,7 @@ def test_test_mode_reports_and_touches_nothing(calls, opts):
     assert ret["result"] is None
     assert "2 running job(s)" in ret["comment"] and "maintenance message" in ret["comment"]
     assert ret["changes"] == {"quiesced": True, "stopped": True, "maintenance_message": True}
-    assert called(calls) == {"vcd_cell.is_running", "vcd_cell.status"}
+    assert called(calls) == {"vcd_cell.claim", "vcd_cell.is_running", "vcd_cell.status"}
 
 
 def test_timeout_fail_leaves_the_cell_quiesced_and_names_the_task(calls):

@@ -1,0 +1,214 @@
+"""
+What the master-side orchestrations share: reading the plan's arguments, running functions and states
+on the cells' minions, events on the master's bus, the record in the master's cache a re-run resumes
+from, and the loop that runs a plan's steps.
+
+A plan is a list of named steps, each a function ``step(cells, context)`` returning ``{cell: None or
+why it failed}``. :func:`run_steps` runs them in order, records each one done, fires ``<step>/start`` and
+``<step>/finish`` (or per-cell events, as the orchestration chooses) and stops at the first failure.
+
+Salt's loader skips files whose names start with "_": the runners load this one with
+:func:`load_beside`, so it is the same file in a file_roots sync and in the installed package.
+"""
+
+import hashlib
+import json
+import logging
+
+import salt.cache
+import salt.client
+import salt.utils.event
+import salt.utils.minions
+from salt.exceptions import SaltInvocationError
+
+log = logging.getLogger(__name__)
+
+HEALTH_CALL_TIMEOUT = 60
+TARGET_TYPES = (
+    "glob",
+    "pcre",
+    "list",
+    "grain",
+    "grain_pcre",
+    "pillar",
+    "pillar_pcre",
+    "nodegroup",
+    "compound",
+    "ipcidr",
+)
+
+
+# -- the plan's arguments --------------------------------------------------------------------------
+
+
+def whole_number(name, value, minimum):
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise SaltInvocationError(f"{name} must be a whole number of at least {minimum}, not {value!r}")
+    return value
+
+
+def seconds(name, value, minimum=0):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
+        raise SaltInvocationError(f"{name} must be a number of seconds of at least {minimum}, not {value!r}")
+    return value
+
+
+def optional_text(name, value, what):
+    if value is not None and (not isinstance(value, str) or not value):
+        raise SaltInvocationError(f"{name} must be {what}, not {value!r}")
+    return value
+
+
+def optional_dict(name, value):
+    if value is not None and not isinstance(value, dict):
+        raise SaltInvocationError(f"{name} must be a dictionary")
+    return value
+
+
+def resolve_cells(opts, cells, tgt_type):
+    """The cells in order: a list as given, or the minions a target expression matches, sorted."""
+    if isinstance(cells, (list, tuple)):
+        if not cells or not all(isinstance(cell, str) and cell for cell in cells):
+            raise SaltInvocationError("cells must be a non-empty list of minion ids or a target expression")
+        if len(set(cells)) != len(cells):
+            raise SaltInvocationError(f"cells lists a minion twice: {cells}")
+        return list(cells)
+    if not isinstance(cells, str) or not cells:
+        raise SaltInvocationError("cells must be a non-empty list of minion ids or a target expression")
+    if tgt_type not in TARGET_TYPES:
+        raise SaltInvocationError(f"tgt_type must be one of {', '.join(TARGET_TYPES)}, not {tgt_type!r}")
+    matched = salt.utils.minions.CkMinions(opts).check_minions(cells, tgt_type)["minions"]
+    if not matched:
+        raise SaltInvocationError(f"The target {cells!r} ({tgt_type}) matches no accepted minion")
+    return sorted(matched)
+
+
+def plan_id(*parts):
+    """The same plan makes the same id, so a re-run finds its record."""
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:12]
+
+
+# -- talking to the cells --------------------------------------------------------------------------
+
+
+class Cells:
+    """Runs functions and states on the cells' minions and reads their answers."""
+
+    def __init__(self, opts, timeout):
+        self.client = salt.client.get_local_client(opts["conf_file"])
+        self.timeout = timeout
+
+    def call(self, cells, fun, arg=(), kwarg=None, timeout=None):
+        """``{cell: return}``; a cell that did not answer is missing."""
+        if not cells:
+            return {}
+        return self.client.cmd(cells, fun, arg=list(arg), kwarg=kwarg, tgt_type="list", timeout=timeout or self.timeout)
+
+    def serving(self, cells):
+        """The cells among ``cells`` whose health check answers "Service is up." right now."""
+        answers = self.call(cells, "vcd_cell.health", timeout=HEALTH_CALL_TIMEOUT)
+        return [cell for cell in cells if isinstance(answers.get(cell), dict) and answers[cell].get("up")]
+
+    def apply(self, cells, sls, pillar):
+        """``state.apply sls`` on ``cells`` at once; ``{cell: None or why it failed}``."""
+        return self._states(cells, "state.apply", [sls], pillar)
+
+    def single(self, cells, state, name, kwargs, pillar):
+        """One state (``state.single``) on ``cells`` at once; ``{cell: None or why it failed}``."""
+        return self._states(cells, "state.single", [state, name], pillar, kwargs)
+
+    def _states(self, cells, fun, arg, pillar, kwargs=None):
+        # queue: a state run still going on a cell (one a dead orchestration started) is waited for.
+        kwarg = dict(kwargs or {}, queue=True)
+        if pillar:
+            kwarg["pillar"] = pillar
+        answers = self.call(cells, fun, arg=arg, kwarg=kwarg)
+        return {cell: state_failure(answers.get(cell)) for cell in cells}
+
+    def close(self):
+        self.client.destroy()
+
+
+def state_failure(answer):
+    """None when a state run succeeded, else a sentence saying why it did not."""
+    if answer is None:
+        return "the minion did not answer"
+    if not isinstance(answer, dict):
+        return "; ".join(answer) if isinstance(answer, list) else str(answer)
+    failed = [result for result in answer.values() if not isinstance(result, dict) or not result.get("result")]
+    if not failed:
+        return None
+    return " ".join(str(r.get("comment", "")) if isinstance(r, dict) else str(r) for r in failed) or "a state failed"
+
+
+def answered(answers, cells, fun):
+    """``{cell: None or why}``: whether each cell answered ``fun`` without an error."""
+    outcome = {}
+    for cell in cells:
+        answer = answers.get(cell)
+        if answer is None:
+            outcome[cell] = "the minion did not answer"
+        elif isinstance(answer, str) and answer.startswith(("ERROR", "Error", "'vcd_cell")):
+            outcome[cell] = f"{fun}: {answer}"
+        else:
+            outcome[cell] = None
+    return outcome
+
+
+# -- progress and records ----------------------------------------------------------------------------
+
+
+def fire(opts, tag, data):
+    """An event on the master's bus, for ``salt-run state.event`` watchers."""
+    event = salt.utils.event.get_master_event(opts, opts["sock_dir"], listen=False)
+    try:
+        event.fire_event(data, tag)
+    finally:
+        event.destroy()
+
+
+class Record:
+    """What an orchestration has done, in the master's cache under ``bank``/``key``, so a re-run resumes."""
+
+    def __init__(self, opts, bank, key):
+        self.cache = salt.cache.factory(opts)
+        self.bank = bank
+        self.key = key
+        self.data = self.cache.fetch(bank, key) or {"done": []}
+
+    def done(self, name):
+        return name in self.data["done"]
+
+    def mark_done(self, names):
+        self.data["done"] = self.data["done"] + [n for n in names if n not in self.data["done"]]
+        self.save()
+
+    def save(self):
+        self.cache.store(self.bank, self.key, self.data)
+
+    def forget(self):
+        self.cache.flush(self.bank, self.key)
+
+
+def run_steps(steps, cells, context, report, announce=None, record=None):
+    """
+    Run ``steps`` (``(name, function)`` pairs) on ``cells`` in order; ``announce(step, cells, outcome)``
+    tells of each one starting (``outcome`` None) and finishing, and ``record`` (a :class:`Record`)
+    keeps each step done. Each cell's ``report`` entry lists the steps it went through. Returns the
+    first failure as ``(cell, step, why, outcome)``, or None.
+    """
+    for name, step in steps:
+        if announce:
+            announce(name, cells, None)
+        outcome = step(cells, context)
+        for cell in cells:
+            report[cell].setdefault("steps", []).append(name)
+        if announce:
+            announce(name, cells, outcome)
+        failures = {cell: why for cell, why in outcome.items() if why}
+        if failures:
+            cell = next(iter(failures))
+            return cell, name, failures[cell], outcome
+        if record is not None:
+            record.mark_done([name])
+    return None

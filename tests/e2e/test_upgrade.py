@@ -1,0 +1,216 @@
+"""
+`salt-run state.orchestrate orch.vcd_upgrade` over three real minions, each a cell of one fake server
+group (one database) with jobs running, proven on the cells' and the database's timelines.
+"""
+
+import contextlib
+import time
+from types import SimpleNamespace
+
+import pytest
+
+from simulator.group import ServerGroup
+from simulator.model import Cell, CellConfig
+from simulator.pillar import write_installer
+from simulator.server import CellServer
+from tests.e2e.conftest import (
+    ADMIN_PASSWORD,
+    absolute,
+    events_of,
+    kill_midway_and_restart_master,
+    run_orchestration,
+)
+from tests.support import wait_for
+
+CELLS = ("up-1", "up-2", "up-3")
+OLD, NEW = "10.5.0", "10.6.0"
+
+
+@pytest.fixture(scope="module")
+def group(cell_minion, salt_run_cli, tmp_path_factory):
+    """Three cells' servers and minions; each test serves a fresh server group behind them."""
+    installers = tmp_path_factory.mktemp("installers")
+    with contextlib.ExitStack() as stack:
+        servers, minions = {}, {}
+        for name in CELLS:
+            server = stack.enter_context(CellServer(Cell(CellConfig(cell_name=name, admin_password=ADMIN_PASSWORD))))
+            installer = write_installer(installers / name, server.url, NEW)
+            minions[name] = stack.enter_context(cell_minion(name, server, installer=installer))
+            servers[name] = server
+        synced = salt_run_cli.run("saltutil.sync_runners")
+        assert synced.returncode == 0, synced
+        assert "runners.vcd_upgrade" in synced.data, synced.data
+        yield SimpleNamespace(servers=servers, minions=minions)
+
+
+@pytest.fixture
+def server_group(group):
+    """``server_group(jobs=[...], extra_cells=(), **config)``: a fresh group of the three cells (plus
+    cells no minion manages), each with those jobs running; returns the :class:`ServerGroup`."""
+
+    def make(jobs=(1.0, 1.5), extra_cells=(), **config):
+        cells = []
+        for name, server in group.servers.items():
+            cell = server.replace_cell(
+                Cell(CellConfig(cell_name=name, admin_password=ADMIN_PASSWORD, installed_version=OLD, **config))
+            )
+            for seconds in jobs:
+                cell.add_job(seconds=seconds, name="vappDeploy", owner="alice")
+            cells.append(cell)
+        cells += [Cell(CellConfig(cell_name=name, installed_version=OLD)) for name in extra_cells]
+        return ServerGroup(cells)
+
+    return make
+
+
+def plan(**upgrade):
+    """The ``vcd_upgrade`` pillar: the three cells to NEW, the backup confirmed, unless said otherwise."""
+    return {"vcd_upgrade": dict({"cells": list(CELLS), "version": NEW, "backup_completed": True}, **upgrade)}
+
+
+@pytest.fixture
+def orchestrate(salt_run_cli):
+    """Run the upgrade orchestration; returns (success, the runner's report)."""
+
+    def run(**upgrade):
+        return run_orchestration(salt_run_cli, "orch.vcd_upgrade", plan(**upgrade))
+
+    return run
+
+
+def assert_nothing_lost(group):
+    for cell in group.cells[: len(CELLS)]:
+        name = cell.config.cell_name
+        assert not events_of(cell, "job_abort"), name
+        for shutdown in events_of(cell, "shutdown"):
+            assert (shutdown["job_count"], shutdown["active"]) == (0, False), name
+
+
+def db_upgrades(group):
+    return [e for e in group.timeline.since(0) if e["event"].startswith("db_upgrade")]
+
+
+def test_a_full_upgrade_drains_installs_upgrades_the_database_once_and_starts_every_cell(
+    server_group, orchestrate, event_listener, salt_master
+):
+    group = server_group(jobs=(1.0, 2.0), start_seconds=0.5)
+    started = time.time()
+    success, report = orchestrate(upgrade_id="full")
+    assert success is True, report
+    assert report["steps_done"] == ["preflight", "quiesce", "drain", "install", "database", "start", "verify"]
+    assert_nothing_lost(group)
+    cells = group.cells
+    # Every cell quiesced before any cell shut down, and each shut down once, at 0 jobs.
+    first_shutdown = min(absolute(c, events_of(c, "shutdown")[0]) for c in cells)
+    assert all(absolute(c, events_of(c, "quiesce")[0]) < first_shutdown for c in cells)
+    assert all(len(events_of(c, "shutdown")) == 1 for c in cells)
+    # The database upgraded exactly once, while every cell was stopped and already on the new version.
+    (upgrade,) = db_upgrades(group)
+    assert upgrade["event"] == "db_upgrade" and upgrade["by"] == "up-1"
+    assert upgrade["cells"] == {name: {"running": False, "version": NEW} for name in CELLS}
+    assert group.schema_version == NEW
+    # No refused start; the database cell served before the others started; all serve on NEW.
+    assert not any(events_of(c, "start_refused") for c in cells)
+    db_serving = absolute(cells[0], events_of(cells[0], "serving")[-1])
+    assert all(absolute(c, events_of(c, "start")[-1]) > db_serving for c in cells[1:])
+    for cell in cells:
+        snapshot = cell.snapshot()
+        assert (snapshot["service"], snapshot["quiesced"], cell.installed_version) == ("running", False, NEW)
+    assert not any(e.get("event") == "db_upgrade_continued_with_active" for e in group.timeline.since(0))
+
+    def finished_steps():
+        found = event_listener.get_events([(salt_master.id, "vcd/upgrade/*/finish")], after_time=started)
+        return found if len(found) == 7 else None
+
+    finished = wait_for(finished_steps, "a finish event per step")
+    install = [e.data for e in finished if e.tag == "vcd/upgrade/install/finish"][0]
+    assert install["results"] == dict.fromkeys(CELLS, "done")
+
+
+def test_without_the_backup_confirmed_nothing_is_touched(server_group, orchestrate):
+    group = server_group()
+    success, report = orchestrate(backup_completed=False)
+    assert success is False
+    assert "backup_completed must be true" in report["comment"] and "Nothing was touched" in report["comment"]
+    assert not any(events_of(cell, "cli") for cell in group.cells)
+
+
+def test_a_cell_outside_the_plan_is_named_and_nothing_is_changed(server_group, orchestrate):
+    group = server_group(extra_cells=("forgotten-cell",))
+    success, report = orchestrate(upgrade_id="outside")
+    assert success is False
+    assert "Stopped at up-1, step preflight" in report["comment"]
+    assert "vCD lists cell(s) outside the plan: forgotten-cell" in report["comment"]
+    assert "Nothing was touched" in report["comment"]
+    for cell in group.cells:
+        assert not events_of(cell, "quiesce", "shutdown", "install"), cell.config.cell_name
+    assert not db_upgrades(group)
+
+
+def test_a_drain_that_never_ends_restores_service_and_installs_nothing(server_group, orchestrate):
+    group = server_group(jobs=(0.5,))
+    stuck = group.cells[1].add_job(seconds=None, name="vmMigrate", owner="bob")
+    drain = {"timeout": 2, "interval": 1, "on_timeout": "fail"}
+    success, report = orchestrate(upgrade_id="stuck", cell_pillar={"vcd_cell": {"drain": drain}})
+    assert success is False
+    assert "Stopped at up-2, step drain" in report["comment"] and stuck["id"] in report["comment"]
+    assert "every cell was put back into service, its software unchanged" in report["comment"]
+    assert_nothing_lost(group)
+    for cell in group.cells:
+        snapshot = cell.snapshot()
+        assert (snapshot["service"], snapshot["quiesced"]) == ("running", False), cell.config.cell_name
+        assert not events_of(cell, "install", "install_failed"), cell.config.cell_name
+        assert report["cells"][cell.config.cell_name]["restored"] is True
+    assert group.schema_version == OLD and not db_upgrades(group)
+    assert group.cells[1].snapshot()["job_count"] == 1  # the stuck job still runs: nothing was lost
+
+
+def test_an_installer_failure_stops_before_the_database_and_a_rerun_resumes(server_group, orchestrate):
+    group = server_group(jobs=(0.5,))
+    group.cells[1].reconfigure(install_fault=True)
+    success, report = orchestrate(upgrade_id="installer")
+    assert success is False
+    assert "Stopped at up-2, step install" in report["comment"] and "rpm exited 1" in report["comment"]
+    assert "Past the point of no return" in report["comment"] and "resumes at install" in report["comment"]
+    assert report["cells"]["up-2"]["state"] == f"stopped, vCD {OLD} installed"
+    assert report["cells"]["up-1"]["state"] == f"stopped, vCD {NEW} installed"
+    assert not db_upgrades(group)
+    assert all(cell.snapshot()["service"] == "maintenance" for cell in group.cells)
+
+    group.cells[1].reconfigure(install_fault=False)
+    drained = [len(events_of(cell, "quiesce", "shutdown")) for cell in group.cells]
+    success, report = orchestrate(upgrade_id="installer")
+    assert success is True, report
+    assert "resumed after preflight, quiesce, drain" in report["comment"]
+    # Not drained again, and installed once: up-1 and up-3 kept their first install.
+    assert [len(events_of(cell, "quiesce", "shutdown")) for cell in group.cells] == drained
+    for cell in group.cells:
+        name = cell.config.cell_name
+        assert len(events_of(cell, "shutdown")) == 1 and len(events_of(cell, "install")) == 1, name
+        assert cell.snapshot()["service"] == "running" and cell.installed_version == NEW, name
+    assert [e["event"] for e in db_upgrades(group)] == ["db_upgrade"]
+    assert_nothing_lost(group)
+
+
+def test_a_master_restarted_during_the_install_resumes_when_run_again(
+    server_group, orchestrate, group, salt_master, salt_run_cli, salt_cli
+):
+    upgrade_group = server_group(jobs=(0.5,), install_seconds=3)
+    command = salt_run_cli.cmdline("state.orchestrate", "orch.vcd_upgrade", pillar=plan(upgrade_id="restart"))
+    kill_midway_and_restart_master(
+        command,
+        lambda: any(e["tool"].startswith("vmware-vcloud") for e in events_of(upgrade_group.cells[0], "cli")),
+        "the install step to start",
+        salt_master,
+        group.minions,
+        salt_cli,
+    )
+    success, report = orchestrate(upgrade_id="restart")
+    assert success is True, report
+    assert report["comment"].endswith("(resumed after preflight, quiesce, drain, done in an earlier run)")
+    for cell in upgrade_group.cells:
+        name = cell.config.cell_name
+        assert len(events_of(cell, "shutdown")) == 1, name
+        assert cell.snapshot()["service"] == "running" and cell.installed_version == NEW, name
+    assert [e["event"] for e in db_upgrades(upgrade_group)] == ["db_upgrade"]
+    assert_nothing_lost(upgrade_group)

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo demo-rolling demo-manual test lint bench serve clean
+.PHONY: demo demo-rolling demo-upgrade demo-manual test lint bench serve clean
 
 demo: $(INSTALLED)
 	$(BIN)/python -m demo
@@ -12,6 +12,10 @@ demo: $(INSTALLED)
 # Three fake cells taken through maintenance one at a time by salt-run state.orchestrate orch.vcd_rolling.
 demo-rolling: $(INSTALLED)
 	$(BIN)/python -m demo --rolling
+
+# A server group of three fake cells upgraded to a new vCD by salt-run state.orchestrate orch.vcd_upgrade.
+demo-upgrade: $(INSTALLED)
+	$(BIN)/python -m demo --upgrade
 
 # The same procedure done by hand with the stub tools, as operators do it today.
 demo-manual: $(INSTALLED)

@@ -914,6 +914,8 @@ def _claim_cell():
     fd = _hold(DRAIN_LOCK, _this_run())
     if fd is None:
         other = _read_json(path) or {}
+        if other.get("pid") == os.getpid():
+            return  # this process's own claim, taken by an earlier load of this module
         raise CommandExecutionError(
             f"Another drain of this cell is running: {_describe_run(other)}. Nothing was touched; "
             "wait for it to end (or stop it), then apply again"
@@ -958,7 +960,8 @@ def _renew_lease(seconds):
 def _start_keeper(settings):
     """
     Start the lease's keeper: a grandchild in a new session, so that it outlives this run's process
-    group and terminal, and is nobody's child to be killed with it. Returns once it guards the lease.
+    group and terminal, and is nobody's child to be killed with it. Returns once it guards the lease;
+    the keeper says so (or why it cannot) through a pipe.
     """
     ready_read, ready_write = os.pipe()
     child = os.fork()
@@ -974,21 +977,36 @@ def _start_keeper(settings):
     try:
         os.waitpid(child, 0)
         ready, _, _ = select.select([ready_read], [], [], KEEPER_START_SECONDS)
-        started = ready and os.read(ready_read, 1) == b"1"
+        said = os.read(ready_read, 1000) if ready else None
     finally:
         os.close(ready_read)
-    if not started:
-        raise CommandExecutionError(
-            f"The quiesce lease's keeper did not start within {KEEPER_START_SECONDS}s; the cell was not "
-            f"touched (see the log in {_lease_dir()}, or set lease to 0 to drain without one)"
-        )
+    if said == b"1":
+        return
+    why = (
+        f"it did not start within {KEEPER_START_SECONDS}s"
+        if said is None
+        else f"it failed: {said[1:].decode(errors='replace') or 'it ended before it guarded the lease'}"
+    )
+    raise CommandExecutionError(
+        f"The quiesce lease's keeper could not be started ({why}); the cell was not touched. "
+        "Set lease to 0 to drain without one"
+    )
 
 
 def _keeper_main(settings, ready_write):
     """The keeper's whole life; it never returns into the drain's code."""
     code = 1
     try:
-        _become_keeper(settings, ready_write)
+        ready = _leave_the_drain(ready_write)
+        try:
+            _become_keeper(settings)
+        except Exception as exc:  # pylint: disable=broad-except
+            # Only the kind of error and a file's name: a message could quote anything.
+            where = f" ({exc.strerror}: {exc.filename})" if isinstance(exc, OSError) else ""
+            os.write(ready, f"0{type(exc).__name__}{where}".encode())
+            raise
+        os.write(ready, b"1")
+        os.close(ready)
         code = _keep_lease(settings)
     except BaseException as exc:  # pylint: disable=broad-except
         log.error("vcd_cell: the quiesce lease keeper failed: %s", type(exc).__name__)
@@ -997,10 +1015,10 @@ def _keeper_main(settings, ready_write):
         os._exit(code)  # pylint: disable=protected-access
 
 
-def _become_keeper(settings, ready_write):
+def _leave_the_drain(ready_write):
     """
-    Leave everything of the drain behind: its files (its claim on the cell, its pipes to whoever waits for
-    its output), its signal handlers and its log handlers. Then hold the keeper's lock and say so.
+    Leave everything of the drain behind: its files (its claim on the cell, its pipes to whoever waits
+    for its output) and its signal handlers. Returns the pipe to say "ready" on.
     """
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
         signal.signal(signum, signal.SIG_DFL)
@@ -1011,6 +1029,11 @@ def _become_keeper(settings, ready_write):
         os.dup2(devnull, fd)
     os.closerange(3, ready)
     os.closerange(ready + 1, os.sysconf("SC_OPEN_MAX"))
+    return ready
+
+
+def _become_keeper(settings):
+    """Its own log handlers and process title, and the keeper's lock: one keeper per cell."""
     _keeper_log()
     with contextlib.suppress(ImportError):
         import setproctitle  # pylint: disable=import-outside-toplevel
@@ -1018,8 +1041,6 @@ def _become_keeper(settings, ready_write):
         setproctitle.setproctitle(f"vcd_cell lease keeper (cell {settings.cell_name}, minion {__opts__['id']})")
     if _hold(KEEPER_LOCK, {"pid": os.getpid()}) is None:
         raise RuntimeError("another keeper guards the lease")
-    os.write(ready, b"1")
-    os.close(ready)
 
 
 def _keeper_log():
@@ -1032,7 +1053,12 @@ def _keeper_log():
         root.addHandler(logging.NullHandler())
         return
     level = logging.getLevelName(str(__opts__.get("log_level_logfile") or "warning").upper())
-    handler = logging.FileHandler(path, encoding="utf-8")
+    try:
+        handler = logging.FileHandler(path, encoding="utf-8")
+    except OSError:
+        # A log file it cannot open must not cost the cell its lease.
+        root.addHandler(logging.NullHandler())
+        return
     handler.setLevel(level if isinstance(level, int) else logging.WARNING)
     handler.setFormatter(logging.Formatter("%(asctime)s [%(name)-17s][%(levelname)-8s][%(process)d] %(message)s"))
     root.addHandler(handler)

@@ -7,13 +7,13 @@ directly:
 
 .. code-block:: bash
 
-    salt-run vcd_rolling.rollout cells='[cell1, cell2, cell3]' maintenance_sls=vcd.upgrade
+    salt-run vcd_rolling.rollout cells='[cell1, cell2, cell3]' maintenance_sls=os_patches
 
 For each batch of cells, in order:
 
 1. budget: enough *other* cells answer their health check right now (asked live, never assumed);
 2. ``vcd.drained`` on the batch;
-3. ``maintenance_sls`` on the batch (the upgrade itself), if given;
+3. ``maintenance_sls`` on the batch (OS patches, hardware: never a vCD upgrade, see ``vcd_upgrade``), if given;
 4. ``vcd.active`` on the batch;
 5. health gate: each cell of the batch serves again within ``health_timeout``.
 
@@ -155,7 +155,9 @@ def rollout(
         Other cells that must answer their health check before a batch goes down; at least 1.
 
     maintenance_sls
-        An SLS applied to each cell while it is down (the upgrade); none by default.
+        An SLS applied to each cell while it is down: maintenance that leaves the vCD software alone (OS
+        patches, hardware). Never a vCD upgrade or patch: the cells share one database, so an upgrade
+        takes the whole server group down at once (``vcd_upgrade.upgrade``). None by default.
 
     health_timeout
         Seconds a cell may take to serve again after ``vcd.active``.
@@ -179,7 +181,7 @@ def rollout(
 
     .. code-block:: bash
 
-        salt-run vcd_rolling.rollout cells='[cell1, cell2, cell3]' maintenance_sls=vcd.upgrade
+        salt-run vcd_rolling.rollout cells='[cell1, cell2, cell3]' maintenance_sls=os_patches
         salt-run vcd_rolling.rollout cells='cell*' batch=2 min_active=2
     """
     try:

@@ -1,18 +1,20 @@
-"""`make bench`: the drain against the hand loop, the state's overhead, and a 3-cell rollout."""
+"""`make bench`: the drain against the hand loop, the state's overhead, a 3-cell rollout and a 3-cell upgrade."""
 
 import argparse
 import datetime
 import os
 import platform
 
-from bench import drain, overhead, rollout
+from bench import drain, overhead, rollout, upgrade
 from simulator.server import quiet_request_log
+
+BENCHMARKS = {"drain": drain, "overhead": overhead, "rollout": rollout, "upgrade": upgrade}
 
 
 def main():
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--repeats", type=int, default=5, help="runs per measurement (medians are reported)")
-    parser.add_argument("--only", choices=("drain", "overhead", "rollout"), help="run one benchmark")
+    parser.add_argument("--only", choices=tuple(BENCHMARKS), help="run one benchmark")
     options = parser.parse_args()
     if options.repeats < 1:
         parser.error("--repeats must be at least 1")
@@ -21,11 +23,12 @@ def main():
         f"{datetime.date.today()} on {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     )
     if options.only:
-        {"drain": drain, "overhead": overhead, "rollout": rollout}[options.only].main(options.repeats)
+        BENCHMARKS[options.only].main(options.repeats)
         return
     drained = drain.main(options.repeats)
     costs = overhead.main(options.repeats)
     rolled = rollout.main(options.repeats)
+    upgraded = upgrade.main(options.repeats)
     rest, polled, hand = drained.values()
     print("\nTargets:")
     print(f"  decision latency with REST <= 1 s: {rest['decision']:.2f} s")
@@ -37,6 +40,11 @@ def main():
     print(f"  tool runs per drain with REST <= 5: {rest['runs']}")
     print(f"  state on a stopped cell <= 1.5 x test.ping: {costs['ratio']:.2f} x")
     print(f"  rollout overhead <= 3 s per cell: {rolled['per_cell']:.2f} s")
+    salt_run, by_hand = upgraded.values()
+    print(
+        f"  upgrade window of 3 cells: {salt_run['window']:.2f} s against {by_hand['window']:.2f} s by hand "
+        f"({salt_run['window'] / by_hand['window']:.2f} x)"
+    )
 
 
 if __name__ == "__main__":

@@ -7,6 +7,9 @@ it back (``state.apply vcd.active``).
 
 ``python -m demo --rolling`` (``make demo-rolling``): three cells, each with a running job, taken through
 maintenance one at a time by ``salt-run state.orchestrate orch.vcd_rolling``.
+
+``python -m demo --upgrade`` (``make demo-upgrade``): three cells of one server group (one database), each
+with running jobs, upgraded from vCD 10.5.0 to 10.6.0 by ``salt-run state.orchestrate orch.vcd_upgrade``.
 """
 
 import argparse
@@ -19,11 +22,14 @@ import sys
 import tempfile
 
 from demo.lab import REPO, SaltLab
+from simulator.group import ServerGroup
 from simulator.model import Cell, CellConfig
+from simulator.pillar import write_installer
 from simulator.server import CellServer, quiet_request_log
 
 PASSWORD = "demo-Secret-1"
 STATE_TIMEOUT = "300"
+NEW = "10.6.0"
 JOBS = (("vappDeploy", "alice", 6), ("vmPowerOn", "bob", 9), ("vdcCopyTemplate", "carol", 12))
 
 
@@ -102,15 +108,71 @@ def rolling_demo(root):
         return rollout.returncode
 
 
+def show_upgrade_progress(tag, data):
+    if "results" in data:
+        results = ", ".join(f"{cell}: {why}" for cell, why in data["results"].items())
+        print(f"   upgrade event {tag}: {results}", flush=True)
+    else:
+        print(f"   upgrade event {tag}", flush=True)
+
+
+UPGRADE_MARKS = ("quiesce", "shutdown", "install", "start_refused", "start", "serving")
+
+
+def upgrade_demo(root):
+    names = ("cell1", "cell2", "cell3")
+    cells = {name: new_cell(name) for name in names}
+    group = ServerGroup(list(cells.values()))
+    with contextlib.ExitStack() as stack:
+        servers = {name: stack.enter_context(CellServer(cell)) for name, cell in cells.items()}
+        installers = {
+            name: {"installer": write_installer(root / "installers" / name, servers[name].url, NEW)} for name in names
+        }
+        lab = stack.enter_context(SaltLab(root, servers, settings=installers))
+        lab.watch("vcd/upgrade/*", show_upgrade_progress)
+        for index, cell in enumerate(cells.values()):
+            for name, owner, seconds in JOBS[: index + 1]:
+                cell.add_job(seconds=seconds / 2, name=name, owner=owner)
+        banner(f"Three cells share one database at vCD {group.schema_version}; each runs jobs")
+        pillar = json.dumps({"vcd_upgrade": {"cells": list(names), "version": NEW, "backup_completed": True}})
+        banner(f"salt-run state.orchestrate orch.vcd_upgrade pillar='{pillar}'")
+        upgrade = subprocess.run(lab.command("salt-run", "state.orchestrate", "orch.vcd_upgrade", f"pillar={pillar}"))
+        banner("What each cell saw (seconds since the demo's cells were made)")
+        epoch = min(cell.epoch for cell in cells.values())
+        for name, cell in cells.items():
+            marks = [
+                f"{e['event']} {cell.epoch + e['t'] - epoch:.1f}s" for e in cell.events() if e["event"] in UPGRADE_MARKS
+            ]
+            print(f"   {name}: " + ", ".join(marks))
+        for event in group.timeline.since(0):
+            states = ", ".join(
+                f"{n} {'running' if s['running'] else 'stopped'} on {s['version']}"
+                for n, s in event.get("cells", {}).items()
+            )
+            when = cells["cell1"].epoch + event["t"] - epoch
+            print(f"   database: {event['event']} by {event['by']} at {when:.1f}s ({states})")
+        banner(
+            f"The database is at vCD {group.schema_version}; the cells run "
+            + ", ".join(f"{n} {c.installed_version} ({c.snapshot()['service']})" for n, c in cells.items())
+        )
+        return upgrade.returncode
+
+
+DEMOS = {"rolling": rolling_demo, "upgrade": upgrade_demo}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m demo", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rolling", action="store_true", help="a rolling rollout over three cells")
+    choice = parser.add_mutually_exclusive_group()
+    choice.add_argument("--rolling", action="store_true", help="a rolling rollout over three cells")
+    choice.add_argument("--upgrade", action="store_true", help="an upgrade of a server group of three cells")
     options = parser.parse_args(argv)
     quiet_request_log()
     os.chdir(REPO)
+    demo = next((run for name, run in DEMOS.items() if getattr(options, name)), drain_demo)
     with tempfile.TemporaryDirectory(prefix="vcd-demo-") as tmp:
         banner(f"Starting a salt-master and minions on 127.0.0.1 under {tmp}")
-        return rolling_demo(pathlib.Path(tmp)) if options.rolling else drain_demo(pathlib.Path(tmp))
+        return demo(pathlib.Path(tmp))
 
 
 if __name__ == "__main__":

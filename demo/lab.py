@@ -32,17 +32,18 @@ class SaltLab:
     A salt-master and one minion per fake cell, configured under ``root``, stopped on exit.
 
     ``file_roots`` serve the SLS files and, by default, the repository root for ``saltutil.sync_all``;
-    with the package installed (``pip install .``) the states directory alone is enough.
+    with the package installed (``pip install .``) the states directory alone is enough. ``settings``
+    maps a minion to more ``vcd_cell`` pillar keys (its installer, ...).
     """
 
-    def __init__(self, root, servers, file_roots=(REPO / "states", REPO)):
+    def __init__(self, root, servers, file_roots=(REPO / "states", REPO), settings=None):
         self.root = root
         self.servers = servers
         self.processes = []
         self.master_conf = root / "master" / "conf"
         publish_port, ret_port = free_port(), free_port()
         pillar = root / "pillar"
-        pillar.mkdir()
+        pillar.mkdir(parents=True)
         self._write_config(
             self.master_conf / "master",
             root_dir=str(root / "master"),
@@ -62,7 +63,8 @@ class SaltLab:
                 master_port=ret_port,
                 publish_port=publish_port,
             )
-            cell = vcd_cell_pillar(server, root / minion / "tools", event_interval=2)
+            extra = (settings or {}).get(minion, {})
+            cell = vcd_cell_pillar(server, root / minion / "tools", event_interval=2, **extra)
             (pillar / f"{minion}.sls").write_text(json.dumps(cell))
         (pillar / "top.sls").write_text(json.dumps({"base": {m: [m] for m in servers}}))
 

@@ -32,7 +32,13 @@ def test_the_wheel_carries_the_modules_and_the_loader_entry_point(wheel):
         names = set(archive.namelist())
         (entry_points,) = [n for n in names if n.endswith("entry_points.txt")]
         text = archive.read(entry_points).decode()
-    for module in ("modules/vcd_cell.py", "states/vcd_cell.py", "runners/vcd_rolling.py"):
+    for module in (
+        "modules/vcd_cell.py",
+        "states/vcd_cell.py",
+        "runners/vcd_rolling.py",
+        "runners/vcd_upgrade.py",
+        "runners/_orchestration.py",
+    ):
         assert f"saltext_vcd_cell/{module}" in names
     assert "[salt.loader]" in text and "saltext_vcd_cell.loader:get_extension_dirs" in text
     # The same bytes as the file_roots copy: one copy of the code.
@@ -80,8 +86,9 @@ def test_salt_finds_the_extension_without_any_file_roots(tmp_path):
         [*salt_call, "sys.list_state_functions", "vcd_cell"], capture_output=True, text=True, timeout=TIMEOUT
     )
     runners = subprocess.run(
-        [*salt_call, "sys.list_runner_functions", "vcd_rolling"], capture_output=True, text=True, timeout=TIMEOUT
+        [*salt_call, "sys.list_runner_functions", "vcd_*"], capture_output=True, text=True, timeout=TIMEOUT
     )
     assert '"vcd_cell.drain"' in modules.stdout, modules.stderr
     assert '"vcd_cell.drained"' in states.stdout, states.stderr
     assert '"vcd_rolling.rollout"' in runners.stdout, runners.stderr
+    assert '"vcd_upgrade.upgrade"' in runners.stdout, runners.stderr

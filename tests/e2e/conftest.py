@@ -54,6 +54,15 @@ def salt_run_cli(salt_master):
 
 
 @pytest.fixture(scope="session")
+def runners_synced(salt_run_cli):
+    """The master's runners synced from its file_roots, as the README tells users to do."""
+    synced = salt_run_cli.run("saltutil.sync_runners")
+    assert synced.returncode == 0, synced
+    listed = salt_run_cli.run("doc.runner")
+    assert {"vcd_rolling.rollout", "vcd_upgrade.upgrade"} <= set(listed.data), listed
+
+
+@pytest.fixture(scope="session")
 def cell_server():
     """One fake cell server for the session's cell1 minion; tests swap in fresh cells."""
     with CellServer(Cell(CellConfig(cell_name="cell1", admin_password=ADMIN_PASSWORD))) as server:

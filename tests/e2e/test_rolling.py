@@ -25,7 +25,7 @@ DOWN = ("shutdown", "stop", "crash")
 
 
 @pytest.fixture(scope="module")
-def group(cell_minion, salt_run_cli):
+def group(cell_minion, runners_synced):
     """Three cells of a server group, each a fake cell driven by its own minion."""
     with contextlib.ExitStack() as stack:
         servers, minions = {}, {}
@@ -33,9 +33,6 @@ def group(cell_minion, salt_run_cli):
             server = stack.enter_context(CellServer(Cell(CellConfig(cell_name=name, admin_password=ADMIN_PASSWORD))))
             minions[name] = stack.enter_context(cell_minion(name, server))
             servers[name] = server
-        synced = salt_run_cli.run("saltutil.sync_runners")
-        assert synced.returncode == 0, synced
-        assert "runners.vcd_rolling" in synced.data, synced.data
         yield SimpleNamespace(servers=servers, minions=minions)
 
 

@@ -23,7 +23,7 @@ script and the vCD REST API for tasks and health.
           # listed or cancelled.
           api_url: https://cell1.example.com
           api_verify: true            # or the path of a CA bundle
-          api_version: "37.0"
+          api_version: "38.1"         # by default the newest the cell lists in GET /api/versions
           cli_timeout: 300            # seconds any one run of a tool may take
           cell_name: cell1            # the cell's name in vCD task records; default: the minion id
           event_interval: 5           # seconds between drain progress events
@@ -77,7 +77,7 @@ DEFAULTS = {
     "auth": None,
     "api_url": None,
     "api_verify": True,
-    "api_version": "37.0",
+    "api_version": None,
     "cli_timeout": 300,
     "cell_name": None,
     "event_interval": 5,
@@ -98,6 +98,9 @@ TOOL_POLL_SECONDS = 0.05
 API_POLL_SECONDS = 1.0
 HEALTH_POLL_SECONDS = 0.25
 API_TIMEOUT = 30
+# Spoken when a cell does not say which API versions it speaks; cells' states are read and set from 38.1.
+FALLBACK_API_VERSION = "37.0"
+CELL_STATES_API = "38.1"
 API_PAGE_SIZE = 128
 API_MAX_PAGES = 100
 LEASE_FILE = "quiesce_lease.json"
@@ -162,6 +165,8 @@ def _settings():
         raise SaltInvocationError("vcd_cell:auth is 'password' but vcd_cell:username or vcd_cell:password is not set")
     for key in ("cli_timeout", "event_interval", "install_timeout", "db_upgrade_timeout"):
         _positive_number(f"vcd_cell:{key}", values[key])
+    if values["api_version"] is not None:
+        values["api_version"] = str(values["api_version"])
     if not isinstance(values["api_verify"], (bool, str)):
         raise SaltInvocationError("vcd_cell:api_verify must be true, false or the path of a CA bundle")
     pid_command = values["pid_command"] or [values["cell_script"], "pid"]
@@ -432,8 +437,36 @@ class _Api:
         self.settings = settings
         self.http = requests.Session()
         self.http.verify = settings.api_verify
-        self.accept = f"application/*+json;version={settings.api_version}"
+        self.version = None
         self.token_headers = None
+
+    @property
+    def accept(self):
+        return f"application/*+json;version={self.version}"
+
+    @property
+    def cloudapi_accept(self):
+        return f"application/json;version={self.version}"
+
+    def negotiate(self):
+        """
+        The API version to speak: ``vcd_cell:api_version`` if set, else the newest the cell lists in
+        ``GET /api/versions`` (no login needed), else the last one every supported vCD speaks.
+        """
+        self.version = self.settings.api_version
+        if self.version:
+            return self.version
+        self.version = FALLBACK_API_VERSION
+        response = self._request("GET", "/api/versions", headers={"Accept": "application/json"})
+        with contextlib.suppress(ValueError, AttributeError, TypeError):
+            if response.status_code == 200:
+                listed = response.json().get("versionInfo") or []
+                usable = [v["version"] for v in listed if not v.get("deprecated")] or [v["version"] for v in listed]
+                self.version = max(usable, key=_version_key)
+        return self.version
+
+    def speaks(self, version):
+        return _version_key(self.version) >= _version_key(version)
 
     def _request(self, method, path, **kwargs):
         url = self.settings.api_url + path
@@ -460,9 +493,10 @@ class _Api:
         return {"Authorization": "Basic " + base64.b64encode(pair).decode("ascii")}
 
     def login(self):
+        self.negotiate()
         principal = self.settings.username if "@" in self.settings.username else f"{self.settings.username}@System"
         credentials = self._basic_authorization(principal)
-        headers = dict(credentials, Accept=f"application/json;version={self.settings.api_version}")
+        headers = dict(credentials, Accept=self.cloudapi_accept)
         response = self._request("POST", "/cloudapi/1.0.0/sessions/provider", headers=headers)
         if response.status_code == 404:
             response = self._request("POST", "/api/sessions", headers=dict(credentials, Accept=self.accept))
@@ -533,7 +567,7 @@ class _Api:
         listed, response = [], None
         for page in range(1, API_MAX_PAGES + 1):
             params = {"page": page, "pageSize": API_PAGE_SIZE}
-            headers = dict(self.token_headers, Accept=f"application/json;version={self.settings.api_version}")
+            headers = dict(self.token_headers, Accept=self.cloudapi_accept)
             response = self._request("GET", "/cloudapi/1.0.0/cells", params=params, headers=headers)
             if response.status_code != 200:
                 break
@@ -546,11 +580,45 @@ class _Api:
         body = self._get("/api/query", {"type": "cell", "format": "records", "pageSize": API_PAGE_SIZE})
         return [_cell_summary(r["name"], r.get("isActive"), r.get("version"), r) for r in body.get("record") or []]
 
+    def own_cell(self):
+        """
+        This cell's record in the cells API, found by its name, once the session speaks API 38.1 (vCD
+        10.5.1), where a cell's state can be read and set; None before that, or when vCD does not list it.
+        """
+        if not self.speaks(CELL_STATES_API):
+            return None
+        params = {"filter": f"name=={self.settings.cell_name}", "pageSize": API_PAGE_SIZE}
+        headers = dict(self.token_headers, Accept=self.cloudapi_accept)
+        response = self._request("GET", "/cloudapi/1.0.0/cells", params=params, headers=headers)
+        if response.status_code != 200:
+            self._fail(response, "GET /cloudapi/1.0.0/cells")
+        values = response.json().get("values") or []
+        return next((v for v in values if v.get("name") == self.settings.cell_name and "status" in v), None)
+
+    def set_cell_state(self, record, state):
+        """``PUT`` the cell with ``status`` ``state``; returns the URL of the task that completes it."""
+        path = f"/cloudapi/1.0.0/cells/{record['id']}"
+        headers = dict(self.token_headers, Accept=self.cloudapi_accept)
+        response = self._request("PUT", path, json=dict(record, status=state), headers=headers)
+        if response.status_code != 202 or not response.headers.get("Location"):
+            self._fail(response, f"Setting the cell {state}")
+        return response.headers["Location"]
+
+    def task_status(self, url):
+        """The status of the task at ``url`` (running, success, error, ...)."""
+        path = url[len(self.settings.api_url) :] if url.startswith(self.settings.api_url) else url
+        return self._get(path, {}).get("status")
+
     def cancel(self, task_id):
         path = f"/api/task/{task_id}/action/cancel"
         response = self._request("POST", path, headers=dict(self.token_headers, Accept=self.accept))
         if response.status_code not in (202, 204):
             self._fail(response, f"Cancelling task {task_id}")
+
+
+def _version_key(version):
+    """``"38.1"`` as ``(38, 1)``, for comparing API versions."""
+    return tuple(int(part) if part.isdigit() else 0 for part in str(version).split("."))
 
 
 def _cell_summary(name, active, product_version, record):
@@ -638,15 +706,77 @@ class _Progress:
 
 def _open_api(settings):
     """A logged-in API session, or None when the API is not configured or does not work."""
-    if not settings.api_url:
+    if not (settings.api_url and settings.password):
         return None
     api = _Api(settings)
     try:
         return api.login()
     except CommandExecutionError as exc:
         api.abandon()
-        log.warning("vcd_cell: waiting without the REST API, polling the tool instead: %s", exc)
+        log.warning("vcd_cell: working without the REST API, with the tool instead: %s", exc)
         return None
+
+
+def _own_cell(api):
+    """This cell's record when its state can be read and set through the API (vCD 10.5.1), else None."""
+    try:
+        return api.own_cell() if api is not None else None
+    except CommandExecutionError as exc:
+        log.warning("vcd_cell: the cells API failed, using the tool instead: %s", exc)
+        return None
+
+
+@contextlib.contextmanager
+def _cell_states(settings):
+    """
+    ``(api, record)``: a logged-in session and this cell's record, when the cell's state can be read and
+    set through the REST API (API 38.1, vCD 10.5.1); ``(None, None)`` otherwise (no ``api_url`` or
+    password, an older cell, an API that fails), and the tool does the work.
+    """
+    api = _open_api(settings)
+    try:
+        record = _own_cell(api)
+        yield (api, record) if record is not None else (None, None)
+    finally:
+        if api is not None:
+            api.close()
+
+
+def _wait_for_task(api, url, timeout):
+    """Whether the task at ``url`` succeeded within ``timeout`` seconds; an error if it failed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        state = api.task_status(url)
+        if state == "success":
+            return True
+        if state in ("error", "aborted", "canceled"):
+            raise CommandExecutionError(f"The vCD task {url} ended {state}")
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(min(API_POLL_SECONDS, max(0.0, deadline - time.monotonic())))
+
+
+def _set_state_through_api(settings, state, timeout):
+    """
+    Set the cell ``state`` (ACTIVE, QUIESCED, MAINTENANCE) through the cells API and wait up to
+    ``timeout`` for its task: whether it completed. None when the API cannot do it here (the tool must).
+    """
+    with _cell_states(settings) as (api, record):
+        if record is None:
+            return None
+        return _wait_for_task(api, api.set_cell_state(record, state), timeout)
+
+
+def _reading_from_api(record, tasks):
+    """What the cells API says of the cell, in the shape of a tool reading, plus what the tool cannot say."""
+    state = record["status"]
+    return {
+        "job_count": len(tasks),
+        "active": state == "ACTIVE",
+        "maintenance": state == "MAINTENANCE",
+        "quiesced": state == "QUIESCED",
+        "source": "api",
+    }
 
 
 def _drained(reading):
@@ -696,7 +826,7 @@ class _Drain:
         self.started = time.monotonic()
         self.deadline = self.started + timeout
         self.progress = _Progress(settings, self.started, self.deadline)
-        self.reading, self.tasks, self.quiesce_run = None, None, None
+        self.reading, self.tasks, self.quiesce_run, self.quiesce_task = None, None, None, None
         self.next_tool_run = self.started
         # The tasks are listed before anything else, so that a cell dying under the drain can name the
         # jobs it lost.
@@ -704,7 +834,12 @@ class _Drain:
         self._poll_api()
 
     def quiesce(self):
-        self.quiesce_run = _ToolRun(self.settings, ["--quiesce", "true"])
+        """Through the cells API where the cell has it (vCD 10.5.1: no tool start), else the tool."""
+        record = _own_cell(self.api)
+        if record is not None:
+            self.quiesce_task = self.api.set_cell_state(record, "QUIESCED")
+        else:
+            self.quiesce_run = _ToolRun(self.settings, ["--quiesce", "true"])
 
     def _poll_api(self):
         if self.api is None:
@@ -716,20 +851,34 @@ class _Drain:
             self.tasks = polled
 
     def _check_quiesce(self):
-        """Forget a quiesce run that ended well; a failed one is the drain's failure."""
+        """
+        Forget a quiesce that completed (the tool's run ended well, or the API's task succeeded once the
+        cell's tasks ended); a failed one is the drain's failure.
+        """
         try:
             if self.quiesce_run is not None and self.quiesce_run.wait(0):
                 self.quiesce_run.result()
                 self.quiesce_run = None
         except CommandExecutionError as exc:
             raise _lost_jobs_error(self.settings, exc, self.tasks, self.reading) from None
+        if self.quiesce_task is None:
+            return
+        if self.api is None:
+            self.quiesce_task = None  # the API failed: the quiesce holds, the tool confirms from now on
+            return
+        try:
+            done = _wait_for_task(self.api, self.quiesce_task, 0)
+        except CommandExecutionError as exc:
+            raise _lost_jobs_error(self.settings, exc, self.tasks, self.reading) from None
+        if done:
+            self.quiesce_task = None
 
     def _tool_due(self, now):
         """
         The tool has the last word: it confirms what the API says (or is polled without one), and is
         asked once more at the deadline in case the API still lists tasks the cell no longer runs.
         """
-        if self.quiesce_run is not None:
+        if self.quiesce_run is not None or self.quiesce_task is not None:
             return False
         confirm = (self.api is None or not self.tasks) and now >= self.next_tool_run
         return confirm or now >= self.deadline
@@ -777,15 +926,24 @@ class _Drain:
             self.api.close()
 
 
-def _wait(settings, timeout, interval, quiesce=False, lease=0):
-    """Wait as :class:`_Drain` does; with ``quiesce``, quiesce the cell first."""
+def _wait(settings, timeout, interval, quiesce=False, lease=0, shutdown=False):
+    """
+    Wait as :class:`_Drain` does; with ``quiesce``, quiesce the cell first. With ``shutdown``, a cell
+    found drained is shut down at once: the tool has just read 0 jobs and an inactive scheduler (so no new
+    job can start there), and a second reading would only cost another tool start.
+    """
     watch = _Drain(settings, timeout, interval, lease)
     try:
         if quiesce:
             watch.quiesce()
-        return watch.run()
+        outcome = watch.run()
     finally:
         watch.close()
+    outcome["shut_down"] = False
+    if shutdown and outcome["drained"]:
+        _cell_tool(settings, "--shutdown")
+        outcome["shut_down"] = True
+    return outcome
 
 
 def _check_wait_arguments(timeout, interval):
@@ -1143,18 +1301,36 @@ def _send_to_master(tag, data):
 # -- public functions ------------------------------------------------------------------------------
 
 
-def status():
+def status(source="auto"):
     """
-    The cell's job count, whether its task scheduler is active, and its maintenance mode flag
-    (``None`` on versions whose tool does not report it), from ``cell-management-tool cell --status``.
+    The cell's job count, whether its task scheduler is active, and its maintenance mode flag (``None``
+    on versions whose tool does not report it).
+
+    source
+        ``auto`` (default): through the REST API where the cell can say (vCD 10.5.1, API 38.1: its state
+        and its tasks, no tool start; the reading then also says whether it is ``quiesced``), else from
+        ``cell-management-tool cell --status``. ``tool`` or ``api``: only that way.
 
     CLI Example:
 
     .. code-block:: bash
 
         salt 'cell1*' vcd_cell.status
+        salt 'cell1*' vcd_cell.status source=tool
     """
-    return _status(_settings())
+    if source not in ("auto", "tool", "api"):
+        raise SaltInvocationError(f"source must be auto, tool or api, not {source!r}")
+    settings = _settings()
+    if source != "tool":
+        with _cell_states(settings) as (api, record):
+            if record is not None:
+                return _reading_from_api(record, api.running_tasks())
+        if source == "api":
+            raise CommandExecutionError(
+                "The cell's state cannot be read through the REST API: that needs vcd_cell:api_url, the "
+                "administrator's credentials and vCD 10.5.1 (API 38.1) or later"
+            )
+    return _status(settings)
 
 
 def quiesce(timeout=None, lease=0):
@@ -1162,9 +1338,10 @@ def quiesce(timeout=None, lease=0):
     Stop the cell's task scheduler (``cell --quiesce true``): no new job starts on this cell, running
     jobs go on.
 
-    Newer tools return only once no job is left. This waits for the tool up to ``timeout`` seconds
-    (default ``vcd_cell:cli_timeout``); if it is still waiting for jobs then, it is stopped and the cell
-    stays quiesced. Use :py:func:`drain` to quiesce and wait with progress reports.
+    On vCD 10.5.1 (API 38.1) with ``api_url`` set, the cells API does it (no tool start). Newer tools,
+    and the API's quiesce task, finish only once no job is left. This waits up to ``timeout`` seconds
+    (default ``vcd_cell:cli_timeout``); if jobs still run then, the cell stays quiesced and ``finished``
+    is false. Use :py:func:`drain` to quiesce and wait with progress reports.
 
     lease
         Seconds: arrange the quiesce lease first, as :py:func:`drain` does, so the cell does not stay
@@ -1183,17 +1360,21 @@ def quiesce(timeout=None, lease=0):
     _claim_cell()
     if lease:
         _arrange_lease(settings, lease)
+    finished = _set_state_through_api(settings, "QUIESCED", limit)
+    if finished is not None:
+        return {"quiesced": True, "finished": finished, "via": "api"}
     run = _ToolRun(settings, ["--quiesce", "true"])
     if run.wait(limit):
         run.result()
-        return {"quiesced": True, "tool_returned": True}
+        return {"quiesced": True, "finished": True, "via": "tool"}
     run.kill()
-    return {"quiesced": True, "tool_returned": False}
+    return {"quiesced": True, "finished": False, "via": "tool"}
 
 
 def unquiesce():
     """
-    Start the cell's task scheduler again (``cell --quiesce false``).
+    Start the cell's task scheduler again: through the cells API on vCD 10.5.1 (API 38.1, status
+    ACTIVE), else ``cell --quiesce false``.
 
     CLI Example:
 
@@ -1201,7 +1382,9 @@ def unquiesce():
 
         salt 'cell1*' vcd_cell.unquiesce
     """
-    _cell_tool(_settings(), "--quiesce", "false")
+    settings = _settings()
+    if _set_state_through_api(settings, "ACTIVE", settings.cli_timeout) is None:
+        _cell_tool(settings, "--quiesce", "false")
     return True
 
 
@@ -1209,6 +1392,9 @@ def maintenance_mode(enabled=True):
     """
     Turn a running cell's maintenance mode on or off (``cell --maintenance true|false``, vCD 8.10 on).
     Not the maintenance message of a stopped cell: see :py:func:`maintenance_message`.
+
+    On vCD 10.5.1 (API 38.1) with ``api_url`` set, the cells API does it: status MAINTENANCE, or ACTIVE
+    to turn it off (which also starts a quiesced scheduler again: the API has no state for both).
 
     CLI Example:
 
@@ -1218,7 +1404,9 @@ def maintenance_mode(enabled=True):
     """
     if not isinstance(enabled, bool):
         raise SaltInvocationError(f"enabled must be True or False, not {enabled!r}")
-    _cell_tool(_settings(), "--maintenance", "true" if enabled else "false")
+    settings = _settings()
+    if _set_state_through_api(settings, "MAINTENANCE" if enabled else "ACTIVE", settings.cli_timeout) is None:
+        _cell_tool(settings, "--maintenance", "true" if enabled else "false")
     return True
 
 
@@ -1402,15 +1590,17 @@ def cancel_tasks(ids=None):
     return {"cancelled": cancelled, "failed": failed}
 
 
-def wait_drained(timeout=3600, interval=5, lease=0):
+def wait_drained(timeout=3600, interval=5, lease=0, shutdown=False):
     """
     Wait until the tool reports 0 jobs and an inactive scheduler, without quiescing. Polls the REST API
     when ``api_url`` is set and runs the tool only to confirm; else runs the tool every ``interval``.
     Sends progress events tagged ``vcd/cell/<minion id>/drain``.
 
     Returns ``drained``, the last ``status`` read from the tool, the blocking ``tasks`` (when the API is
-    available) and the ``elapsed`` seconds. A cell that stops while waiting is an error naming the jobs
-    it lost. ``lease``: renew the quiesce lease for that many seconds while waiting (see :py:func:`drain`).
+    available), the ``elapsed`` seconds and whether the cell was ``shut_down``. A cell that stops while
+    waiting is an error naming the jobs it lost. ``lease``: renew the quiesce lease for that many seconds
+    while waiting (see :py:func:`drain`). ``shutdown``: shut the cell down as soon as the tool reads it
+    drained, on that reading (0 jobs and an inactive scheduler: no new job can start there).
 
     CLI Example:
 
@@ -1420,7 +1610,13 @@ def wait_drained(timeout=3600, interval=5, lease=0):
     """
     _check_wait_arguments(timeout, interval)
     _check_lease(lease)
-    return _wait(_settings(), timeout, interval, lease=lease)
+    _check_flag("shutdown", shutdown)
+    return _wait(_settings(), timeout, interval, lease=lease, shutdown=shutdown)
+
+
+def _check_flag(name, value):
+    if not isinstance(value, bool):
+        raise SaltInvocationError(f"{name} must be True or False, not {value!r}")
 
 
 def _check_lease(lease):
@@ -1428,9 +1624,10 @@ def _check_lease(lease):
         raise SaltInvocationError(f"lease must be 0 (no lease) or a positive number of seconds, not {lease!r}")
 
 
-def drain(timeout=3600, interval=5, lease=0):
+def drain(timeout=3600, interval=5, lease=0, shutdown=False):
     """
-    Quiesce the cell and wait until it is drained, as :py:func:`wait_drained` does. Does not shut down.
+    Quiesce the cell and wait until it is drained, as :py:func:`wait_drained` does; with ``shutdown``,
+    shut it down on the tool's reading that confirmed it drained (by default it is left running).
 
     Newer tools only return from ``--quiesce true`` once no job is left: then the tool's return is the
     signal and no other tool run is needed until then. At the deadline the tool is stopped; the cell
@@ -1449,14 +1646,16 @@ def drain(timeout=3600, interval=5, lease=0):
     .. code-block:: bash
 
         salt 'cell1*' vcd_cell.drain timeout=1800 lease=600
+        salt 'cell1*' vcd_cell.drain timeout=1800 shutdown=True
     """
     _check_wait_arguments(timeout, interval)
     _check_lease(lease)
+    _check_flag("shutdown", shutdown)
     settings = _settings()
     _claim_cell()
     if lease:
         _arrange_lease(settings, lease)
-    return _wait(settings, timeout, interval, quiesce=True, lease=lease)
+    return _wait(settings, timeout, interval, quiesce=True, lease=lease, shutdown=shutdown)
 
 
 def claim():

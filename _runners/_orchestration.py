@@ -11,6 +11,7 @@ Salt's loader skips files whose names start with "_": the runners load this one 
 :func:`load_beside`, so it is the same file in a file_roots sync and in the installed package.
 """
 
+import copy
 import hashlib
 import json
 import logging
@@ -81,6 +82,18 @@ def resolve_cells(opts, cells, tgt_type):
     if not matched:
         raise SaltInvocationError(f"The target {cells!r} ({tgt_type}) matches no accepted minion")
     return sorted(matched)
+
+
+def with_cell_setting(pillar, section, key, value):
+    """A copy of the cells' ``pillar`` with ``vcd_cell:<section>:<key>`` set to ``value``."""
+    merged = copy.deepcopy(pillar or {})
+    merged.setdefault("vcd_cell", {}).setdefault(section, {})[key] = value
+    return merged
+
+
+def active_pillar(cell_pillar, health_timeout):
+    """The pillar for ``vcd.active``, whose own wait for the cell to serve is the health gate."""
+    return with_cell_setting(cell_pillar, "active", "health_timeout", health_timeout)
 
 
 def plan_id(*parts):

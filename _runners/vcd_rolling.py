@@ -14,8 +14,7 @@ For each batch of cells, in order:
 1. budget: enough *other* cells answer their health check right now (asked live, never assumed);
 2. ``vcd.drained`` on the batch;
 3. ``maintenance_sls`` on the batch (OS patches, hardware: never a vCD upgrade, see ``vcd_upgrade``), if given;
-4. ``vcd.active`` on the batch;
-5. health gate: each cell of the batch serves again within ``health_timeout``.
+4. ``vcd.active`` on the batch, the health gate: each cell must serve again within ``health_timeout``.
 
 The first failure ends the rollout: no further cell is touched and the return names the failed cell and
 step. Cells that completed are recorded in the master's cache, so running the same rollout again resumes
@@ -79,13 +78,10 @@ def _budget(batch, context):
     return dict.fromkeys(batch, why)
 
 
-def _health(batch, context):
-    """Each cell of the batch serves again within ``health_timeout``."""
-    limit = context["health_timeout"]
-    answers = context["cells"].call(
-        batch, "vcd_cell.wait_serving", kwarg={"timeout": limit}, timeout=limit + orchestration.HEALTH_CALL_TIMEOUT
-    )
-    return {cell: None if answers.get(cell) is True else f"not serving within {limit}s" for cell in batch}
+def _back_in_service(batch, context):
+    """``vcd.active``: its own wait for each cell to serve, within ``health_timeout``, is the health gate."""
+    pillar = orchestration.active_pillar(context["cell_pillar"], context["health_timeout"])
+    return context["cells"].apply(batch, "vcd.active", pillar)
 
 
 def _applying(sls):
@@ -99,7 +95,7 @@ def _steps(maintenance_sls):
     steps = [("budget", _budget), ("vcd.drained", _applying("vcd.drained"))]
     if maintenance_sls:
         steps.append((maintenance_sls, _applying(maintenance_sls)))
-    return steps + [("vcd.active", _applying("vcd.active")), ("health", _health)]
+    return steps + [("vcd.active", _back_in_service)]
 
 
 def _roll_batch(batch, context, report):

@@ -33,7 +33,6 @@ of no return puts every cell back into service (``on_failure: restore``); after 
 restarted and the return says what state each cell is in and what to do.
 """
 
-import copy
 import importlib.util
 import logging
 import os
@@ -122,8 +121,7 @@ def _quiesce(cells, context):
 
 def _drain(cells, context):
     """``vcd.drained`` on every cell at once, with the maintenance message on; stopped cells stay as they are."""
-    pillar = copy.deepcopy(context["cell_pillar"] or {})
-    pillar.setdefault("vcd_cell", {}).setdefault("drain", {})["maintenance_message"] = True
+    pillar = orchestration.with_cell_setting(context["cell_pillar"], "drain", "maintenance_message", True)
     return context["cells"].apply(cells, "vcd.drained", pillar)
 
 
@@ -160,11 +158,14 @@ def _database(cells, context):
     return outcome
 
 
+def _active_pillar(context):
+    return orchestration.active_pillar(context["cell_pillar"], context["health_timeout"])
+
+
 def _start(cells, context):
     """``vcd.active`` on ``db_cell`` until it serves, then on the other cells at once."""
     calls, db_cell = context["cells"], context["db_cell"]
-    pillar = copy.deepcopy(context["cell_pillar"] or {})
-    pillar.setdefault("vcd_cell", {}).setdefault("active", {})["health_timeout"] = context["health_timeout"]
+    pillar = _active_pillar(context)
     first = calls.apply([db_cell], "vcd.active", pillar)
     if first[db_cell]:
         return dict(dict.fromkeys(cells, "not started: the database cell did not come back"), **first)
@@ -221,9 +222,7 @@ def _announce(upgrade_id):
 
 def _restore(cells, context, report):
     """Before the point of no return: every cell back into service (its software is unchanged)."""
-    pillar = copy.deepcopy(context["cell_pillar"] or {})
-    pillar.setdefault("vcd_cell", {}).setdefault("active", {})["health_timeout"] = context["health_timeout"]
-    outcome = context["cells"].apply(cells, "vcd.active", pillar)
+    outcome = context["cells"].apply(cells, "vcd.active", _active_pillar(context))
     for cell in cells:
         report[cell]["restored"] = outcome[cell] is None
         if outcome[cell]:

@@ -146,7 +146,9 @@ def _after_timeout(ret, wait, timeout, on_timeout, cancel_grace, interval, lease
         return None
     cancelled = __salt__["vcd_cell.cancel_tasks"]()
     ret["changes"]["cancelled"] = cancelled["cancelled"]
-    after = __salt__["vcd_cell.wait_drained"](timeout=cancel_grace, interval=min(interval, cancel_grace), lease=lease)
+    after = __salt__["vcd_cell.wait_drained"](
+        timeout=cancel_grace, interval=min(interval, cancel_grace), lease=lease, shutdown=True
+    )
     if not after["drained"]:
         ret["comment"] = (
             f"The cell did not drain within {timeout}s and {cancel_grace}s after cancelling "
@@ -227,13 +229,13 @@ def drained(name, timeout=3600, interval=5, maintenance_message=False, on_timeou
                 ret["changes"]["maintenance_message"] = True
             return ret
         started = time.monotonic()
-        wait = __salt__["vcd_cell.drain"](timeout=timeout, interval=interval, lease=lease)
+        # The module shuts the cell down on the very reading that found it drained: no second tool run.
+        wait = __salt__["vcd_cell.drain"](timeout=timeout, interval=interval, lease=lease, shutdown=True)
         ret["changes"]["quiesced"] = True
         if not wait["drained"]:
             wait = _after_timeout(ret, wait, timeout, on_timeout, cancel_grace, interval, lease)
             if wait is None:
                 return ret
-        __salt__["vcd_cell.shutdown"]()
         if lease:
             __salt__["vcd_cell.release_lease"]()
         if __salt__["vcd_cell.is_running"]():
@@ -321,9 +323,11 @@ def active(name, health_timeout=600):
         elif not __salt__["vcd_cell.wait_serving"](timeout=health_timeout):
             raise CommandExecutionError(f"The cell's service runs but it did not serve within {health_timeout}s")
         reading = __salt__["vcd_cell.status"]()
-        # An inactive scheduler is quiesced for sure; with jobs running, "active" may hide a quiesce.
-        must_unquiesce = not reading["active"]
-        may_be_quiesced = reading["active"] and reading["job_count"] > 0
+        # The cells API says whether the cell is quiesced (vCD 10.5.1). The tool does not: an inactive
+        # scheduler is quiesced for sure, and with jobs running "active" may hide a quiesce.
+        quiesced = reading.get("quiesced")
+        must_unquiesce = quiesced if quiesced is not None else not reading["active"]
+        may_be_quiesced = quiesced is None and reading["active"] and reading["job_count"] > 0
         if __opts__["test"] and (must_unquiesce or reading["maintenance"]):
             ret["result"] = None
             ret["comment"] = "The cell's scheduler would be unquiesced and its maintenance mode turned off"

@@ -76,14 +76,12 @@ def _interrupt(signum, frame):
 
 
 def _cells_to_serve(options):
-    """One cell, or ``--cells N`` cells named ``<cell-name>1`` .. ``N`` sharing one database."""
+    """One cell, or ``--cells N`` cells sharing one database, numbered from the cell name (cell1, cell2...)."""
     if options.cells == 1:
         return [cell_from_options(options)]
-    cells = []
-    for index in range(1, options.cells + 1):
-        cells.append(
-            cell_from_options(argparse.Namespace(**dict(vars(options), cell_name=f"{options.cell_name}{index}")))
-        )
+    base = options.cell_name.rstrip("0123456789") or "cell"
+    names = [f"{base}{index}" for index in range(1, options.cells + 1)]
+    cells = [cell_from_options(argparse.Namespace(**dict(vars(options), cell_name=name))) for name in names]
     ServerGroup(cells)
     return cells
 

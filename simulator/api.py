@@ -116,7 +116,7 @@ def cloud_portal():
 
 @blueprint.get("/api/versions")
 def versions():
-    info = [{"version": v, "deprecated": False} for v in ("36.0", "37.0", "38.1")]
+    info = [{"version": v, "deprecated": False} for v in _sim()["cell"].config.api_versions]
     return jsonify({"versionInfo": info})
 
 
@@ -275,20 +275,8 @@ def cells():
         page_size = _positive_int("pageSize", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
     except ValueError as exc:
         return _error(400, str(exc))
-    listed = _cells()
-    values = []
-    for entry in listed[(page - 1) * page_size : page * page_size]:
-        value = {
-            "id": f"urn:vcloud:cell:{uuid.uuid5(uuid.NAMESPACE_DNS, entry['name'])}",
-            "name": entry["name"],
-            "primaryIP": entry["primaryIP"],
-            "isActive": entry["isActive"],
-            "productVersion": entry["productVersion"],
-            "productBuildDate": "2026-01-01T00:00:00.000Z",
-        }
-        if _requested_api_version() >= (38, 1):
-            value["status"] = entry["status"]
-        values.append(value)
+    listed = [entry for entry in _cells() if _name_matches(entry)]
+    values = [_cell_body(entry) for entry in listed[(page - 1) * page_size : page * page_size]]
     return jsonify(
         {
             "resultTotal": len(listed),
@@ -298,6 +286,76 @@ def cells():
             "values": values,
         }
     )
+
+
+def _cell_urn(name):
+    return f"urn:vcloud:cell:{uuid.uuid5(uuid.NAMESPACE_DNS, name)}"
+
+
+def _cell_body(entry):
+    body = {
+        "id": _cell_urn(entry["name"]),
+        "name": entry["name"],
+        "primaryIP": entry["primaryIP"],
+        "isActive": entry["isActive"],
+        "productVersion": entry["productVersion"],
+        "productBuildDate": "2026-01-01T00:00:00.000Z",
+    }
+    if _requested_api_version() >= (38, 1) and _sim()["cell"].config.has_cell_states:
+        body["status"] = entry["status"]
+    return body
+
+
+def _name_matches(entry):
+    """The one filter this subset honours: ``name==NAME``."""
+    wanted = request.args.get("filter", "")
+    return not wanted.startswith("name==") or entry["name"] == wanted[len("name==") :]
+
+
+def _cell_by_urn(urn):
+    cell = _sim()["cell"]
+    cells = cell.group.cells if cell.group is not None else [cell]
+    return next((c for c in cells if _cell_urn(c.config.cell_name) == urn), None)
+
+
+@blueprint.get("/cloudapi/1.0.0/cells/<urn>")
+def cell_by_id(urn):
+    found = _cell_by_urn(urn)
+    if found is None:
+        return _error(404, f"No cell has the id {urn}", "NOT_FOUND")
+    return jsonify(_cell_body(found.listing()))
+
+
+@blueprint.put("/cloudapi/1.0.0/cells/<urn>")
+def change_cell_state(urn):
+    """Only ``status`` may change, to ACTIVE, QUIESCED or MAINTENANCE (API 38.1); 202 with the task."""
+    found = _cell_by_urn(urn)
+    if found is None:
+        return _error(404, f"No cell has the id {urn}", "NOT_FOUND")
+    if not found.config.has_cell_states or _requested_api_version() < (38, 1):
+        return _error(400, "A cell's status can be set from API 38.1 (vCD 10.5.1) on")
+    body = request.get_json(silent=True) or {}
+    current = _cell_body(found.listing())
+    changed = {key for key, value in body.items() if key != "status" and current.get(key) != value}
+    if changed:
+        return _error(400, f"Only the status of a cell may change, not {', '.join(sorted(changed))}")
+    try:
+        task_id = found.set_state(body.get("status"))
+    except ValueError as exc:
+        return _error(400, str(exc))
+    except CellError as exc:
+        return _error(409, str(exc))
+    return "", 202, {"Location": _task_href(task_id)}
+
+
+@blueprint.get("/api/task/<task_id>")
+def task(task_id):
+    """A cell-state task of this cell (API 38.1): ``running`` until done, then ``success``."""
+    try:
+        status = _sim()["cell"].state_task(task_id)
+    except KeyError:
+        return _error(404, f"No task has the id {task_id}", "NOT_FOUND")
+    return jsonify({"id": f"urn:vcloud:task:{task_id}", "status": status, "operationName": "cellStateChange"})
 
 
 def _cell_query():

@@ -129,8 +129,8 @@ def _authenticate(body):
 
 
 CELL_ACTIONS = {
-    "status": lambda cell, value: cell.status(),
-    "status-verbose": lambda cell, value: cell.status(),
+    "status": lambda cell, value: cell.status(record=True),
+    "status-verbose": lambda cell, value: cell.status(record=True),
     "quiesce": lambda cell, value: cell.quiesce(value),
     "shutdown": lambda cell, value: cell.shutdown(),
     "maintenance": lambda cell, value: cell.set_maintenance_mode(value),

@@ -32,7 +32,17 @@ JOB_ABORTED = "aborted"
 ACTIVE_FALSE_AT_ONCE = "at-once"
 ACTIVE_UNTIL_DRAINED = "until-drained"
 
-VERSIONS = ("5.1", "8.10", "10.5")
+VERSIONS = ("5.1", "8.10", "10.5", "10.5.1")
+# The REST API versions each simulated vCD version speaks (GET /api/versions), oldest first.
+API_VERSIONS = {
+    "5.1": ("1.5", "5.1"),
+    "8.10": ("20.0", "26.0", "27.0"),
+    "10.5": ("36.0", "37.0", "38.0"),
+    "10.5.1": ("36.0", "37.0", "38.0", "38.1"),
+}
+NEWER = ("10.5", "10.5.1")
+# The states of a cell as /cloudapi/1.0.0/cells reports them from API 38.1 (vCD 10.5.1) on.
+CELL_ACTIVE, CELL_QUIESCED, CELL_MAINTENANCE, CELL_INACTIVE = "ACTIVE", "QUIESCED", "MAINTENANCE", "INACTIVE"
 TOOL_FAULTS = (None, "hang", "garbage", "truncated", "exit")
 API_FAULTS = (None, "unauthorized", "error")
 PROMPT_WORDINGS = ("standard", "alternate")
@@ -110,13 +120,13 @@ class CellConfig:
         """Newer cells block in `--quiesce true` until drained; older ones return at once."""
         if self.quiesce_blocks is not None:
             return self.quiesce_blocks
-        return self.version == "10.5"
+        return self.version in NEWER
 
     @property
     def active_semantics(self):
         if self.active_after_quiesce is not None:
             return self.active_after_quiesce
-        return ACTIVE_UNTIL_DRAINED if self.version == "10.5" else ACTIVE_FALSE_AT_ONCE
+        return ACTIVE_UNTIL_DRAINED if self.version in NEWER else ACTIVE_FALSE_AT_ONCE
 
     @property
     def has_maintenance_mode(self):
@@ -125,7 +135,16 @@ class CellConfig:
 
     @property
     def has_status_verbose(self):
-        return self.version == "10.5"
+        return self.version in NEWER
+
+    @property
+    def api_versions(self):
+        return API_VERSIONS[self.version]
+
+    @property
+    def has_cell_states(self):
+        """Reading and setting a cell's state through /cloudapi/1.0.0/cells/{urn}: API 38.1, vCD 10.5.1."""
+        return "38.1" in self.api_versions
 
     @property
     def has_cloudapi(self):
@@ -239,6 +258,8 @@ class Cell:
         self.installed_version = self.config.installed_version
         # The server group whose database this cell shares; None for a cell on its own.
         self.group = None
+        # Tasks of cell state changes through the cells API (id -> the state asked for).
+        self.state_tasks = {}
 
     # -- time -------------------------------------------------------------------------------------
 
@@ -291,12 +312,17 @@ class Cell:
             return bool(self._running_jobs(local_only=True))
         return False
 
-    def status(self):
-        """What `cell --status` reports. Raises :class:`CellError` unless the cell serves."""
+    def status(self, record=False):
+        """
+        What `cell --status` reports. Raises :class:`CellError` unless the cell serves. ``record``: a
+        ``status`` event on the timeline with what was read, as for every run of the tool.
+        """
         with self._lock:
             now = self._advance()
             self._require_serving()
             jobs = self._running_jobs(local_only=True)
+            if record:
+                self.timeline.add(now, "status", job_count=len(jobs), active=self._active(), quiesced=self.quiesced)
             return {
                 "job_count": len(jobs),
                 "active": self._active(),
@@ -340,11 +366,11 @@ class Cell:
         with self._lock:
             self._advance()
             if self.service != SERVICE_RUNNING:
-                status = "INACTIVE"
+                status = CELL_INACTIVE
             elif self.maintenance_mode:
-                status = "MAINTENANCE"
+                status = CELL_MAINTENANCE
             else:
-                status = "QUIESCED" if self.quiesced else "ACTIVE"
+                status = CELL_QUIESCED if self.quiesced else CELL_ACTIVE
             return {
                 "name": self.config.cell_name,
                 "primaryIP": self.config.primary_ip,
@@ -480,8 +506,8 @@ class Cell:
 
     # -- the task scheduler -----------------------------------------------------------------------
 
-    def quiesce(self, quiesced=True):
-        """`cell --quiesce true|false`."""
+    def quiesce(self, quiesced=True, via="tool"):
+        """`cell --quiesce true|false`, or the same through the cells API (``via="api"``)."""
         with self._lock:
             now = self._advance()
             self._require_serving()
@@ -490,7 +516,42 @@ class Cell:
                 now,
                 "quiesce" if quiesced else "unquiesce",
                 job_count=len(self._running_jobs(local_only=True)),
+                via=via,
             )
+
+    def set_state(self, state):
+        """
+        ``PUT /cloudapi/1.0.0/cells/{urn}`` with ``status`` (API 38.1): ACTIVE, QUIESCED or MAINTENANCE.
+        Returns the id of the task that completes the change: a quiesce completes once no task of this
+        cell runs any more.
+        """
+        with self._lock:
+            now = self._advance()
+            self._require_serving()
+            if state == CELL_QUIESCED:
+                self.quiesce(True, via="api")
+            elif state == CELL_ACTIVE:
+                if self.maintenance_mode:
+                    self.maintenance_mode = False
+                    self.timeline.add(now, "maintenance_mode_off", via="api")
+                self.quiesce(False, via="api")
+            elif state == CELL_MAINTENANCE:
+                self.maintenance_mode = True
+                self.timeline.add(now, "maintenance_mode_on", via="api")
+            else:
+                raise ValueError(f"status must be ACTIVE, QUIESCED or MAINTENANCE, not {state!r}")
+            task_id = str(uuid.uuid4())
+            self.state_tasks[task_id] = {"state": state, "started": now}
+            return task_id
+
+    def state_task(self, task_id):
+        """The status of a cell-state task: ``running`` until a quiesce's jobs have ended, then ``success``."""
+        with self._lock:
+            self._advance()
+            task = self.state_tasks[task_id]
+            if task["state"] == CELL_QUIESCED and self._running_jobs(local_only=True) and self.quiesced:
+                return "running"
+            return "success"
 
     def set_maintenance_mode(self, enabled):
         """`cell --maintenance true|false`: a running cell's maintenance mode."""

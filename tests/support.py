@@ -67,3 +67,22 @@ def wait_for(condition, what, deadline=60, pause=0.05):
             return value
         time.sleep(pause)
     pytest.fail(f"timed out after {deadline}s waiting for {what}")
+
+
+def assert_every_shutdown_follows_a_drained_reading(cell):
+    """
+    The safety invariant on a fake cell's timeline: each shutdown follows a tool reading of 0 jobs and an
+    inactive scheduler on a quiesced cell, with nothing in between that could start a job there.
+    """
+    since_reading = None
+    for event in cell.events():
+        kind = event["event"]
+        if kind == "status":
+            since_reading = event
+        elif kind in ("unquiesce", "start") or (kind == "job_start" and event["cell_name"] == cell.config.cell_name):
+            since_reading = None
+        elif kind == "shutdown":
+            assert since_reading is not None, f"a shutdown without a reading before it: {cell.events()}"
+            reading = (since_reading["job_count"], since_reading["active"], since_reading["quiesced"])
+            assert reading == (0, False, True), f"a shutdown after the reading {since_reading}: {cell.events()}"
+            assert (event["job_count"], event["active"]) == (0, False), event

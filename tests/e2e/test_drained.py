@@ -8,7 +8,7 @@ import time
 import pytest
 
 from tests.e2e.conftest import ADMIN_PASSWORD, events_of
-from tests.support import wait_for
+from tests.support import assert_every_shutdown_follows_a_drained_reading, wait_for
 
 CMT = "cell-management-tool"
 
@@ -28,6 +28,7 @@ def assert_safe_shutdown(cell):
     job_ends = [e["t"] for e in events if e["event"] in ("job_end", "job_cancel")]
     assert all(t <= shutdown["t"] for t in job_ends)
     assert not events_of(cell, "job_abort")
+    assert_every_shutdown_follows_a_drained_reading(cell)
 
 
 def test_drain_shuts_the_cell_down_after_its_last_job(fake_cell1, apply_state):
@@ -42,7 +43,29 @@ def test_drain_shuts_the_cell_down_after_its_last_job(fake_cell1, apply_state):
     runs = tool_runs(cell)
     assert all(argv[:2] == ["-u", "administrator"] and "-p" not in argv for argv in runs)
     assert not any(ADMIN_PASSWORD in " ".join(argv) for argv in runs)
-    assert len(runs) <= 5, runs
+    assert len(runs) <= 4, runs
+
+
+def test_a_vcd_10_5_1_cell_drains_with_two_tool_runs_quiescing_through_the_api(fake_cell1, apply_state):
+    cell = fake_cell1(jobs=[2.0, 2.5], version="10.5.1")
+    result = apply_state("vcd.drained")
+    assert result["result"] is True, result["comment"]
+    assert_safe_shutdown(cell)
+    (quiesce,) = events_of(cell, "quiesce")
+    assert quiesce["via"] == "api"
+    # The tool is started only to confirm the drained reading and to shut down.
+    assert [argv[-1] for argv in tool_runs(cell)] == ["--status", "--shutdown"]
+
+
+def test_vcd_active_on_a_vcd_10_5_1_cell_needs_no_tool(fake_cell1, apply_state):
+    cell = fake_cell1(jobs=[None], version="10.5.1")
+    assert apply_state("vcd.active")["changes"] == {}
+    cell.quiesce(True)
+    back = apply_state("vcd.active")
+    assert (back["result"], back["changes"]) == (True, {"unquiesced": True})
+    assert events_of(cell, "unquiesce")[0]["via"] == "api"
+    assert cell.snapshot()["quiesced"] is False
+    assert tool_runs(cell) == []
 
 
 def test_reapplying_after_success_changes_nothing(fake_cell1, apply_state):

@@ -10,15 +10,14 @@ import pytest
 
 from simulator.server import CellServer
 from tests.e2e.conftest import events_of, wait_for_event
-from tests.support import wait_for
+from tests.support import assert_every_shutdown_follows_a_drained_reading, wait_for
 
 RUN_TOOLS = ("cell-management-tool", "vmware-vcd-cell")
 
 
 def assert_nothing_unsafe(cell):
     assert not events_of(cell, "job_abort")
-    for shutdown in events_of(cell, "shutdown"):
-        assert (shutdown["job_count"], shutdown["active"]) == (0, False)
+    assert_every_shutdown_follows_a_drained_reading(cell)
 
 
 def tool_processes():

@@ -9,7 +9,7 @@ import pytest
 
 from tests.e2e.conftest import events_of
 from tests.e2e.masterless import MasterlessMinion
-from tests.support import wait_for
+from tests.support import assert_every_shutdown_follows_a_drained_reading, wait_for
 
 
 @pytest.fixture
@@ -33,8 +33,7 @@ def masterless(fake_cell, tmp_path):
 
 def assert_nothing_unsafe(cell):
     assert not events_of(cell, "job_abort")
-    for shutdown in events_of(cell, "shutdown"):
-        assert (shutdown["job_count"], shutdown["active"]) == (0, False)
+    assert_every_shutdown_follows_a_drained_reading(cell)
 
 
 def lease_gone(minion):

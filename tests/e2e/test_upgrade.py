@@ -20,7 +20,7 @@ from tests.e2e.conftest import (
     kill_midway_and_restart_master,
     run_orchestration,
 )
-from tests.support import wait_for
+from tests.support import assert_every_shutdown_follows_a_drained_reading, wait_for
 
 CELLS = ("up-1", "up-2", "up-3")
 OLD, NEW = "10.5.0", "10.6.0"
@@ -79,8 +79,7 @@ def assert_nothing_lost(group):
     for cell in group.cells[: len(CELLS)]:
         name = cell.config.cell_name
         assert not events_of(cell, "job_abort"), name
-        for shutdown in events_of(cell, "shutdown"):
-            assert (shutdown["job_count"], shutdown["active"]) == (0, False), name
+        assert_every_shutdown_follows_a_drained_reading(cell)
 
 
 def db_upgrades(group):

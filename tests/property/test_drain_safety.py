@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from simulator.local_minion import load_states
 from simulator.model import Cell, CellConfig, CellError
 from simulator.server import CellServer, quiet_request_log
+from tests.support import assert_every_shutdown_follows_a_drained_reading
 
 VARIANTS = [
     {"version": "5.1"},
@@ -107,8 +108,10 @@ def test_a_cell_is_only_shut_down_drained_and_no_job_ever_fails(cell_server, sal
     kinds = [event["event"] for event in cell.events()]
     shutdowns = [event for event in cell.events() if event["event"] == "shutdown"]
 
-    # The invariant: a shutdown only ever meets 0 jobs and an inactive scheduler.
+    # The invariant: a shutdown only ever meets 0 jobs and an inactive scheduler, and it follows a tool
+    # reading of exactly that on a quiesced cell.
     assert all((s["job_count"], s["active"]) == (0, False) for s in shutdowns), cell.events()
+    assert_every_shutdown_follows_a_drained_reading(cell)
     # No job is ever made to fail; only the cancel policy cancels.
     assert "job_abort" not in kinds
     if case["on_timeout"] != "cancel":

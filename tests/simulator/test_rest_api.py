@@ -289,3 +289,53 @@ def test_rest_logins_count_towards_the_lockout(cell_and_client):
     headers = {"Authorization": basic("administrator@System", "wrong"), "Accept": JSON}
     assert client.post("/api/sessions", headers=headers).status_code == 401
     assert [e["via"] for e in cell.events() if e["event"] == "auth_failure"] == ["api"]
+
+
+# -- API versions and the cells' states (API 38.1, vCD 10.5.1) ------------------------------------------
+
+
+@pytest.mark.parametrize("version, newest", [("5.1", "5.1"), ("8.10", "27.0"), ("10.5", "38.0"), ("10.5.1", "38.1")])
+def test_each_version_lists_the_api_versions_it_speaks(version, newest):
+    _, client = make_client(version=version)
+    listed = [v["version"] for v in client.get("/api/versions").get_json()["versionInfo"]]
+    assert listed[-1] == newest
+
+
+def cell_record(client, token, version="38.1"):
+    headers = dict(bearer(token), Accept=f"application/json;version={version}")
+    (record,) = client.get("/cloudapi/1.0.0/cells?filter=name==cell1", headers=headers).get_json()["values"]
+    return record, headers
+
+
+def test_a_quiesce_through_the_cells_api_completes_once_the_cells_tasks_end():
+    cell, client = make_client(cell_name="cell1", version="10.5.1")
+    job = cell.add_job(seconds=None)
+    token = provider_token(client)
+    record, headers = cell_record(client, token)
+    assert record["status"] == "ACTIVE"
+    put = client.put(f"/cloudapi/1.0.0/cells/{record['id']}", json=dict(record, status="QUIESCED"), headers=headers)
+    assert put.status_code == 202
+    task_path = put.headers["Location"].split("localhost", 1)[-1]
+    assert client.get(task_path, headers=bearer(token)).get_json()["status"] == "running"
+    assert cell_record(client, token)[0]["status"] == "QUIESCED"
+    assert [e["via"] for e in cell.events() if e["event"] == "quiesce"] == ["api"]
+    cell.cancel_job(job["id"])
+    assert client.get(task_path, headers=bearer(token)).get_json()["status"] == "success"
+    back = client.put(f"/cloudapi/1.0.0/cells/{record['id']}", json=dict(record, status="ACTIVE"), headers=headers)
+    assert back.status_code == 202 and cell.snapshot()["quiesced"] is False
+
+
+@pytest.mark.parametrize(
+    "version, change, message",
+    [
+        ("10.5", {"status": "QUIESCED"}, "from API 38.1 (vCD 10.5.1) on"),
+        ("10.5.1", {"status": "INACTIVE"}, "status must be ACTIVE, QUIESCED or MAINTENANCE"),
+        ("10.5.1", {"status": "QUIESCED", "name": "renamed"}, "Only the status of a cell may change, not name"),
+    ],
+)
+def test_only_a_cells_status_may_change_and_only_from_api_38_1(version, change, message):
+    _, client = make_client(cell_name="cell1", version=version)
+    token = provider_token(client)
+    record, headers = cell_record(client, token, version="38.1")
+    put = client.put(f"/cloudapi/1.0.0/cells/{record['id']}", json=dict(record, **change), headers=headers)
+    assert put.status_code == 400 and message in put.get_json()["message"]

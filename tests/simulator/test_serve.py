@@ -64,6 +64,25 @@ def test_sigterm_stops_it_too():
     assert "Fake cell stopped." in out
 
 
+def test_a_server_group_is_served_cell_by_cell_sharing_one_database():
+    process, first_url = start_serving("--cells", "3", "--jobs", "1", "--job-seconds", "60")
+    try:
+        urls = [first_url]
+        while len(urls) < 3:
+            match = re.search(r"at (http://127\.0\.0\.1:\d+)", process.stdout.readline())
+            if match:
+                urls.append(match.group(1))
+        group = get_json(urls[1] + "/sim/group")
+        assert [c["name"] for c in group["cells"]] == ["cell1", "cell2", "cell3"]
+        assert group["schema_version"] == "10.5.0"
+        assert [get_json(url + "/sim/state")["cell_name"] for url in urls] == ["cell1", "cell2", "cell3"]
+    finally:
+        process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=DEADLINE)
+    assert process.returncode == 0, err
+    assert "Fake cells stopped." in out
+
+
 def test_bad_options_are_refused_naming_the_option():
     result = subprocess.run(
         [sys.executable, "-m", "simulator", "serve", "--version", "11"],

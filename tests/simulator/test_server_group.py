@@ -50,6 +50,7 @@ def stop_all(group):
 
 def test_any_cell_lists_every_cells_tasks_and_every_cell(group):
     for cell in group.cells:
+        cell.reconfigure(version="10.5.1")
         cell.add_job(seconds=None, name=f"job-of-{cell.config.cell_name}")
     client = create_app(group.cells[1]).test_client()
     token = provider_token(client)

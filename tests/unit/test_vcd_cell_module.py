@@ -265,6 +265,21 @@ def test_shutdown_checks_again_then_shuts_down():
     assert [run.args[-1] for run in FakeTerminal.runs] == ["--status", "--shutdown"]
 
 
+def test_a_drain_asked_to_shut_down_does_so_on_the_reading_that_found_it_drained():
+    outcome = vcd_cell.drain(timeout=5, interval=1, shutdown=True)
+    assert (outcome["drained"], outcome["shut_down"]) == (True, True)
+    assert [run.args[-1] for run in FakeTerminal.runs] == ["true", "--status", "--shutdown"]
+
+
+def test_a_drain_that_times_out_never_shuts_down(monkeypatch):
+    FakeTerminal.script["--status"] = ("Job count = 1\nIs Active = true\n", 0)
+    outcome = vcd_cell.wait_drained(timeout=0.2, interval=0.1, shutdown=True)
+    assert (outcome["drained"], outcome["shut_down"]) == (False, False)
+    assert "--shutdown" not in [run.args[-1] for run in FakeTerminal.runs]
+    with pytest.raises(SaltInvocationError, match="shutdown must be True or False"):
+        vcd_cell.drain(shutdown="yes")
+
+
 def test_forced_shutdown_skips_the_check():
     vcd_cell.shutdown(force=True)
     assert [run.args[-1] for run in FakeTerminal.runs] == ["--shutdown"]

@@ -21,12 +21,16 @@ def calls():
     return {
         "vcd_cell.is_running": MagicMock(side_effect=[True, False]),
         "vcd_cell.status": MagicMock(return_value=dict(RUNNING)),
-        "vcd_cell.drain": MagicMock(return_value={"drained": True, "status": DRAINED, "tasks": [], "elapsed": 3}),
+        "vcd_cell.drain": MagicMock(
+            return_value={"drained": True, "status": DRAINED, "tasks": [], "elapsed": 3, "shut_down": True}
+        ),
         "vcd_cell.shutdown": MagicMock(return_value={"shutdown": True}),
         "vcd_cell.unquiesce": MagicMock(return_value=True),
         "vcd_cell.quiesce": MagicMock(return_value={"quiesced": True}),
         "vcd_cell.cancel_tasks": MagicMock(return_value={"cancelled": ["t-1"], "failed": {}}),
-        "vcd_cell.wait_drained": MagicMock(return_value={"drained": True, "status": DRAINED, "tasks": []}),
+        "vcd_cell.wait_drained": MagicMock(
+            return_value={"drained": True, "status": DRAINED, "tasks": [], "shut_down": True}
+        ),
         "vcd_cell.maintenance_message": MagicMock(return_value=True),
         "vcd_cell.maintenance_mode": MagicMock(return_value=True),
         "vcd_cell.health": MagicMock(return_value={"up": False, "status_code": None, "maintenance_message": False}),
@@ -63,8 +67,9 @@ def test_drained_quiesces_waits_shuts_down_and_verifies(calls):
     ret = vcd_cell_state.drained("cell1", timeout=60, interval=2)
     assert ret["result"] is True
     assert set(ret["changes"]) == {"quiesced", "stopped", "drain_seconds"}
-    calls["vcd_cell.drain"].assert_called_once_with(timeout=60, interval=2, lease=900)
-    calls["vcd_cell.shutdown"].assert_called_once_with()
+    # The module shuts down on the reading that found the cell drained; no separate, re-checking shutdown.
+    calls["vcd_cell.drain"].assert_called_once_with(timeout=60, interval=2, lease=900, shutdown=True)
+    calls["vcd_cell.shutdown"].assert_not_called()
     calls["vcd_cell.release_lease"].assert_called_once_with()
     assert calls["vcd_cell.is_running"].call_count == 2
 
@@ -139,8 +144,7 @@ def test_timeout_cancel_cancels_waits_and_shuts_down(calls):
     ret = vcd_cell_state.drained("cell1", on_timeout="cancel", cancel_grace=40, interval=5)
     assert ret["result"] is True
     assert ret["changes"]["cancelled"] == ["t-1"]
-    calls["vcd_cell.wait_drained"].assert_called_once_with(timeout=40, interval=5, lease=900)
-    calls["vcd_cell.shutdown"].assert_called_once_with()
+    calls["vcd_cell.wait_drained"].assert_called_once_with(timeout=40, interval=5, lease=900, shutdown=True)
 
 
 def test_timeout_cancel_fails_without_shutdown_when_tasks_remain(calls):
@@ -164,13 +168,13 @@ def test_timeout_cancel_without_rest_fails_and_keeps_the_cell_up(calls):
     calls["vcd_cell.shutdown"].assert_not_called()
 
 
-def test_a_refused_shutdown_fails_the_state(calls):
-    calls["vcd_cell.shutdown"].side_effect = CommandExecutionError(
-        "Refusing to shut the cell down: the tool reports 1 job(s)"
+def test_a_failed_shutdown_fails_the_state(calls):
+    calls["vcd_cell.drain"].side_effect = CommandExecutionError(
+        "cell-management-tool cell --shutdown failed (exit 1): Error: internal error"
     )
     ret = vcd_cell_state.drained("cell1")
     assert ret["result"] is False
-    assert ret["comment"].startswith("Refusing to shut the cell down")
+    assert ret["comment"].startswith("cell-management-tool cell --shutdown failed")
 
 
 def test_a_cell_still_running_after_shutdown_fails_the_state(calls):
@@ -182,11 +186,19 @@ def test_a_cell_still_running_after_shutdown_fails_the_state(calls):
 
 def test_the_maintenance_message_comes_after_the_shutdown(calls):
     order = []
-    calls["vcd_cell.shutdown"].side_effect = lambda: order.append("shutdown")
+    calls["vcd_cell.drain"].side_effect = lambda **kwargs: (
+        order.append("drain and shutdown")
+        or {
+            "drained": True,
+            "status": DRAINED,
+            "tasks": [],
+            "shut_down": True,
+        }
+    )
     calls["vcd_cell.maintenance_message"].side_effect = lambda enabled: order.append(("message", enabled))
     ret = vcd_cell_state.drained("cell1", maintenance_message=True)
     assert ret["result"] is True
-    assert order == ["shutdown", ("message", True)]
+    assert order == ["drain and shutdown", ("message", True)]
 
 
 @pytest.mark.parametrize(
@@ -283,6 +295,17 @@ def test_active_unquiesces_when_jobs_could_hide_a_quiesce_without_claiming_a_cha
     calls["vcd_cell.unquiesce"].assert_called_once_with()
 
 
+def test_active_trusts_the_cells_api_on_whether_the_cell_is_quiesced(calls):
+    calls["vcd_cell.is_running"].side_effect = None
+    calls["vcd_cell.is_running"].return_value = True
+    calls["vcd_cell.status"].return_value = {"job_count": 2, "active": True, "maintenance": False, "quiesced": False}
+    assert vcd_cell_state.active("cell1")["changes"] == {}
+    calls["vcd_cell.unquiesce"].assert_not_called()
+    calls["vcd_cell.status"].return_value = {"job_count": 2, "active": False, "maintenance": False, "quiesced": True}
+    assert vcd_cell_state.active("cell1")["changes"] == {"unquiesced": True}
+    calls["vcd_cell.unquiesce"].assert_called_once_with()
+
+
 def test_active_in_test_mode_on_a_stopped_cell(calls, opts):
     opts["test"] = True
     calls["vcd_cell.is_running"].side_effect = None
@@ -301,14 +324,12 @@ def test_active_rejects_a_bad_health_timeout(calls):
 def test_lease_zero_drains_without_a_lease(calls):
     ret = vcd_cell_state.drained("cell1", lease=0)
     assert ret["result"] is True
-    calls["vcd_cell.drain"].assert_called_once_with(timeout=3600, interval=5, lease=0)
+    calls["vcd_cell.drain"].assert_called_once_with(timeout=3600, interval=5, lease=0, shutdown=True)
     calls["vcd_cell.release_lease"].assert_not_called()
 
 
 def test_a_failure_after_the_quiesce_keeps_the_lease(calls):
-    calls["vcd_cell.shutdown"].side_effect = CommandExecutionError(
-        "cell-management-tool cell --shutdown failed (exit 1)"
-    )
+    calls["vcd_cell.drain"].side_effect = CommandExecutionError("cell-management-tool cell --shutdown failed (exit 1)")
     ret = vcd_cell_state.drained("cell1")
     assert ret["result"] is False
     calls["vcd_cell.release_lease"].assert_not_called()

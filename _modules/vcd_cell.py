@@ -453,6 +453,8 @@ class _Api:
         The API version to speak: ``vcd_cell:api_version`` if set, else the newest the cell lists in
         ``GET /api/versions`` (no login needed), else the last one every supported vCD speaks.
         """
+        if self.version:
+            return self.version
         self.version = self.settings.api_version
         if self.version:
             return self.version
@@ -708,7 +710,10 @@ def _open_api(settings):
     """A logged-in API session, or None when the API is not configured or does not work."""
     if not (settings.api_url and settings.password):
         return None
-    api = _Api(settings)
+    return _logged_in(_Api(settings))
+
+
+def _logged_in(api):
     try:
         return api.login()
     except CommandExecutionError as exc:
@@ -731,9 +736,21 @@ def _cell_states(settings):
     """
     ``(api, record)``: a logged-in session and this cell's record, when the cell's state can be read and
     set through the REST API (API 38.1, vCD 10.5.1); ``(None, None)`` otherwise (no ``api_url`` or
-    password, an older cell, an API that fails), and the tool does the work.
+    password, an older cell, an API that fails), and the tool does the work. The API versions are asked
+    before any login, so an older cell costs no login attempt.
     """
-    api = _open_api(settings)
+    api = None
+    if settings.api_url and settings.password:
+        probe = _Api(settings)
+        try:
+            speaks = probe.negotiate() and probe.speaks(CELL_STATES_API)
+        except CommandExecutionError as exc:
+            log.warning("vcd_cell: the REST API did not answer, using the tool instead: %s", exc)
+            speaks = False
+        if speaks:
+            api = _logged_in(probe)
+        else:
+            probe.abandon()
     try:
         record = _own_cell(api)
         yield (api, record) if record is not None else (None, None)

@@ -29,18 +29,19 @@ def main():
     costs = overhead.main(options.repeats)
     rolled = rollout.main(options.repeats)
     upgraded = upgrade.main(options.repeats)
-    rest, polled, hand = drained.values()
+    rest, polled, cells_api, hand = drained.values()
     print("\nTargets:")
-    print(f"  decision latency with REST <= 1 s: {rest['decision']:.2f} s")
+    print(f"  decision latency with REST <= 1 s: {rest['decision']:.2f} s; cells API {cells_api['decision']:.2f} s")
     print(f"  decision latency without REST <= one interval ({drain.INTERVAL} s): {polled['decision']:.2f} s")
     print(
         f"  detection <= half the hand loop's ({hand['detection'] / 2:.2f} s): REST {rest['detection']:.2f} s, "
-        f"tool polling {polled['detection']:.2f} s"
+        f"tool polling {polled['detection']:.2f} s, cells API {cells_api['detection']:.2f} s"
     )
-    print(f"  tool runs per drain with REST <= 5: {rest['runs']}")
+    print(f"  tool runs per drain: <= 4 with REST: {rest['runs']}; <= 2 on 10.5.1: {cells_api['runs']}")
     print(f"  state on a stopped cell <= 1.5 x test.ping: {costs['ratio']:.2f} x")
-    print(f"  rollout overhead <= 3 s per cell: {rolled['per_cell']:.2f} s")
+    print(f"  rollout overhead <= 2 s per cell: {rolled['per_cell']:.2f} s")
     salt_run, by_hand = upgraded.values()
+    print(f"  upgrade overhead <= 3 s per cell: {salt_run['per_cell']:.2f} s")
     print(
         f"  upgrade window of 3 cells: {salt_run['window']:.2f} s against {by_hand['window']:.2f} s by hand "
         f"({salt_run['window'] / by_hand['window']:.2f} x)"

@@ -1,6 +1,7 @@
 """
-Drain latency: the vcd_cell.drained state (with REST polling, and without) against the procedure as
-operators script it by hand, on a fake cell whose tool takes 1.5 s to start like a JVM.
+Drain latency: the vcd_cell.drained state (with REST polling, without it, and on a vCD 10.5.1 cell whose
+cells API quiesces it) against the procedure as operators script it by hand, on a fake cell whose tool
+takes 1.5 s to start like a JVM.
 
 Per run, from the fake cell's timeline: the detection latency (the last job's end to the shutdown
 reaching the cell), split into the decision latency (the last job's end to the start of the tool runs
@@ -23,6 +24,10 @@ JVM_SECONDS = 1.5
 JOB_ENDS = (2.0, 4.0, 6.0)  # seconds after the drain starts
 HAND_LOOP_SECONDS = 10
 INTERVAL = 5
+REST = "vcd_cell.drained, REST polling (8.10)"
+TOOL = "vcd_cell.drained, tool polling (8.10)"
+CELLS_API = "vcd_cell.drained, cells API (10.5.1)"
+HAND = "hand loop (8.10)"
 HAND_LOOP = f"""
 set -e
 pid=$("{VMWARE_VCD_CELL}" pid)
@@ -36,9 +41,9 @@ done
 """
 
 
-def new_cell(server):
+def new_cell(server, version="8.10"):
     # 8.10: --quiesce returns at once, so the hand loop really polls (a blocking quiesce would wait for it).
-    cell = server.replace_cell(Cell(CellConfig(cell_name="cell1", version="8.10", cli_delay=JVM_SECONDS)))
+    cell = server.replace_cell(Cell(CellConfig(cell_name="cell1", version=version, cli_delay=JVM_SECONDS)))
     for index, seconds in enumerate(JOB_ENDS):
         cell.add_job(seconds=seconds, name=f"job{index + 1}")
     return cell
@@ -59,11 +64,11 @@ def measure(cell, started):
     }
 
 
-def run_state(server, states, opts, rest):
-    cell = new_cell(server)
+def run_state(server, states, opts, rest, version="8.10"):
+    cell = new_cell(server, version)
     opts["vcd_cell"]["api_url"] = server.url if rest else ""
     started = time.monotonic()
-    ret = states["vcd_cell.drained"]("cell1", timeout=120, interval=INTERVAL, lease=0)
+    ret = states["vcd_cell.drained"]("cell1", timeout=120, interval=INTERVAL)
     assert ret["result"], ret
     return measure(cell, started)
 
@@ -79,11 +84,13 @@ def run_hand_loop(server):
 def main(repeats):
     with tempfile.TemporaryDirectory() as tmp, CellServer() as server:
         opts, states = load_states(server, pathlib.Path(tmp), cli_timeout=120)
-        results = {"vcd_cell.drained, REST polling": [], "vcd_cell.drained, tool polling": [], "hand loop": []}
+        results = {name: [] for name in (REST, TOOL, CELLS_API, HAND)}
         for _ in range(repeats):
-            results["vcd_cell.drained, REST polling"].append(run_state(server, states, opts, rest=True))
-            results["vcd_cell.drained, tool polling"].append(run_state(server, states, opts, rest=False))
-            results["hand loop"].append(run_hand_loop(server))
+            results[REST].append(run_state(server, states, opts, rest=True))
+            results[TOOL].append(run_state(server, states, opts, rest=False))
+            results[CELLS_API].append(run_state(server, states, opts, rest=True, version="10.5.1"))
+            results[HAND].append(run_hand_loop(server))
+    states.pack["__salt__"]["vcd_cell.release_lease"]()
     keys = ("decision", "tool_after", "detection", "runs", "drain")
     medians = {name: {key: median([r[key] for r in runs]) for key in keys} for name, runs in results.items()}
     table(

@@ -3,8 +3,16 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+# Salt 3006 LTS, the oldest Salt the extension supports, in an environment of its own.
+SALT_LTS := 3006.29
+LTS_VENV := .venv-$(SALT_LTS)
+LTS_INSTALLED := $(LTS_VENV)/.installed
+# What runs on Salt 3006 LTS as well: the modules and states, the installed wheel, the drain through a
+# real master and minion, and masterless salt-call. (The simulator's own tests do not involve Salt.)
+LTS_TESTS := tests/unit tests/loader tests/test_installation.py tests/test_packaging.py \
+	tests/e2e/test_drained.py tests/e2e/test_masterless.py
 
-.PHONY: demo demo-rolling demo-upgrade demo-manual test lint bench serve clean
+.PHONY: demo demo-rolling demo-upgrade demo-manual test test-lts lint bench serve clean
 
 demo: $(INSTALLED)
 	$(BIN)/python -m demo
@@ -21,8 +29,13 @@ demo-upgrade: $(INSTALLED)
 demo-manual: $(INSTALLED)
 	$(BIN)/python -m simulator manual-drain
 
+# Every test on the default Salt (3008), then the suites that matter most on Salt 3006 LTS.
 test: lint
 	$(BIN)/python -m pytest
+	$(MAKE) test-lts
+
+test-lts: $(LTS_INSTALLED)
+	$(LTS_VENV)/bin/python -m pytest $(LTS_TESTS)
 
 # Style and SLS best practice; part of `make test`.
 lint: $(INSTALLED)
@@ -44,5 +57,11 @@ $(INSTALLED): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
+$(LTS_INSTALLED): pyproject.toml
+	test -x $(LTS_VENV)/bin/python || $(PYTHON) -m venv $(LTS_VENV)
+	$(LTS_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(LTS_VENV)/bin/python -m pip install --quiet -e '.[test]' 'salt==$(SALT_LTS)'
+	touch $@
+
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info
+	rm -rf $(VENV) $(LTS_VENV) .pytest_cache .hypothesis *.egg-info

@@ -1,6 +1,7 @@
 """Fixtures shared by every test: fake cells on loopback and running the stub tools for real."""
 
 import functools
+import logging
 import subprocess
 
 import pytest
@@ -13,6 +14,11 @@ from tests.support import tool_env
 
 TOOL_TIMEOUT = 60
 LOOPBACK = "127.0.0.1"
+
+# Salt's log handlers, set up in this process by its loader and salt-factories, outlive pytest's captured
+# streams and print "--- Logging error --- ... I/O operation on closed file" tracebacks at teardown. They
+# are noise that would bury a real failure, so a handler that cannot write stays silent.
+logging.raiseExceptions = False
 
 
 @pytest.fixture(scope="session")

@@ -27,11 +27,18 @@ def wheel(tmp_path_factory):
     return path
 
 
-def test_the_wheel_carries_the_modules_and_the_loader_entry_point(wheel):
+def test_the_wheel_carries_the_extension_and_nothing_else(wheel):
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         (entry_points,) = [n for n in names if n.endswith("entry_points.txt")]
         text = archive.read(entry_points).decode()
+        (metadata,) = [n for n in names if n.endswith(".dist-info/METADATA")]
+        requires = [line for line in archive.read(metadata).decode().splitlines() if line.startswith("Requires-Dist:")]
+        # The same bytes as the file_roots copy: one copy of the code.
+        assert archive.read("saltext/vcd_cell/modules/vcd_cell.py") == (REPO / "_modules/vcd_cell.py").read_bytes()
+    tops = {name.split("/", 1)[0] for name in names if not name.split("/", 1)[0].endswith(".dist-info")}
+    assert tops == {"saltext"}, tops
+    assert not any(name.startswith("saltext/__init__") for name in names)  # a namespace shared with others
     for module in (
         "modules/vcd_cell.py",
         "states/vcd_cell.py",
@@ -39,11 +46,11 @@ def test_the_wheel_carries_the_modules_and_the_loader_entry_point(wheel):
         "runners/vcd_upgrade.py",
         "runners/_orchestration.py",
     ):
-        assert f"saltext_vcd_cell/{module}" in names
-    assert "[salt.loader]" in text and "saltext_vcd_cell.loader:get_extension_dirs" in text
-    # The same bytes as the file_roots copy: one copy of the code.
-    with zipfile.ZipFile(wheel) as archive:
-        assert archive.read("saltext_vcd_cell/modules/vcd_cell.py") == (REPO / "_modules/vcd_cell.py").read_bytes()
+        assert f"saltext/vcd_cell/{module}" in names
+    assert "[salt.loader]" in text and "saltext.vcd_cell.loader:get_extension_dirs" in text
+    runtime = sorted(r for r in requires if "extra ==" not in r)
+    assert runtime == ["Requires-Dist: requests>=2.28", "Requires-Dist: salt<3009,>=3006.7"], requires
+    assert any(r.startswith("Requires-Dist: flask") and 'extra == "sim"' in r for r in requires), requires
 
 
 def test_an_installed_wheel_points_salts_loader_at_its_own_modules(wheel, tmp_path):
@@ -68,8 +75,8 @@ def test_an_installed_wheel_points_salts_loader_at_its_own_modules(wheel, tmp_pa
     )
     assert dirs.returncode == 0, dirs.stderr
     for kind, module in (("modules", "vcd_cell.py"), ("states", "vcd_cell.py"), ("runners", "vcd_rolling.py")):
-        assert f"'{kind}': ['{target}/saltext_vcd_cell/{kind}']" in dirs.stdout
-        assert (target / "saltext_vcd_cell" / kind / module).is_file()
+        assert f"'{kind}': ['{target}/saltext/vcd_cell/{kind}']" in dirs.stdout
+        assert (target / "saltext" / "vcd_cell" / kind / module).is_file()
 
 
 def test_salt_finds_the_extension_without_any_file_roots(tmp_path):
@@ -88,7 +95,24 @@ def test_salt_finds_the_extension_without_any_file_roots(tmp_path):
     runners = subprocess.run(
         [*salt_call, "sys.list_runner_functions", "vcd_*"], capture_output=True, text=True, timeout=TIMEOUT
     )
+    docs = subprocess.run([*salt_call, "sys.doc", "vcd_cell"], capture_output=True, text=True, timeout=TIMEOUT)
+    parsed = subprocess.run(
+        [*salt_call, "vcd_cell.parse_status", "Job count = 2 Is Active = true"],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    report = subprocess.run(
+        [str(BIN / "salt-call"), "--local", "--config-dir", str(config_dir), "--versions-report"],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
     assert '"vcd_cell.drain"' in modules.stdout, modules.stderr
     assert '"vcd_cell.drained"' in states.stdout, states.stderr
     assert '"vcd_rolling.rollout"' in runners.stdout, runners.stderr
     assert '"vcd_upgrade.upgrade"' in runners.stdout, runners.stderr
+    assert "CLI Example" in docs.stdout and "vcd_cell.drain" in docs.stdout, docs.stderr
+    assert '"job_count": 2' in parsed.stdout and '"active": true' in parsed.stdout, parsed.stderr
+    extensions = report.stdout[report.stdout.index("Salt Extensions:") :].split("\n\n")[0]
+    assert "saltext-vcd-cell: 0.1.0" in extensions, report.stdout

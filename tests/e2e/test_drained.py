@@ -32,7 +32,8 @@ def assert_safe_shutdown(cell):
 
 
 def test_drain_shuts_the_cell_down_after_its_last_job(fake_cell1, apply_state):
-    cell = fake_cell1(jobs=[3.0, 3.5])
+    # Jobs long enough to still run when the state starts, even on the session's first, slowest run.
+    cell = fake_cell1(jobs=[6.0, 6.5])
     result = apply_state("vcd.drained")
     assert result["result"] is True, result["comment"]
     assert set(result["changes"]) == {"quiesced", "stopped", "drain_seconds"}

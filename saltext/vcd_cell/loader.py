@@ -7,7 +7,7 @@ KINDS = ("modules", "states", "runners")
 
 
 def _package_dir(kind):
-    spec = importlib.util.find_spec(f"saltext_vcd_cell.{kind}")
+    spec = importlib.util.find_spec(f"saltext.vcd_cell.{kind}")
     return os.path.dirname(spec.origin)
 
 

@@ -1641,10 +1641,12 @@ def _check_lease(lease):
         raise SaltInvocationError(f"lease must be 0 (no lease) or a positive number of seconds, not {lease!r}")
 
 
-def drain(timeout=3600, interval=5, lease=0, shutdown=False):
+def drain(timeout=3600, interval=5, lease=0, shutdown=False, quiesce=True):
     """
     Quiesce the cell and wait until it is drained, as :py:func:`wait_drained` does; with ``shutdown``,
     shut it down on the tool's reading that confirmed it drained (by default it is left running).
+    ``quiesce=False`` when the cell is known to be quiesced already (a status read just before says
+    so): the drain then only claims the cell, takes the lease and waits.
 
     Newer tools only return from ``--quiesce true`` once no job is left: then the tool's return is the
     signal and no other tool run is needed until then. At the deadline the tool is stopped; the cell
@@ -1668,11 +1670,12 @@ def drain(timeout=3600, interval=5, lease=0, shutdown=False):
     _check_wait_arguments(timeout, interval)
     _check_lease(lease)
     _check_flag("shutdown", shutdown)
+    _check_flag("quiesce", quiesce)
     settings = _settings()
     _claim_cell()
     if lease:
         _arrange_lease(settings, lease)
-    return _wait(settings, timeout, interval, quiesce=True, lease=lease, shutdown=shutdown)
+    return _wait(settings, timeout, interval, quiesce=quiesce, lease=lease, shutdown=shutdown)
 
 
 def claim():

@@ -14,15 +14,12 @@ Salt's loader skips files whose names start with "_": the runners load this one 
 import copy
 import hashlib
 import json
-import logging
 
 import salt.cache
 import salt.client
 import salt.utils.event
 import salt.utils.minions
 from salt.exceptions import SaltInvocationError
-
-log = logging.getLogger(__name__)
 
 HEALTH_CALL_TIMEOUT = 60
 TARGET_TYPES = (

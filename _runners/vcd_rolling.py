@@ -22,7 +22,6 @@ after them; a rollout that completes forgets its record.
 """
 
 import importlib.util
-import logging
 import os
 import time
 
@@ -35,7 +34,6 @@ _SPEC = importlib.util.spec_from_file_location(
 orchestration = importlib.util.module_from_spec(_SPEC)
 _SPEC.loader.exec_module(orchestration)
 
-log = logging.getLogger(__name__)
 
 __virtualname__ = "vcd_rolling"
 

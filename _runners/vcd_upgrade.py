@@ -34,7 +34,6 @@ restarted and the return says what state each cell is in and what to do.
 """
 
 import importlib.util
-import logging
 import os
 
 from salt.exceptions import SaltInvocationError
@@ -46,7 +45,6 @@ _SPEC = importlib.util.spec_from_file_location(
 orchestration = importlib.util.module_from_spec(_SPEC)
 _SPEC.loader.exec_module(orchestration)
 
-log = logging.getLogger(__name__)
 
 __virtualname__ = "vcd_upgrade"
 

@@ -229,8 +229,12 @@ def drained(name, timeout=3600, interval=5, maintenance_message=False, on_timeou
                 ret["changes"]["maintenance_message"] = True
             return ret
         started = time.monotonic()
-        # The module shuts the cell down on the very reading that found it drained: no second tool run.
-        wait = __salt__["vcd_cell.drain"](timeout=timeout, interval=interval, lease=lease, shutdown=True)
+        # A scheduler already reported inactive (or quiesced, by the cells API) needs no second quiesce, and
+        # the module shuts the cell down on the very reading that found it drained: no tool run twice.
+        quiesced = before.get("quiesced") is True or not before["active"]
+        wait = __salt__["vcd_cell.drain"](
+            timeout=timeout, interval=interval, lease=lease, shutdown=True, quiesce=not quiesced
+        )
         ret["changes"]["quiesced"] = True
         if not wait["drained"]:
             wait = _after_timeout(ret, wait, timeout, on_timeout, cancel_grace, interval, lease)

@@ -62,6 +62,22 @@ def print_timeline(cell):
         print(f"   {event['t']:7.2f}s  {event['event']:<24} {detail}")
 
 
+def orchestrate(lab, sls, pillar):
+    """``salt-run state.orchestrate SLS pillar=...``, shown first."""
+    pillar = json.dumps(pillar)
+    banner(f"salt-run state.orchestrate {sls} pillar='{pillar}'")
+    return subprocess.run(lab.command("salt-run", "state.orchestrate", sls, f"pillar={pillar}"))
+
+
+def print_marks(cells, kinds):
+    """Each cell's events of ``kinds``, in seconds since the first cell was made; returns that epoch."""
+    epoch = min(cell.epoch for cell in cells.values())
+    for name, cell in cells.items():
+        marks = [f"{e['event']} {cell.epoch + e['t'] - epoch:.1f}s" for e in cell.events() if e["event"] in kinds]
+        print(f"   {name}: " + ", ".join(marks))
+    return epoch
+
+
 def new_cell(name):
     return Cell(CellConfig(cell_name=name, admin_password=PASSWORD, cli_delay=0.3, start_seconds=2))
 
@@ -93,18 +109,9 @@ def rolling_demo(root):
         lab.watch("vcd/rolling/*", show_rolling_progress)
         for index, cell in enumerate(cells.values()):
             cell.add_job(seconds=3 + index, name="vappDeploy", owner="alice")
-        pillar = json.dumps({"vcd_rolling": {"cells": list(names)}})
-        banner(f"salt-run state.orchestrate orch.vcd_rolling pillar='{pillar}'")
-        rollout = subprocess.run(lab.command("salt-run", "state.orchestrate", "orch.vcd_rolling", f"pillar={pillar}"))
+        rollout = orchestrate(lab, "orch.vcd_rolling", {"vcd_rolling": {"cells": list(names)}})
         banner("When each cell went down and came back (seconds since the demo's cells were made)")
-        epoch = min(cell.epoch for cell in cells.values())
-        for name, cell in cells.items():
-            marks = [
-                f"{e['event']} {cell.epoch + e['t'] - epoch:.1f}s"
-                for e in cell.events()
-                if e["event"] in ("quiesce", "shutdown", "start", "serving")
-            ]
-            print(f"   {name}: " + ", ".join(marks))
+        print_marks(cells, ("quiesce", "shutdown", "start", "serving"))
         return rollout.returncode
 
 
@@ -134,16 +141,10 @@ def upgrade_demo(root):
             for name, owner, seconds in JOBS[: index + 1]:
                 cell.add_job(seconds=seconds / 2, name=name, owner=owner)
         banner(f"Three cells share one database at vCD {group.schema_version}; each runs jobs")
-        pillar = json.dumps({"vcd_upgrade": {"cells": list(names), "version": NEW, "backup_completed": True}})
-        banner(f"salt-run state.orchestrate orch.vcd_upgrade pillar='{pillar}'")
-        upgrade = subprocess.run(lab.command("salt-run", "state.orchestrate", "orch.vcd_upgrade", f"pillar={pillar}"))
+        plan = {"vcd_upgrade": {"cells": list(names), "version": NEW, "backup_completed": True}}
+        upgrade = orchestrate(lab, "orch.vcd_upgrade", plan)
         banner("What each cell saw (seconds since the demo's cells were made)")
-        epoch = min(cell.epoch for cell in cells.values())
-        for name, cell in cells.items():
-            marks = [
-                f"{e['event']} {cell.epoch + e['t'] - epoch:.1f}s" for e in cell.events() if e["event"] in UPGRADE_MARKS
-            ]
-            print(f"   {name}: " + ", ".join(marks))
+        epoch = print_marks(cells, UPGRADE_MARKS)
         for event in group.timeline.since(0):
             states = ", ".join(
                 f"{n} {'running' if s['running'] else 'stopped'} on {s['version']}"

@@ -271,6 +271,12 @@ def test_a_drain_asked_to_shut_down_does_so_on_the_reading_that_found_it_drained
     assert [run.args[-1] for run in FakeTerminal.runs] == ["true", "--status", "--shutdown"]
 
 
+def test_a_drain_of_a_cell_known_quiesced_does_not_quiesce_it_again():
+    outcome = vcd_cell.drain(timeout=5, interval=1, shutdown=True, quiesce=False)
+    assert (outcome["drained"], outcome["shut_down"]) == (True, True)
+    assert [run.args[-1] for run in FakeTerminal.runs] == ["--status", "--shutdown"]
+
+
 def test_a_drain_that_times_out_never_shuts_down(monkeypatch):
     FakeTerminal.script["--status"] = ("Job count = 1\nIs Active = true\n", 0)
     outcome = vcd_cell.wait_drained(timeout=0.2, interval=0.1, shutdown=True)

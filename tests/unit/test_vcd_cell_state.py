@@ -68,10 +68,24 @@ def test_drained_quiesces_waits_shuts_down_and_verifies(calls):
     assert ret["result"] is True
     assert set(ret["changes"]) == {"quiesced", "stopped", "drain_seconds"}
     # The module shuts down on the reading that found the cell drained; no separate, re-checking shutdown.
-    calls["vcd_cell.drain"].assert_called_once_with(timeout=60, interval=2, lease=900, shutdown=True)
+    calls["vcd_cell.drain"].assert_called_once_with(timeout=60, interval=2, lease=900, shutdown=True, quiesce=True)
     calls["vcd_cell.shutdown"].assert_not_called()
     calls["vcd_cell.release_lease"].assert_called_once_with()
     assert calls["vcd_cell.is_running"].call_count == 2
+
+
+@pytest.mark.parametrize(
+    "reading",
+    [
+        {"job_count": 1, "active": False, "maintenance": False},
+        {"job_count": 1, "active": False, "maintenance": False, "quiesced": True},
+    ],
+    ids=["tool", "cells-api"],
+)
+def test_a_cell_already_quiesced_is_not_quiesced_again(calls, reading):
+    calls["vcd_cell.status"].return_value = reading
+    assert vcd_cell_state.drained("cell1")["result"] is True
+    assert calls["vcd_cell.drain"].call_args.kwargs["quiesce"] is False
 
 
 def test_an_already_stopped_cell_is_left_alone(calls):
@@ -324,7 +338,7 @@ def test_active_rejects_a_bad_health_timeout(calls):
 def test_lease_zero_drains_without_a_lease(calls):
     ret = vcd_cell_state.drained("cell1", lease=0)
     assert ret["result"] is True
-    calls["vcd_cell.drain"].assert_called_once_with(timeout=3600, interval=5, lease=0, shutdown=True)
+    calls["vcd_cell.drain"].assert_called_once_with(timeout=3600, interval=5, lease=0, shutdown=True, quiesce=True)
     calls["vcd_cell.release_lease"].assert_not_called()
 
 

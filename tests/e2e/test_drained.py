@@ -165,7 +165,8 @@ def test_active_unquiesces_a_running_quiesced_cell(fake_cell1, apply_state):
 
 
 def test_progress_events_reach_the_masters_bus(fake_cell1, apply_state, event_listener, salt_master):
-    cell = fake_cell1(jobs=[3.0])
+    # A job long enough to still run at the first progress event, on the slowest Salt this runs on.
+    cell = fake_cell1(jobs=[6.0])
     (job,) = cell.snapshot()["jobs"]
     started = time.time()
     assert apply_state("vcd.drained")["result"] is True

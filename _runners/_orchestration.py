@@ -22,6 +22,8 @@ import salt.utils.minions
 from salt.exceptions import SaltInvocationError
 
 HEALTH_CALL_TIMEOUT = 60
+# How a minion's return says a function failed: its error, an unforeseen exception, a missing function.
+SALT_ERRORS = ("ERROR", "Error", "The minion function caused an exception", "'vcd_cell")
 TARGET_TYPES = (
     "glob",
     "pcre",
@@ -158,7 +160,7 @@ def answered(answers, cells, fun):
         answer = answers.get(cell)
         if answer is None:
             outcome[cell] = "the minion did not answer"
-        elif isinstance(answer, str) and answer.startswith(("ERROR", "Error", "'vcd_cell")):
+        elif isinstance(answer, str) and answer.startswith(SALT_ERRORS):
             outcome[cell] = f"{fun}: {answer}"
         else:
             outcome[cell] = None

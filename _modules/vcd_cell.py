@@ -93,9 +93,11 @@ PASSWORD_PROMPT = "password:"
 QUESTION = re.compile(r"[\[(]\s*y(es)?\s*/\s*n(o)?\s*[\])]\s*[:?]?\s*$", re.IGNORECASE)
 # LSB init script status codes: 0 running; 1, 2, 3 not running (stale pid/lock file, or clean).
 LSB_NOT_RUNNING = (1, 2, 3)
-# How often a waiting loop looks at a running tool; REST polling is cheap, so it runs at least this often.
+# How often a waiting loop looks at a running tool; REST polling is cheap (one GET of a task or a task
+# query), so it runs at least this often: twice a second puts a drain's end within half a second of the
+# last job's.
 TOOL_POLL_SECONDS = 0.05
-API_POLL_SECONDS = 1.0
+API_POLL_SECONDS = 0.5
 HEALTH_POLL_SECONDS = 0.25
 API_TIMEOUT = 30
 # Spoken when a cell does not say which API versions it speaks; cells' states are read and set from 38.1.
@@ -810,6 +812,10 @@ def _poll_tasks(api):
         return None
 
 
+class _QuiesceFailed(CommandExecutionError):
+    """The quiesce itself failed (the tool's run, or the API's request or task): it never took effect."""
+
+
 def _lost_jobs_error(settings, cause, tasks, reading):
     """
     The error for a drain whose tool failed: a cell that stopped under it lost its jobs, and says so;
@@ -834,16 +840,22 @@ class _Drain:
     While a ``--quiesce true`` run is still going (newer tools return only once drained), its end is
     the signal; otherwise the REST API is polled cheaply and the tool is only run to confirm, or, without
     the API, the tool is polled every ``interval``. A ``lease`` is renewed on every look at the cell.
+
+    ``quiesce_if_active``: a drain that did not quiesce (the cell was believed quiesced) reads the tool
+    at once, and quiesces the cell when a reading finds its scheduler active after all (restarted, or
+    unquiesced by hand meanwhile).
     """
 
-    def __init__(self, settings, timeout, interval, lease):
+    def __init__(self, settings, timeout, interval, lease, quiesce_if_active=False):
         self.settings = settings
         self.interval = interval
         self.lease = lease
+        self.quiesce_if_active = quiesce_if_active
         self.started = time.monotonic()
         self.deadline = self.started + timeout
         self.progress = _Progress(settings, self.started, self.deadline)
         self.reading, self.tasks, self.quiesce_run, self.quiesce_task = None, None, None, None
+        self.jobs_at_start = None
         self.next_tool_run = self.started
         # The tasks are listed before anything else, so that a cell dying under the drain can name the
         # jobs it lost.
@@ -852,11 +864,15 @@ class _Drain:
 
     def quiesce(self):
         """Through the cells API where the cell has it (vCD 10.5.1: no tool start), else the tool."""
+        self.quiesce_if_active = False
         record = _own_cell(self.api)
-        if record is not None:
-            self.quiesce_task = self.api.set_cell_state(record, "QUIESCED")
-        else:
-            self.quiesce_run = _ToolRun(self.settings, ["--quiesce", "true"])
+        try:
+            if record is None:
+                self.quiesce_run = _ToolRun(self.settings, ["--quiesce", "true"])
+            else:
+                self.quiesce_task = self.api.set_cell_state(record, "QUIESCED")
+        except CommandExecutionError as exc:
+            raise _QuiesceFailed(str(exc)) from None
 
     def _poll_api(self):
         if self.api is None:
@@ -866,6 +882,11 @@ class _Drain:
             self.api = None
         else:
             self.tasks = polled
+            self._first_count(len(polled))
+
+    def _first_count(self, job_count):
+        if self.jobs_at_start is None:
+            self.jobs_at_start = job_count
 
     def _check_quiesce(self):
         """
@@ -877,7 +898,7 @@ class _Drain:
                 self.quiesce_run.result()
                 self.quiesce_run = None
         except CommandExecutionError as exc:
-            raise _lost_jobs_error(self.settings, exc, self.tasks, self.reading) from None
+            raise _QuiesceFailed(str(_lost_jobs_error(self.settings, exc, self.tasks, self.reading))) from None
         if self.quiesce_task is None:
             return
         if self.api is None:
@@ -886,7 +907,7 @@ class _Drain:
         try:
             done = _wait_for_task(self.api, self.quiesce_task, 0)
         except CommandExecutionError as exc:
-            raise _lost_jobs_error(self.settings, exc, self.tasks, self.reading) from None
+            raise _QuiesceFailed(str(_lost_jobs_error(self.settings, exc, self.tasks, self.reading))) from None
         if done:
             self.quiesce_task = None
 
@@ -897,6 +918,10 @@ class _Drain:
         """
         if self.quiesce_run is not None or self.quiesce_task is not None:
             return False
+        if self.quiesce_if_active and self.reading is None:
+            # A cell believed quiesced is read at once, whatever the API lists: a restarted cell comes
+            # back active, and waiting on the API alone would never find it out.
+            return True
         confirm = (self.api is None or not self.tasks) and now >= self.next_tool_run
         return confirm or now >= self.deadline
 
@@ -906,11 +931,19 @@ class _Drain:
         except CommandExecutionError as exc:
             raise _lost_jobs_error(self.settings, exc, self.tasks, self.reading) from None
         self.next_tool_run = now + self.interval
+        self._first_count(self.reading["job_count"])
+        if self.quiesce_if_active and self.reading["active"]:
+            self.quiesce()
         return self.reading
 
     def _outcome(self, drained, now):
-        tasks = [] if drained else self.tasks
-        return {"drained": drained, "status": self.reading, "tasks": tasks, "elapsed": round(now - self.started, 1)}
+        return {
+            "drained": drained,
+            "status": self.reading,
+            "tasks": [] if drained else self.tasks,
+            "jobs_at_start": self.jobs_at_start,
+            "elapsed": round(now - self.started, 1),
+        }
 
     def _pause(self, now):
         tick = min(self.interval, API_POLL_SECONDS) if self.api else self.interval
@@ -943,15 +976,16 @@ class _Drain:
             self.api.close()
 
 
-def _wait(settings, timeout, interval, quiesce=False, lease=0, shutdown=False):
+def _wait(settings, timeout, interval, quiesce=None, lease=0, shutdown=False):
     """
-    Wait as :class:`_Drain` does; with ``quiesce``, quiesce the cell first. With ``shutdown``, a cell
+    Wait as :class:`_Drain` does. ``quiesce``: ``"first"`` quiesces the cell before anything else,
+    ``"if active"`` only when a reading finds its scheduler active; None never. With ``shutdown``, a cell
     found drained is shut down at once: the tool has just read 0 jobs and an inactive scheduler (so no new
     job can start there), and a second reading would only cost another tool start.
     """
-    watch = _Drain(settings, timeout, interval, lease)
+    watch = _Drain(settings, timeout, interval, lease, quiesce_if_active=quiesce == "if active")
     try:
-        if quiesce:
+        if quiesce == "first":
             watch.quiesce()
         outcome = watch.run()
     finally:
@@ -1107,9 +1141,11 @@ def _end_claim():
 def _arrange_lease(settings, seconds):
     """
     Before a quiesce: a lease that runs out ``seconds`` from now, guarded by a keeper. A keeper already
-    guarding this cell's lease (a re-applied drain) is kept: one lease, one keeper per cell.
+    guarding this cell's lease (a re-applied drain) is kept: one lease, one keeper per cell. Returns
+    whether the lease is new (none was held).
     """
     with _lease_lock():
+        fresh = _read_lease() is None
         _write_lease({"expires": time.time() + seconds, "seconds": seconds, "by": _this_run()})
         if not _held_by_a_live_process(KEEPER_LOCK):
             try:
@@ -1117,6 +1153,23 @@ def _arrange_lease(settings, seconds):
             except CommandExecutionError:
                 _remove_lease()
                 raise
+    return fresh
+
+
+@contextlib.contextmanager
+def _leased(settings, seconds):
+    """
+    A quiesce under a lease of ``seconds`` (none for 0). When the quiesce itself fails, a lease this run
+    took is ended again: its keeper would otherwise "unquiesce", at its end, a cell nobody quiesced.
+    """
+    fresh = _arrange_lease(settings, seconds) if seconds else False
+    try:
+        yield
+    except _QuiesceFailed:
+        if fresh:
+            with _lease_lock():
+                _remove_lease()
+        raise
 
 
 def _renew_lease(seconds):
@@ -1375,17 +1428,22 @@ def quiesce(timeout=None, lease=0):
     settings = _settings()
     limit = _positive_number("timeout", timeout) if timeout is not None else settings.cli_timeout
     _claim_cell()
-    if lease:
-        _arrange_lease(settings, lease)
-    finished = _set_state_through_api(settings, "QUIESCED", limit)
-    if finished is not None:
-        return {"quiesced": True, "finished": finished, "via": "api"}
-    run = _ToolRun(settings, ["--quiesce", "true"])
-    if run.wait(limit):
-        run.result()
+    with _leased(settings, lease):
+        try:
+            finished = _set_state_through_api(settings, "QUIESCED", limit)
+        except CommandExecutionError as exc:
+            raise _QuiesceFailed(str(exc)) from None
+        if finished is not None:
+            return {"quiesced": True, "finished": finished, "via": "api"}
+        try:
+            run = _ToolRun(settings, ["--quiesce", "true"])
+            if not run.wait(limit):
+                run.kill()
+                return {"quiesced": True, "finished": False, "via": "tool"}
+            run.result()
+        except CommandExecutionError as exc:
+            raise _QuiesceFailed(str(exc)) from None
         return {"quiesced": True, "finished": True, "via": "tool"}
-    run.kill()
-    return {"quiesced": True, "finished": False, "via": "tool"}
 
 
 def unquiesce():
@@ -1614,7 +1672,8 @@ def wait_drained(timeout=3600, interval=5, lease=0, shutdown=False):
     Sends progress events tagged ``vcd/cell/<minion id>/drain``.
 
     Returns ``drained``, the last ``status`` read from the tool, the blocking ``tasks`` (when the API is
-    available), the ``elapsed`` seconds and whether the cell was ``shut_down``. A cell that stops while
+    available), ``jobs_at_start`` (the first count of running jobs), the ``elapsed`` seconds and whether the
+    cell was ``shut_down``. A cell that stops while
     waiting is an error naming the jobs it lost. ``lease``: renew the quiesce lease for that many seconds
     while waiting (see :py:func:`drain`). ``shutdown``: shut the cell down as soon as the tool reads it
     drained, on that reading (0 jobs and an inactive scheduler: no new job can start there).
@@ -1645,8 +1704,10 @@ def drain(timeout=3600, interval=5, lease=0, shutdown=False, quiesce=True):
     """
     Quiesce the cell and wait until it is drained, as :py:func:`wait_drained` does; with ``shutdown``,
     shut it down on the tool's reading that confirmed it drained (by default it is left running).
-    ``quiesce=False`` when the cell is known to be quiesced already (a status read just before says
-    so): the drain then only claims the cell, takes the lease and waits.
+    ``quiesce=False`` when the cell is known to be quiesced already (a quiesce of this host's, its lease
+    still held): the drain then claims the cell, takes the lease and reads it at once, so that reading,
+    if it finds the cell drained, is the one the shutdown goes ahead on; a reading that finds the
+    scheduler active after all quiesces it then.
 
     Newer tools only return from ``--quiesce true`` once no job is left: then the tool's return is the
     signal and no other tool run is needed until then. At the deadline the tool is stopped; the cell
@@ -1673,9 +1734,9 @@ def drain(timeout=3600, interval=5, lease=0, shutdown=False, quiesce=True):
     _check_flag("quiesce", quiesce)
     settings = _settings()
     _claim_cell()
-    if lease:
-        _arrange_lease(settings, lease)
-    return _wait(settings, timeout, interval, quiesce=quiesce, lease=lease, shutdown=shutdown)
+    with _leased(settings, lease):
+        how = "first" if quiesce else "if active"
+        return _wait(settings, timeout, interval, quiesce=how, lease=lease, shutdown=shutdown)
 
 
 def claim():

@@ -22,8 +22,9 @@ import salt.utils.minions
 from salt.exceptions import SaltInvocationError
 
 HEALTH_CALL_TIMEOUT = 60
-# How a minion's return says a function failed: its error, an unforeseen exception, a missing function.
-SALT_ERRORS = ("ERROR", "Error", "The minion function caused an exception", "'vcd_cell")
+# How a minion's return says a function failed: its error, an unforeseen exception, a missing function,
+# and, in a job of several functions, the traceback of one that raised.
+SALT_ERRORS = ("ERROR", "Error", "The minion function caused an exception", "'vcd_cell", "Traceback")
 TARGET_TYPES = (
     "glob",
     "pcre",
@@ -116,6 +117,21 @@ class Cells:
             return {}
         return self.client.cmd(cells, fun, arg=list(arg), kwarg=kwarg, tgt_type="list", timeout=timeout or self.timeout)
 
+    def call_each(self, cells, calls, timeout=None):
+        """
+        Several functions in one job (Salt's compound command: one publish, one return per cell), each
+        a ``(fun, args, kwargs)``: ``{fun: {cell: return}}``, as :meth:`call` answers each.
+        """
+        if not cells:
+            return {fun: {} for fun, _, _ in calls}
+        funs = [fun for fun, _, _ in calls]
+        args = [list(arg) + ([dict(kwarg, __kwarg__=True)] if kwarg else []) for _, arg, kwarg in calls]
+        answers = self.client.cmd(cells, funs, arg=args, tgt_type="list", timeout=timeout or self.timeout)
+        return {
+            fun: {cell: answer[fun] for cell, answer in answers.items() if isinstance(answer, dict) and fun in answer}
+            for fun in funs
+        }
+
     def serving(self, cells):
         """The cells among ``cells`` whose health check answers "Service is up." right now."""
         answers = self.call(cells, "vcd_cell.health", timeout=HEALTH_CALL_TIMEOUT)
@@ -161,7 +177,8 @@ def answered(answers, cells, fun):
         if answer is None:
             outcome[cell] = "the minion did not answer"
         elif isinstance(answer, str) and answer.startswith(SALT_ERRORS):
-            outcome[cell] = f"{fun}: {answer}"
+            # A traceback's last line is the exception itself.
+            outcome[cell] = f"{fun}: {answer.strip().splitlines()[-1] if answer.startswith('Traceback') else answer}"
         else:
             outcome[cell] = None
     return outcome

@@ -1,6 +1,6 @@
 """
 Upgrade a vCloud Director server group: every cell drained and stopped, the software installed on
-each, the shared database upgraded once, then the cells started again, the database cell first.
+each, the shared database upgraded once, then the cells started again, all at once.
 
 A vCD upgrade cannot roll cell by cell: the cells share one database, whose upgrade needs every cell
 stopped, and a cell whose software and database differ cannot start. Called by the ``orch.vcd_upgrade``
@@ -23,8 +23,11 @@ The steps, in order, each on every cell:
    ``version``. The first install is the point of no return.
 5. ``database``: checked live that every cell is stopped, then the database upgrade, once, on
    ``db_cell``.
-6. ``start``: ``vcd.active`` on ``db_cell`` until it serves, then on the others at once.
-7. ``verify``: every cell serves on ``version``, with an active scheduler and no quiesce lease left.
+6. ``start``: ``vcd.active`` on every cell at once: each starts, serves within ``health_timeout`` and
+   has its scheduler read active. VMware orders nothing among the starts once the database is
+   upgraded; starting them together ends the outage soonest.
+7. ``verify``: every cell serves on ``version`` with no quiesce lease left (and, on vCD 10.5.1, its
+   state ACTIVE).
 
 Each step done is recorded in the master's cache: running the same upgrade again resumes at the first
 step not done, and every step re-checks the live state (a stopped cell is not drained again, a cell on
@@ -71,15 +74,26 @@ def _errors(answers, cells, fun):
 
 
 def _preflight(cells, context):
-    """Every cell answers and vCD lists exactly the planned cells; the versions before, recorded."""
-    calls = context["cells"]
-    versions = calls.call(cells, "vcd_cell.version")
+    """
+    Every cell answers and vCD lists exactly the planned cells; the versions before, recorded. One job
+    asks every cell all it needs, whether it runs included (for the quiesce step that follows).
+    """
+    answers = context["cells"].call_each(
+        cells,
+        [
+            ("vcd_cell.version", (), None),
+            ("vcd_cell.is_running", (), None),
+            ("config.get", ("vcd_cell:cell_name",), None),
+            ("vcd_cell.cells", (), None),
+        ],
+    )
+    versions = answers["vcd_cell.version"]
     outcome = _errors(versions, cells, "vcd_cell.version")
     if any(outcome.values()):
         return outcome
-    names = calls.call(cells, "config.get", arg=["vcd_cell:cell_name"])
-    names = {cell: (names.get(cell) or cell) for cell in cells}
-    listings = calls.call(cells, "vcd_cell.cells")
+    context["running"] = answers["vcd_cell.is_running"]
+    names = {cell: (answers["config.get"].get(cell) or cell) for cell in cells}
+    listings = answers["vcd_cell.cells"]
     listed = next((listings[cell] for cell in cells if isinstance(listings.get(cell), list)), None)
     if listed is None:
         why = "no cell could read vCD's list of the server group's cells (is vcd_cell:api_url set on the cells?)"
@@ -106,7 +120,8 @@ def _preflight(cells, context):
 def _quiesce(cells, context):
     """Every running cell quiesced, under a quiesce lease, before any of them drains."""
     calls = context["cells"]
-    running = calls.call(cells, "vcd_cell.is_running")
+    # Asked by the preflight a moment ago in this run; a resumed run asks again.
+    running = context.pop("running", None) or calls.call(cells, "vcd_cell.is_running")
     outcome = _errors(running, cells, "vcd_cell.is_running")
     to_quiesce = [cell for cell in cells if running.get(cell) is True]
     answers = calls.call(to_quiesce, "vcd_cell.quiesce", kwarg={"timeout": QUIESCE_WAIT, "lease": context["lease"]})
@@ -129,12 +144,10 @@ def _install(cells, context):
     record.data["point_of_no_return"] = True
     record.save()
     calls, version = context["cells"], context["version"]
-    if context["install_sls"]:
-        outcome = calls.apply(cells, context["install_sls"], context["cell_pillar"])
-    else:
-        outcome = calls.single(
-            cells, "vcd_cell.installed", "vcd software", {"version": version}, context["cell_pillar"]
-        )
+    if not context["install_sls"]:
+        # The state itself fails unless the cell then reports the version.
+        return calls.single(cells, "vcd_cell.installed", "vcd software", {"version": version}, context["cell_pillar"])
+    outcome = calls.apply(cells, context["install_sls"], context["cell_pillar"])
     installed = calls.call([c for c in cells if not outcome[c]], "vcd_cell.version")
     for cell, found in installed.items():
         if found != version:
@@ -161,34 +174,35 @@ def _active_pillar(context):
 
 
 def _start(cells, context):
-    """``vcd.active`` on ``db_cell`` until it serves, then on the other cells at once."""
-    calls, db_cell = context["cells"], context["db_cell"]
-    pillar = _active_pillar(context)
-    first = calls.apply([db_cell], "vcd.active", pillar)
-    if first[db_cell]:
-        return dict(dict.fromkeys(cells, "not started: the database cell did not come back"), **first)
-    others = [cell for cell in cells if cell != db_cell]
-    return dict(first, **calls.apply(others, "vcd.active", pillar))
+    """``vcd.active`` on every cell at once: started, serving, its scheduler active."""
+    return context["cells"].apply(cells, "vcd.active", _active_pillar(context))
 
 
 def _verify(cells, context):
-    """Every cell serves on ``version`` with an active scheduler, and no quiesce lease is left."""
-    calls, version = context["cells"], context["version"]
-    statuses = calls.call(cells, "vcd_cell.status")
-    leases = calls.call(cells, "vcd_cell.lease")
-    listing = calls.call([context["db_cell"]], "vcd_cell.cells").get(context["db_cell"])
-    listed = {entry["name"]: entry for entry in listing} if isinstance(listing, list) else {}
-    names = context["record"].data.get("names", {})
+    """
+    Every cell serves (health check) on ``version``, and no quiesce lease is left, in one job. Each
+    scheduler was read active by ``vcd.active`` in the start step; the cells API (vCD 10.5.1) says so
+    again here, for free, where the cell has it.
+    """
+    answers = context["cells"].call_each(
+        cells, [("vcd_cell.health", (), None), ("vcd_cell.lease", (), None), ("vcd_cell.cells", (), None)]
+    )
+    health, leases, listings = answers["vcd_cell.health"], answers["vcd_cell.lease"], answers["vcd_cell.cells"]
+    listing = next((listings[cell] for cell in cells if isinstance(listings.get(cell), list)), [])
+    listed = {entry["name"]: entry for entry in listing}
+    names, version = context["record"].data.get("names", {}), context["version"]
     outcome = {}
     for cell in cells:
         entry = listed.get(names.get(cell, cell))
         problems = []
-        if not isinstance(statuses.get(cell), dict) or not statuses[cell].get("active"):
-            problems.append(f"its scheduler is not active ({statuses.get(cell)})")
+        if not isinstance(health.get(cell), dict) or not health[cell].get("up"):
+            problems.append(f"it does not serve ({health.get(cell)})")
         if not isinstance(leases.get(cell), dict) or leases[cell].get("held"):
             problems.append("a quiesce lease is still held")
         if entry is None or not entry.get("active") or entry.get("version") != version:
             problems.append(f"vCD lists it as {entry}, not active on {version}")
+        elif entry.get("status") not in (None, "ACTIVE"):
+            problems.append(f"vCD reports its state {entry['status']}, not ACTIVE")
         outcome[cell] = "; ".join(problems) or None
     return outcome
 
@@ -220,7 +234,7 @@ def _announce(upgrade_id):
 
 def _restore(cells, context, report):
     """Before the point of no return: every cell back into service (its software is unchanged)."""
-    outcome = context["cells"].apply(cells, "vcd.active", _active_pillar(context))
+    outcome = _start(cells, context)
     for cell in cells:
         report[cell]["restored"] = outcome[cell] is None
         if outcome[cell]:
@@ -230,9 +244,8 @@ def _restore(cells, context, report):
 
 def _where_cells_are(cells, context, report):
     """After the point of no return, each cell's state in words, for the person who goes on from here."""
-    calls = context["cells"]
-    running = calls.call(cells, "vcd_cell.is_running")
-    versions = calls.call(cells, "vcd_cell.version")
+    answers = context["cells"].call_each(cells, [("vcd_cell.is_running", (), None), ("vcd_cell.version", (), None)])
+    running, versions = answers["vcd_cell.is_running"], answers["vcd_cell.version"]
     for cell in cells:
         state = "running" if running.get(cell) is True else "stopped" if running.get(cell) is False else "unknown"
         report[cell]["state"] = f"{state}, vCD {versions.get(cell, 'unknown')} installed"
@@ -305,7 +318,7 @@ def upgrade(
         upgrade). Without it nothing is touched.
 
     db_cell
-        The cell that runs the database upgrade and starts first; default the first cell.
+        The cell that runs the database upgrade; default the first cell.
 
     install_sls
         An SLS that installs the software instead of ``vcd_cell.installed`` (e.g. an appliance's

@@ -162,9 +162,11 @@ def _after_timeout(ret, wait, timeout, on_timeout, cancel_grace, interval, lease
 
 def drained(name, timeout=3600, interval=5, maintenance_message=False, on_timeout="fail", cancel_grace=300, lease=900):
     """
-    Ensure the cell is shut down with no job lost: read its status, quiesce it, wait until the tool
-    reports 0 jobs and an inactive scheduler, check again, shut down, verify it stopped, and turn the
-    maintenance message on if asked.
+    Ensure the cell is shut down with no job lost: read its status, quiesce it (unless it is quiesced
+    already), wait until the tool reports 0 jobs and an inactive scheduler, shut down on that reading,
+    verify it stopped, and turn the maintenance message on if asked. Under a quiesce lease of this host's
+    (a quiesce still in force), the drain reads the cell at once instead, and that reading, if it finds
+    the cell drained, is the one it shuts down on.
 
     name
         A label for this state; the cell is the minion's own.
@@ -216,7 +218,15 @@ def drained(name, timeout=3600, interval=5, maintenance_message=False, on_timeou
         __salt__["vcd_cell.claim"]()
         if not __salt__["vcd_cell.is_running"]():
             return _stopped_cell(ret, maintenance_message)
-        before = __salt__["vcd_cell.status"]()
+        # A quiesce of this host's still in force (its lease held: orch.vcd_upgrade's quiesce step, a
+        # re-applied drain) needs no reading first: the drain reads the cell at once and, finding it
+        # drained, shuts it down on that very reading.
+        under_lease = __salt__["vcd_cell.lease"]()["held"]
+        before = None
+        if __opts__["test"] or not under_lease:
+            # Read before anything is touched: a tool that cannot report the status (an output it does not
+            # know, a hang) stops the drain here, and a scheduler already quiesced is not quiesced again.
+            before = __salt__["vcd_cell.status"]()
         if __opts__["test"]:
             ret["result"] = None
             ret["comment"] = (
@@ -229,13 +239,12 @@ def drained(name, timeout=3600, interval=5, maintenance_message=False, on_timeou
                 ret["changes"]["maintenance_message"] = True
             return ret
         started = time.monotonic()
-        # A scheduler already reported inactive (or quiesced, by the cells API) needs no second quiesce, and
-        # the module shuts the cell down on the very reading that found it drained: no tool run twice.
-        quiesced = before.get("quiesced") is True or not before["active"]
+        quiesced = under_lease or before.get("quiesced") is True or not before["active"]
         wait = __salt__["vcd_cell.drain"](
             timeout=timeout, interval=interval, lease=lease, shutdown=True, quiesce=not quiesced
         )
         ret["changes"]["quiesced"] = True
+        jobs = before["job_count"] if before else wait["jobs_at_start"] or 0
         if not wait["drained"]:
             wait = _after_timeout(ret, wait, timeout, on_timeout, cancel_grace, interval, lease)
             if wait is None:
@@ -247,7 +256,7 @@ def drained(name, timeout=3600, interval=5, maintenance_message=False, on_timeou
             return ret
         ret["changes"]["stopped"] = True
         ret["changes"]["drain_seconds"] = round(time.monotonic() - started, 1)
-        ret["comment"] = f"The cell was drained of {before['job_count']} job(s) and shut down"
+        ret["comment"] = f"The cell was drained of {jobs} job(s) and shut down"
         if maintenance_message:
             __salt__["vcd_cell.maintenance_message"](True)
             ret["changes"]["maintenance_message"] = True

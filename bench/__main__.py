@@ -39,7 +39,10 @@ def main():
     )
     print(f"  tool runs per drain: <= 4 with REST: {rest['runs']}; <= 2 on 10.5.1: {cells_api['runs']}")
     print(f"  state on a stopped cell <= 1.5 x test.ping: {costs['ratio']:.2f} x")
-    print(f"  rollout overhead <= 2 s per cell: {rolled['per_cell']:.2f} s")
+    print(
+        "  rollout overhead <= 2 s per cell: "
+        + ", ".join(f"{r['per_cell']:.2f} s on {name}" for name, r in rolled.items())
+    )
     salt_run, by_hand = upgraded.values()
     print(f"  upgrade overhead <= 3 s per cell: {salt_run['per_cell']:.2f} s")
     print(

@@ -14,13 +14,13 @@ import subprocess
 import tempfile
 import time
 
+from bench import floor
 from bench.report import median, table
 from simulator import CELL_MANAGEMENT_TOOL, VMWARE_VCD_CELL
 from simulator.local_minion import load_states
 from simulator.model import Cell, CellConfig
 from simulator.server import CellServer
 
-JVM_SECONDS = 1.5
 JOB_ENDS = (2.0, 4.0, 6.0)  # seconds after the drain starts
 HAND_LOOP_SECONDS = 10
 INTERVAL = 5
@@ -43,7 +43,7 @@ done
 
 def new_cell(server, version="8.10"):
     # 8.10: --quiesce returns at once, so the hand loop really polls (a blocking quiesce would wait for it).
-    cell = server.replace_cell(Cell(CellConfig(cell_name="cell1", version=version, cli_delay=JVM_SECONDS)))
+    cell = server.replace_cell(Cell(CellConfig(cell_name="cell1", version=version, cli_delay=floor.TOOL_START)))
     for index, seconds in enumerate(JOB_ENDS):
         cell.add_job(seconds=seconds, name=f"job{index + 1}")
     return cell
@@ -94,7 +94,8 @@ def main(repeats):
     keys = ("decision", "tool_after", "detection", "runs", "drain")
     medians = {name: {key: median([r[key] for r in runs]) for key in keys} for name, runs in results.items()}
     table(
-        f"Drain: {len(JOB_ENDS)} jobs ending {', '.join(f'{s:g}' for s in JOB_ENDS)} s in, tool start {JVM_SECONDS} s, "
+        f"Drain: {len(JOB_ENDS)} jobs ending {', '.join(f'{s:g}' for s in JOB_ENDS)} s in, "
+        f"tool start {floor.TOOL_START} s, "
         f"interval {INTERVAL} s, hand loop every {HAND_LOOP_SECONDS} s; medians of {repeats} runs (seconds)",
         ["procedure", "decision", "tool runs after", "detection", "tool runs", "whole drain"],
         [[name] + [values[key] for key in keys] for name, values in medians.items()],

@@ -43,7 +43,9 @@ def add_cell_options(parser):
     parser.add_argument("--layout", choices=("lines", "oneline"), default="lines")
     parser.add_argument("--noise", action="store_true", help="JVM and log lines around the tool's output")
     parser.add_argument("--crlf", action="store_true", help="the tool ends lines with CRLF")
-    parser.add_argument("--cli-delay", type=_non_negative, default=0.0, help="seconds each tool run takes to start")
+    parser.add_argument(
+        "--cli-delay", type=_non_negative, default=0.0, help="seconds each run of a Java tool takes to start"
+    )
     parser.add_argument("--start-seconds", type=_non_negative, default=0.0, help="seconds a start takes")
     parser.add_argument("--cancel-seconds", type=_non_negative, default=0.0, help="seconds a cancel takes")
 

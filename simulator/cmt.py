@@ -203,7 +203,7 @@ def inject_fault(option, config):
 
 
 def main(argv):
-    config = announce(TOOL, argv)
+    config = announce(TOOL, argv, java=True)
     parsed = parse_arguments(argv)
     check_supported(parsed["option"], config)
     if parsed["pid"] is None and parsed["password"] is None:

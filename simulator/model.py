@@ -70,7 +70,7 @@ class CellConfig:
     layout: str = "lines"  # "lines" or "oneline"
     noise: bool = False  # JVM and logging lines around the fields
     crlf: bool = False
-    # Seconds the stub CLI waits before doing anything, like a JVM starting.
+    # Seconds the Java tools (cell-management-tool, the database upgrade) wait first, like a JVM starting.
     cli_delay: float = 0.0
     # Seconds between `start` and the cell serving requests.
     start_seconds: float = 0.0

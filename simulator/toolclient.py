@@ -51,12 +51,16 @@ def call(path, payload):
         raise ToolError(f"Cannot connect to the cell at {cell_url()}: {exc}") from None
 
 
-def announce(tool, argv):
-    """Record this run in the cell's timeline and return the cell's knobs, then wait like a JVM starts."""
+def announce(tool, argv, java=False):
+    """
+    Record this run in the cell's timeline and return the cell's knobs. A ``java`` tool then waits
+    ``cli_delay`` like a JVM starting; the shell scripts and ``rpm`` start at once.
+    """
     status, config = call("/sim/tool/invocation", {"tool": tool, "argv": list(argv)})
     if status != 200:
         raise ToolError(config.get("error", f"HTTP {status} from the cell"))
-    time.sleep(config.get("cli_delay", 0))
+    if java:
+        time.sleep(config.get("cli_delay", 0))
     return config
 
 

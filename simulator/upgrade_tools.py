@@ -109,7 +109,7 @@ def installer_main(argv, program=None):
 
 
 def upgrade_main(argv):
-    announce(UPGRADE, argv)
+    announce(UPGRADE, argv, java=True)
     unknown = [arg for arg in argv if arg != "--backup-completed"]
     if unknown:
         raise ToolError(f"Unknown option(s): {' '.join(unknown)}\nusage: upgrade [--backup-completed]", 2)

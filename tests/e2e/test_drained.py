@@ -103,6 +103,17 @@ def test_on_timeout_fail_leaves_the_cell_quiesced_and_names_the_blocking_task(fa
     assert not events_of(cell, "shutdown", "job_abort")
 
 
+def test_a_drain_reapplied_after_the_cell_restarted_quiesces_it_again(fake_cell1, apply_state):
+    # A drain that timed out leaves the cell quiesced under its lease; then the cell restarts (active
+    # again) and gets a job the REST API lists. The lease alone must not be taken for a quiesced cell.
+    fake_cell1(jobs=[None])
+    assert apply_state("vcd.drained", pillar={"vcd_cell": {"drain": {"timeout": 2, "interval": 1}}})["result"] is False
+    cell = fake_cell1(jobs=[4.0])
+    result = apply_state("vcd.drained")
+    assert result["result"] is True, result["comment"]
+    assert_safe_shutdown(cell)
+
+
 def test_on_timeout_abort_unquiesces_and_fails(fake_cell1, apply_state):
     cell = fake_cell1(jobs=[None])
     pillar = {"vcd_cell": {"drain": {"timeout": 2, "interval": 1, "on_timeout": "abort"}}}
@@ -196,11 +207,12 @@ def test_pid_authentication_needs_no_password(fake_cell1, apply_state):
 
 
 def test_without_rest_the_tool_is_polled(fake_cell1, apply_state):
-    cell = fake_cell1(jobs=[1.5], version="8.10")
+    cell = fake_cell1(jobs=[6.0], version="8.10")
     result = apply_state("vcd.drained", pillar={"vcd_cell": {"api_url": "", "drain": {"interval": 1}}})
     assert result["result"] is True, result["comment"]
     assert_safe_shutdown(cell)
-    assert len(tool_runs(cell)) >= 4
+    # The job outlived the first reading: the tool was read again, every interval, until it ended.
+    assert [argv[-1] for argv in tool_runs(cell)].count("--status") >= 2
 
 
 @pytest.mark.parametrize(
@@ -228,10 +240,12 @@ def test_invalid_arguments_fail_before_the_cell_is_touched(fake_cell1, apply_sta
     assert events_of(cell, "cli") == []
 
 
-def test_a_wrong_password_fails_clearly_without_leaking_it(fake_cell1, apply_state):
+def test_a_wrong_password_fails_clearly_without_leaking_it(fake_cell1, apply_state, salt_cli):
     cell = fake_cell1(jobs=[None])
     result = apply_state("vcd.drained", pillar={"vcd_cell": {"password": "Wr0ng-Secret"}})
     assert result["result"] is False
     assert "Authentication failed" in result["comment"]
     assert "Wr0ng-Secret" not in result["comment"]
     assert not events_of(cell, "quiesce", "shutdown")
+    # The quiesce failed: no lease is left whose keeper would later "unquiesce" a cell nobody quiesced.
+    assert salt_cli.run("vcd_cell.lease", minion_tgt="cell1").data["held"] is False

@@ -79,3 +79,9 @@ def test_bad_usage_exits_2(fake_cell, vcd_cell_script, args):
     result = vcd_cell_script(fake_cell(), *args)
     assert result.returncode == 2
     assert "Usage: vmware-vcd-cell" in result.stderr
+
+
+def test_a_shell_script_does_not_wait_for_a_jvm_to_start(fake_cell, vcd_cell_script):
+    # cli_delay is a Java tool's start; the service script is a shell script and answers at once.
+    server = fake_cell(cli_delay=600)
+    assert vcd_cell_script(server, "status").returncode == 0

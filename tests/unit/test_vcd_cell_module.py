@@ -277,6 +277,14 @@ def test_a_drain_of_a_cell_known_quiesced_does_not_quiesce_it_again():
     assert [run.args[-1] for run in FakeTerminal.runs] == ["--status", "--shutdown"]
 
 
+def test_a_drain_that_finds_a_cell_thought_quiesced_active_quiesces_it():
+    FakeTerminal.script["--status"] = ("Job count = 1\nIs Active = true\n", 0)
+    outcome = vcd_cell.drain(timeout=0.3, interval=0.1, shutdown=True, quiesce=False)
+    assert (outcome["drained"], outcome["shut_down"], outcome["jobs_at_start"]) == (False, False, 1)
+    runs = [run.args[-1] for run in FakeTerminal.runs]
+    assert runs[:2] == ["--status", "true"] and runs.count("true") == 1 and "--shutdown" not in runs
+
+
 def test_a_drain_that_times_out_never_shuts_down(monkeypatch):
     FakeTerminal.script["--status"] = ("Job count = 1\nIs Active = true\n", 0)
     outcome = vcd_cell.wait_drained(timeout=0.2, interval=0.1, shutdown=True)
@@ -407,6 +415,20 @@ def test_a_keeper_that_does_not_start_stops_the_drain_before_the_quiesce(monkeyp
         vcd_cell.drain(timeout=5, interval=1, lease=30)
     assert FakeTerminal.runs == []
     assert vcd_cell._read_lease() is None
+
+
+def test_a_quiesce_that_fails_ends_the_lease_it_took_but_not_one_held_before(keepers_started):
+    FakeTerminal.script["--quiesce"] = ("Authentication failed\n", 1)
+    for quiesce in (vcd_cell.quiesce, vcd_cell.drain):
+        with pytest.raises(CommandExecutionError, match="Authentication failed"):
+            quiesce(lease=30)
+        assert vcd_cell._read_lease() is None
+        vcd_cell.release_lease()
+    # A lease held before (an earlier quiesce of this host's) still guards that quiesce.
+    vcd_cell._write_lease({"expires": time.time() + 60, "seconds": 60, "by": {"pid": 7, "run": "salt-call"}})
+    with pytest.raises(CommandExecutionError, match="Authentication failed"):
+        vcd_cell.drain(timeout=5, interval=1, lease=30)
+    assert vcd_cell._read_lease() is not None
 
 
 def test_a_second_drain_fails_at_once_naming_the_first_and_touches_nothing(keepers_started):

@@ -22,14 +22,21 @@ def calls():
         "vcd_cell.is_running": MagicMock(side_effect=[True, False]),
         "vcd_cell.status": MagicMock(return_value=dict(RUNNING)),
         "vcd_cell.drain": MagicMock(
-            return_value={"drained": True, "status": DRAINED, "tasks": [], "elapsed": 3, "shut_down": True}
+            return_value={
+                "drained": True,
+                "status": DRAINED,
+                "tasks": [],
+                "jobs_at_start": 2,
+                "elapsed": 3,
+                "shut_down": True,
+            }
         ),
         "vcd_cell.shutdown": MagicMock(return_value={"shutdown": True}),
         "vcd_cell.unquiesce": MagicMock(return_value=True),
         "vcd_cell.quiesce": MagicMock(return_value={"quiesced": True}),
         "vcd_cell.cancel_tasks": MagicMock(return_value={"cancelled": ["t-1"], "failed": {}}),
         "vcd_cell.wait_drained": MagicMock(
-            return_value={"drained": True, "status": DRAINED, "tasks": [], "shut_down": True}
+            return_value={"drained": True, "status": DRAINED, "tasks": [], "jobs_at_start": 1, "shut_down": True}
         ),
         "vcd_cell.maintenance_message": MagicMock(return_value=True),
         "vcd_cell.maintenance_mode": MagicMock(return_value=True),
@@ -37,6 +44,7 @@ def calls():
         "vcd_cell.start": MagicMock(return_value=True),
         "vcd_cell.wait_serving": MagicMock(return_value=True),
         "vcd_cell.release_lease": MagicMock(return_value=True),
+        "vcd_cell.lease": MagicMock(return_value={"held": False}),
         "vcd_cell.claim": MagicMock(return_value=True),
         "vcd_cell.describe_tasks": vcd_cell_module.describe_tasks,
     }
@@ -53,7 +61,12 @@ def configure_loader_modules(calls, opts):
 
 
 def timed_out(tasks=(TASK,)):
-    return {"drained": False, "status": {"job_count": 1, "active": True, "maintenance": False}, "tasks": list(tasks)}
+    return {
+        "drained": False,
+        "status": {"job_count": 1, "active": True, "maintenance": False},
+        "tasks": list(tasks),
+        "jobs_at_start": 1,
+    }
 
 
 def called(calls):
@@ -72,6 +85,9 @@ def test_drained_quiesces_waits_shuts_down_and_verifies(calls):
     calls["vcd_cell.shutdown"].assert_not_called()
     calls["vcd_cell.release_lease"].assert_called_once_with()
     assert calls["vcd_cell.is_running"].call_count == 2
+    # The status is read once, before anything is touched.
+    calls["vcd_cell.status"].assert_called_once_with()
+    assert "drained of 2 job(s)" in ret["comment"]
 
 
 @pytest.mark.parametrize(
@@ -86,6 +102,15 @@ def test_a_cell_already_quiesced_is_not_quiesced_again(calls, reading):
     calls["vcd_cell.status"].return_value = reading
     assert vcd_cell_state.drained("cell1")["result"] is True
     assert calls["vcd_cell.drain"].call_args.kwargs["quiesce"] is False
+
+
+def test_a_cell_under_a_quiesce_lease_of_this_host_is_read_by_the_drain_itself(calls):
+    calls["vcd_cell.lease"].return_value = {"held": True}
+    ret = vcd_cell_state.drained("cell1")
+    assert ret["result"] is True and "drained of 2 job(s)" in ret["comment"]
+    assert calls["vcd_cell.drain"].call_args.kwargs["quiesce"] is False
+    # No reading before the drain's own: that one, finding the cell drained, is the one it shuts down on.
+    calls["vcd_cell.status"].assert_not_called()
 
 
 def test_an_already_stopped_cell_is_left_alone(calls):
@@ -122,7 +147,7 @@ def test_test_mode_reports_and_touches_nothing(calls, opts):
     assert ret["result"] is None
     assert "2 running job(s)" in ret["comment"] and "maintenance message" in ret["comment"]
     assert ret["changes"] == {"quiesced": True, "stopped": True, "maintenance_message": True}
-    assert called(calls) == {"vcd_cell.claim", "vcd_cell.is_running", "vcd_cell.status"}
+    assert called(calls) == {"vcd_cell.claim", "vcd_cell.is_running", "vcd_cell.lease", "vcd_cell.status"}
 
 
 def test_timeout_fail_leaves_the_cell_quiesced_and_names_the_task(calls):
@@ -201,13 +226,7 @@ def test_a_cell_still_running_after_shutdown_fails_the_state(calls):
 def test_the_maintenance_message_comes_after_the_shutdown(calls):
     order = []
     calls["vcd_cell.drain"].side_effect = lambda **kwargs: (
-        order.append("drain and shutdown")
-        or {
-            "drained": True,
-            "status": DRAINED,
-            "tasks": [],
-            "shut_down": True,
-        }
+        order.append("drain and shutdown") or dict(calls["vcd_cell.drain"].return_value)
     )
     calls["vcd_cell.maintenance_message"].side_effect = lambda enabled: order.append(("message", enabled))
     ret = vcd_cell_state.drained("cell1", maintenance_message=True)

@@ -41,11 +41,16 @@ done
 """
 
 
-def new_cell(server, version="8.10"):
+def new_cell(server, phase, version="8.10"):
+    """
+    A cell whose jobs end at ``JOB_ENDS`` plus ``phase`` seconds. Each run takes another phase across one
+    hand-loop period, so that where the last job's end falls between two polls is not the same luck in
+    every run: the medians are those of the procedures, not of one alignment of their clocks.
+    """
     # 8.10: --quiesce returns at once, so the hand loop really polls (a blocking quiesce would wait for it).
     cell = server.replace_cell(Cell(CellConfig(cell_name="cell1", version=version, cli_delay=floor.TOOL_START)))
     for index, seconds in enumerate(JOB_ENDS):
-        cell.add_job(seconds=seconds, name=f"job{index + 1}")
+        cell.add_job(seconds=seconds + phase, name=f"job{index + 1}")
     return cell
 
 
@@ -64,8 +69,8 @@ def measure(cell, started):
     }
 
 
-def run_state(server, states, opts, rest, version="8.10"):
-    cell = new_cell(server, version)
+def run_state(server, states, opts, phase, rest, version="8.10"):
+    cell = new_cell(server, phase, version)
     opts["vcd_cell"]["api_url"] = server.url if rest else ""
     started = time.monotonic()
     ret = states["vcd_cell.drained"]("cell1", timeout=120, interval=INTERVAL)
@@ -73,8 +78,8 @@ def run_state(server, states, opts, rest, version="8.10"):
     return measure(cell, started)
 
 
-def run_hand_loop(server):
-    cell = new_cell(server)
+def run_hand_loop(server, phase):
+    cell = new_cell(server, phase)
     started = time.monotonic()
     env = dict(os.environ, VCD_SIM_URL=server.url)
     subprocess.run(["bash", "-c", HAND_LOOP], env=env, check=True, capture_output=True, timeout=300)
@@ -85,16 +90,18 @@ def main(repeats):
     with tempfile.TemporaryDirectory() as tmp, CellServer() as server:
         opts, states = load_states(server, pathlib.Path(tmp), cli_timeout=120)
         results = {name: [] for name in (REST, TOOL, CELLS_API, HAND)}
-        for _ in range(repeats):
-            results[REST].append(run_state(server, states, opts, rest=True))
-            results[TOOL].append(run_state(server, states, opts, rest=False))
-            results[CELLS_API].append(run_state(server, states, opts, rest=True, version="10.5.1"))
-            results[HAND].append(run_hand_loop(server))
+        for run in range(repeats):
+            phase = run * HAND_LOOP_SECONDS / repeats
+            results[REST].append(run_state(server, states, opts, phase, rest=True))
+            results[TOOL].append(run_state(server, states, opts, phase, rest=False))
+            results[CELLS_API].append(run_state(server, states, opts, phase, rest=True, version="10.5.1"))
+            results[HAND].append(run_hand_loop(server, phase))
     states.pack["__salt__"]["vcd_cell.release_lease"]()
     keys = ("decision", "tool_after", "detection", "runs", "drain")
     medians = {name: {key: median([r[key] for r in runs]) for key in keys} for name, runs in results.items()}
     table(
-        f"Drain: {len(JOB_ENDS)} jobs ending {', '.join(f'{s:g}' for s in JOB_ENDS)} s in, "
+        f"Drain: {len(JOB_ENDS)} jobs ending {', '.join(f'{s:g}' for s in JOB_ENDS)} s in "
+        f"(plus 0 to {HAND_LOOP_SECONDS} s, another phase each run), "
         f"tool start {floor.TOOL_START} s, "
         f"interval {INTERVAL} s, hand loop every {HAND_LOOP_SECONDS} s; medians of {repeats} runs (seconds)",
         ["procedure", "decision", "tool runs after", "detection", "tool runs", "whole drain"],

@@ -816,6 +816,17 @@ class _QuiesceFailed(CommandExecutionError):
     """The quiesce itself failed (the tool's run, or the API's request or task): it never took effect."""
 
 
+@contextlib.contextmanager
+def _quiescing():
+    """A failure of what runs inside is the quiesce's own failure (see :func:`_leased`)."""
+    try:
+        yield
+    except _QuiesceFailed:
+        raise
+    except CommandExecutionError as exc:
+        raise _QuiesceFailed(str(exc)) from None
+
+
 def _lost_jobs_error(settings, cause, tasks, reading):
     """
     The error for a drain whose tool failed: a cell that stopped under it lost its jobs, and says so;
@@ -866,13 +877,11 @@ class _Drain:
         """Through the cells API where the cell has it (vCD 10.5.1: no tool start), else the tool."""
         self.quiesce_if_active = False
         record = _own_cell(self.api)
-        try:
+        with _quiescing():
             if record is None:
                 self.quiesce_run = _ToolRun(self.settings, ["--quiesce", "true"])
             else:
                 self.quiesce_task = self.api.set_cell_state(record, "QUIESCED")
-        except CommandExecutionError as exc:
-            raise _QuiesceFailed(str(exc)) from None
 
     def _poll_api(self):
         if self.api is None:
@@ -1428,21 +1437,15 @@ def quiesce(timeout=None, lease=0):
     settings = _settings()
     limit = _positive_number("timeout", timeout) if timeout is not None else settings.cli_timeout
     _claim_cell()
-    with _leased(settings, lease):
-        try:
-            finished = _set_state_through_api(settings, "QUIESCED", limit)
-        except CommandExecutionError as exc:
-            raise _QuiesceFailed(str(exc)) from None
+    with _leased(settings, lease), _quiescing():
+        finished = _set_state_through_api(settings, "QUIESCED", limit)
         if finished is not None:
             return {"quiesced": True, "finished": finished, "via": "api"}
-        try:
-            run = _ToolRun(settings, ["--quiesce", "true"])
-            if not run.wait(limit):
-                run.kill()
-                return {"quiesced": True, "finished": False, "via": "tool"}
-            run.result()
-        except CommandExecutionError as exc:
-            raise _QuiesceFailed(str(exc)) from None
+        run = _ToolRun(settings, ["--quiesce", "true"])
+        if not run.wait(limit):
+            run.kill()
+            return {"quiesced": True, "finished": False, "via": "tool"}
+        run.result()
         return {"quiesced": True, "finished": True, "via": "tool"}
 
 

@@ -21,19 +21,13 @@ step. Cells that completed are recorded in the master's cache, so running the sa
 after them; a rollout that completes forgets its record.
 """
 
-import importlib.util
-import os
 import time
 
+# What the orchestrations share, from _utils: Salt's loader puts it on the import path while it loads
+# this file (synced from file_roots with saltutil.sync_all, or installed as the package).
+import _vcd_cell_defaults as defaults
+import _vcd_orchestration as orchestration
 from salt.exceptions import SaltInvocationError
-
-# The machinery the orchestrations share, from the file beside this one (Salt's loader skips "_" files).
-_SPEC = importlib.util.spec_from_file_location(
-    "vcd_orchestration", os.path.join(os.path.dirname(__file__), "_orchestration.py")
-)
-orchestration = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(orchestration)
-
 
 __virtualname__ = "vcd_rolling"
 
@@ -122,15 +116,15 @@ def _roll_batch(batch, context, report):
 
 def rollout(
     cells,
-    tgt_type="glob",
-    batch=1,
-    min_active=1,
-    maintenance_sls=None,
-    health_timeout=600,
-    pause=0,
-    timeout=7200,
-    cell_pillar=None,
-    rollout_id=None,
+    tgt_type=defaults.ROLLOUT["tgt_type"],
+    batch=defaults.ROLLOUT["batch"],
+    min_active=defaults.ROLLOUT["min_active"],
+    maintenance_sls=defaults.ROLLOUT["maintenance_sls"],
+    health_timeout=defaults.ROLLOUT["health_timeout"],
+    pause=defaults.ROLLOUT["pause"],
+    timeout=defaults.ROLLOUT["timeout"],
+    cell_pillar=defaults.ROLLOUT["cell_pillar"],
+    rollout_id=defaults.ROLLOUT["rollout_id"],
 ):
     """
     Take the cells of a server group through maintenance, ``batch`` at a time, keeping at least

@@ -36,18 +36,11 @@ of no return puts every cell back into service (``on_failure: restore``); after 
 restarted and the return says what state each cell is in and what to do.
 """
 
-import importlib.util
-import os
-
+# What the orchestrations share, from _utils: Salt's loader puts it on the import path while it loads
+# this file (synced from file_roots with saltutil.sync_all, or installed as the package).
+import _vcd_cell_defaults as defaults
+import _vcd_orchestration as orchestration
 from salt.exceptions import SaltInvocationError
-
-# The machinery the orchestrations share, from the file beside this one (Salt's loader skips "_" files).
-_SPEC = importlib.util.spec_from_file_location(
-    "vcd_orchestration", os.path.join(os.path.dirname(__file__), "_orchestration.py")
-)
-orchestration = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(orchestration)
-
 
 __virtualname__ = "vcd_upgrade"
 
@@ -57,7 +50,6 @@ ON_FAILURE = ("restore", "stop")
 # Seconds a quiesce is given to return; a newer tool that waits for the jobs is stopped then, and the
 # cell stays quiesced: the drain step does the waiting.
 QUIESCE_WAIT = 30
-DEFAULT_LEASE = 900
 # The steps up to here change nothing that vcd.active cannot undo.
 BEFORE_NO_RETURN = ("preflight", "quiesce", "drain")
 
@@ -293,15 +285,15 @@ def _failed(context, report, failure, done):
 def upgrade(
     cells,
     version,
-    tgt_type="glob",
-    backup_completed=False,
-    db_cell=None,
-    install_sls=None,
-    on_failure="restore",
-    health_timeout=600,
-    timeout=7200,
-    cell_pillar=None,
-    upgrade_id=None,
+    tgt_type=defaults.UPGRADE["tgt_type"],
+    backup_completed=defaults.UPGRADE["backup_completed"],
+    db_cell=defaults.UPGRADE["db_cell"],
+    install_sls=defaults.UPGRADE["install_sls"],
+    on_failure=defaults.UPGRADE["on_failure"],
+    health_timeout=defaults.UPGRADE["health_timeout"],
+    timeout=defaults.UPGRADE["timeout"],
+    cell_pillar=defaults.UPGRADE["cell_pillar"],
+    upgrade_id=defaults.UPGRADE["upgrade_id"],
 ):
     """
     Upgrade every cell of a server group to ``version``: drain and stop them all, install on each,
@@ -371,7 +363,7 @@ def upgrade(
     except SaltInvocationError as exc:
         __context__["retcode"] = 1
         return {"result": False, "comment": f"{exc}. Nothing was touched.", "cells": {}}
-    lease = ((cell_pillar or {}).get("vcd_cell") or {}).get("drain", {}).get("lease", DEFAULT_LEASE)
+    lease = ((cell_pillar or {}).get("vcd_cell") or {}).get("drain", {}).get("lease", defaults.DRAIN["lease"])
     upgrade_id = upgrade_id or orchestration.plan_id(ordered, version)
     context = {
         "id": upgrade_id,

@@ -21,6 +21,9 @@ import contextlib
 import logging
 import time
 
+# Defaults shared with the execution module and the runners, from _utils (on the import path while
+# Salt's loader loads this file).
+import _vcd_cell_defaults as defaults
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
 log = logging.getLogger(__name__)
@@ -160,7 +163,15 @@ def _after_timeout(ret, wait, timeout, on_timeout, cancel_grace, interval, lease
     return after
 
 
-def drained(name, timeout=3600, interval=5, maintenance_message=False, on_timeout="fail", cancel_grace=300, lease=900):
+def drained(
+    name,
+    timeout=defaults.DRAIN["timeout"],
+    interval=defaults.DRAIN["interval"],
+    maintenance_message=defaults.DRAIN["maintenance_message"],
+    on_timeout=defaults.DRAIN["on_timeout"],
+    cancel_grace=defaults.DRAIN["cancel_grace"],
+    lease=defaults.DRAIN["lease"],
+):
     """
     Ensure the cell is shut down with no job lost: read its status, quiesce it (unless it is quiesced
     already), wait until the tool reports 0 jobs and an inactive scheduler, shut down on that reading,
@@ -308,7 +319,7 @@ def _bring_up(ret, health_timeout):
         raise CommandExecutionError(f"The cell started but did not serve within {health_timeout}s")
 
 
-def active(name, health_timeout=600):
+def active(name, health_timeout=defaults.ACTIVE["health_timeout"]):
     """
     Ensure the cell serves: maintenance message off, service started, health check answering, task
     scheduler not quiesced and the running cell's maintenance mode off.

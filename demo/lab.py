@@ -86,7 +86,7 @@ class SaltLab:
                 self.processes.append(subprocess.Popen(command, stdout=chatter, stderr=chatter))
         self._wait_for_minions()
         subprocess.run(self.command("salt", "*", "saltutil.sync_all"), check=True, capture_output=True)
-        subprocess.run(self.command("salt-run", "saltutil.sync_runners"), check=True, capture_output=True)
+        subprocess.run(self.command("salt-run", "saltutil.sync_all"), check=True, capture_output=True)
         return self
 
     def _wait_for_minions(self):

@@ -29,6 +29,7 @@ def load_states(server, root, **settings):
         sock_dir=str(root / "sock"),
         extension_modules=str(root / "extmods"),
         module_dirs=[str(REPO / "_modules")],
+        utils_dirs=[str(REPO / "_utils")],
         states_dirs=[str(REPO / "_states")],
         grains={},
     )

@@ -44,7 +44,8 @@ def test_the_wheel_carries_the_extension_and_nothing_else(wheel):
         "states/vcd_cell.py",
         "runners/vcd_rolling.py",
         "runners/vcd_upgrade.py",
-        "runners/_orchestration.py",
+        "utils/_vcd_orchestration.py",
+        "utils/_vcd_cell_drain.py",
     ):
         assert f"saltext/vcd_cell/{module}" in names
     assert "[salt.loader]" in text and "saltext.vcd_cell.loader:get_extension_dirs" in text

@@ -3,7 +3,8 @@
 import importlib.util
 import os
 
-KINDS = ("modules", "states", "runners")
+# utils: the private machinery, on the import path while Salt loads the others (_utils/__init__.py).
+KINDS = ("modules", "states", "runners", "utils")
 
 
 def _package_dir(kind):

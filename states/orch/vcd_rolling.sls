@@ -1,20 +1,16 @@
-{#- Rolling maintenance of a server group, one batch of cells at a time (worked example in the README):
+{#- Rolling maintenance of a server group, one batch of cells at a time (see the docs' guide):
       salt-run state.orchestrate orch.vcd_rolling pillar='<the vcd_rolling pillar as JSON>'
-    Pillar vcd_rolling: cells (required: minion ids, or a target expression with tgt_type), batch (1),
-    min_active (1), maintenance_sls, health_timeout (600), pause (0), timeout (7200), cell_pillar,
-    rollout_id. See the vcd_rolling runner for each. #}
+    Pillar vcd_rolling: cells (required: minion ids, or a target expression with tgt_type), batch,
+    min_active, maintenance_sls, health_timeout, pause, timeout, cell_pillar, rollout_id. A key left out
+    takes the vcd_rolling.rollout runner's default: none is written here. #}
 {%- set rolling = salt['pillar.get']('vcd_rolling', {}) %}
+{%- set keys = ('tgt_type', 'batch', 'min_active', 'maintenance_sls', 'health_timeout', 'pause', 'timeout',
+                'cell_pillar', 'rollout_id') %}
 
 vcd_rolling:
   salt.runner:
     - name: vcd_rolling.rollout
     - cells: {{ rolling.get('cells') | json }}
-    - tgt_type: {{ rolling.get('tgt_type', 'glob') | json }}
-    - batch: {{ rolling.get('batch', 1) | json }}
-    - min_active: {{ rolling.get('min_active', 1) | json }}
-    - maintenance_sls: {{ rolling.get('maintenance_sls') | json }}
-    - health_timeout: {{ rolling.get('health_timeout', 600) | json }}
-    - pause: {{ rolling.get('pause', 0) | json }}
-    - timeout: {{ rolling.get('timeout', 7200) | json }}
-    - cell_pillar: {{ rolling.get('cell_pillar') | json }}
-    - rollout_id: {{ rolling.get('rollout_id') | json }}
+{%- for key in keys if key in rolling %}
+    - {{ key }}: {{ rolling[key] | json }}
+{%- endfor %}

@@ -2,7 +2,7 @@
 A real salt-master and salt-minion (pytest-salt-factories) driving fake cells through the stub tools.
 
 The master serves this repository as its file_roots (``states/`` for the SLS files, the repository
-root for ``_modules/`` and ``_states/``), exactly as the README tells users to deploy it. Each minion
+root for ``_modules/``, ``_states/``, ``_runners/`` and ``_utils/``), exactly as the README tells users to deploy it. Each minion
 is a cell: its pillar points the module at the stub tools, through small wrappers that tell the tools
 which fake cell they act on, and at that cell's REST API. The daemons start once per session; each
 test gets a fresh fake cell behind the same URL.
@@ -55,8 +55,8 @@ def salt_run_cli(salt_master):
 
 @pytest.fixture(scope="session")
 def runners_synced(salt_run_cli):
-    """The master's runners synced from its file_roots, as the README tells users to do."""
-    synced = salt_run_cli.run("saltutil.sync_runners")
+    """The master's runners and their machinery (_utils) synced from its file_roots, as the docs tell users to do."""
+    synced = salt_run_cli.run("saltutil.sync_all")
     assert synced.returncode == 0, synced
     listed = salt_run_cli.run("doc.runner")
     assert {"vcd_rolling.rollout", "vcd_upgrade.upgrade"} <= set(listed.data), listed

@@ -1,10 +1,10 @@
-"""How the orchestrations read the minions' answers (`_runners/_orchestration.py`)."""
+"""How the orchestrations read the minions' answers (`_utils/_vcd_orchestration.py`)."""
 
 import pytest
 
 from tests.support import load_salt_module
 
-orchestration = load_salt_module("_runners/_orchestration.py", "vcd_orchestration_under_test")
+orchestration = load_salt_module("_utils/_vcd_orchestration.py", "vcd_orchestration_under_test")
 
 # What a minion returns for a function that raised inside a job of several functions (a compound command).
 TRACEBACK = """Traceback (most recent call last):

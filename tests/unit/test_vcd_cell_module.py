@@ -7,6 +7,9 @@ import os
 import time
 from unittest.mock import MagicMock
 
+import _vcd_cell_api as rest
+import _vcd_cell_lease as leases
+import _vcd_cell_tools as tools
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -89,7 +92,7 @@ def configure_loader_modules(config, run_all, monkeypatch, tmp_path):
     tool.chmod(0o755)
     config.setdefault("cmt_path", str(tool))
     config.setdefault("cell_script", str(tool))
-    monkeypatch.setattr(vcd_cell.salt.utils.vt, "Terminal", FakeTerminal)
+    monkeypatch.setattr(tools.salt.utils.vt, "Terminal", FakeTerminal)
     FakeTerminal.runs = []
     FakeTerminal.script = {
         "--status": ("\nJob count = 0\nIs Active = false\nIn Maintenance Mode = false\n", 0),
@@ -349,7 +352,7 @@ def test_rest_functions_need_an_api_url():
 
 
 def test_task_summary_takes_the_id_from_the_href():
-    summary = vcd_cell._task_summary(
+    summary = rest.task_summary(
         {
             "href": "https://cell/api/task/abc-123",
             "name": "vappDeploy",
@@ -378,25 +381,27 @@ def keepers_started(monkeypatch):
     def start(settings):
         started.append(len(FakeTerminal.runs))
 
-    monkeypatch.setattr(vcd_cell, "_start_keeper", start)
+    monkeypatch.setattr(leases, "start_keeper", start)
     return started
 
 
 def expired_lease(seconds_ago=1):
-    vcd_cell._write_lease({"expires": time.time() - seconds_ago, "seconds": 3, "by": {"pid": 7, "run": "salt-call"}})
+    leases.write_lease(
+        vcd_cell.__opts__, {"expires": time.time() - seconds_ago, "seconds": 3, "by": {"pid": 7, "run": "salt-call"}}
+    )
 
 
 def test_drain_arranges_a_lease_and_its_keeper_before_it_quiesces(keepers_started):
     assert vcd_cell.drain(timeout=5, interval=1, lease=30)["drained"] is True
     assert keepers_started == [0]
     assert FakeTerminal.runs[0].args[-2:] == ["--quiesce", "true"]
-    lease = vcd_cell._read_lease()
+    lease = leases.read_lease(vcd_cell.__opts__)
     assert lease["seconds"] == 30 and 25 < lease["expires"] - time.time() <= 30
     assert lease["by"]["pid"] == os.getpid()
 
 
 def test_a_live_keeper_is_kept_for_a_renewed_lease(keepers_started):
-    keeper = vcd_cell._hold(vcd_cell.KEEPER_LOCK, {"pid": 4321})
+    keeper = leases.hold(vcd_cell.__opts__, leases.KEEPER_LOCK, {"pid": 4321})
     try:
         vcd_cell.drain(timeout=5, interval=1, lease=30)
         assert keepers_started == []
@@ -410,11 +415,11 @@ def test_a_keeper_that_does_not_start_stops_the_drain_before_the_quiesce(monkeyp
     def fail(settings):
         raise CommandExecutionError("The quiesce lease's keeper did not start within 10s")
 
-    monkeypatch.setattr(vcd_cell, "_start_keeper", fail)
+    monkeypatch.setattr(leases, "start_keeper", fail)
     with pytest.raises(CommandExecutionError, match="keeper did not start"):
         vcd_cell.drain(timeout=5, interval=1, lease=30)
     assert FakeTerminal.runs == []
-    assert vcd_cell._read_lease() is None
+    assert leases.read_lease(vcd_cell.__opts__) is None
 
 
 def test_a_quiesce_that_fails_ends_the_lease_it_took_but_not_one_held_before(keepers_started):
@@ -422,17 +427,21 @@ def test_a_quiesce_that_fails_ends_the_lease_it_took_but_not_one_held_before(kee
     for quiesce in (vcd_cell.quiesce, vcd_cell.drain):
         with pytest.raises(CommandExecutionError, match="Authentication failed"):
             quiesce(lease=30)
-        assert vcd_cell._read_lease() is None
+        assert leases.read_lease(vcd_cell.__opts__) is None
         vcd_cell.release_lease()
     # A lease held before (an earlier quiesce of this host's) still guards that quiesce.
-    vcd_cell._write_lease({"expires": time.time() + 60, "seconds": 60, "by": {"pid": 7, "run": "salt-call"}})
+    leases.write_lease(
+        vcd_cell.__opts__, {"expires": time.time() + 60, "seconds": 60, "by": {"pid": 7, "run": "salt-call"}}
+    )
     with pytest.raises(CommandExecutionError, match="Authentication failed"):
         vcd_cell.drain(timeout=5, interval=1, lease=30)
-    assert vcd_cell._read_lease() is not None
+    assert leases.read_lease(vcd_cell.__opts__) is not None
 
 
 def test_a_second_drain_fails_at_once_naming_the_first_and_touches_nothing(keepers_started):
-    other = vcd_cell._hold(vcd_cell.DRAIN_LOCK, {"pid": 999, "run": "salt-minion job", "since": "12:00 UTC"})
+    other = leases.hold(
+        vcd_cell.__opts__, leases.DRAIN_LOCK, {"pid": 999, "run": "salt-minion job", "since": "12:00 UTC"}
+    )
     try:
         with pytest.raises(CommandExecutionError, match=r"Another drain of this cell is running: pid 999 \(salt"):
             vcd_cell.drain(timeout=5, interval=1, lease=30)
@@ -440,28 +449,28 @@ def test_a_second_drain_fails_at_once_naming_the_first_and_touches_nothing(keepe
     finally:
         os.close(other)
     assert FakeTerminal.runs == [] and keepers_started == []
-    assert vcd_cell._read_lease() is None
+    assert leases.read_lease(vcd_cell.__opts__) is None
 
 
 def test_a_drain_keeps_its_claim_until_it_releases_the_lease(keepers_started):
     vcd_cell.drain(timeout=5, interval=1, lease=30)
     vcd_cell.claim()  # the same process: its own claim
-    assert vcd_cell._hold(vcd_cell.DRAIN_LOCK, {}) is None
+    assert leases.hold(vcd_cell.__opts__, leases.DRAIN_LOCK, {}) is None
     assert vcd_cell.release_lease() is True
-    fd = vcd_cell._hold(vcd_cell.DRAIN_LOCK, {})
+    fd = leases.hold(vcd_cell.__opts__, leases.DRAIN_LOCK, {})
     assert fd is not None
     os.close(fd)
 
 
 def test_a_released_lease_cannot_be_renewed():
-    vcd_cell._write_lease({"expires": time.time() + 60, "seconds": 60, "by": {}})
+    leases.write_lease(vcd_cell.__opts__, {"expires": time.time() + 60, "seconds": 60, "by": {}})
     vcd_cell.release_lease()
     with pytest.raises(CommandExecutionError, match="The quiesce lease ended while the drain waited"):
-        vcd_cell._renew_lease(60)
+        leases.renew_lease(vcd_cell.__opts__, 60)
 
 
 def test_the_keeper_waits_while_the_lease_holds_and_ends_when_it_is_released(salt_calls, monkeypatch):
-    vcd_cell._write_lease({"expires": time.time() + 60, "seconds": 60, "by": {}})
+    leases.write_lease(vcd_cell.__opts__, {"expires": time.time() + 60, "seconds": 60, "by": {}})
     looks = []
 
     def sleep(seconds):
@@ -469,18 +478,18 @@ def test_the_keeper_waits_while_the_lease_holds_and_ends_when_it_is_released(sal
         if len(looks) == 3:
             vcd_cell.release_lease()
 
-    monkeypatch.setattr(vcd_cell.time, "sleep", sleep)
-    assert vcd_cell._keep_lease(vcd_cell._settings()) == 0
-    assert looks == [vcd_cell.LEASE_POLL_SECONDS] * 3
+    monkeypatch.setattr(leases.time, "sleep", sleep)
+    assert leases._keep_lease(vcd_cell._settings()) == 0
+    assert looks == [leases.LEASE_POLL_SECONDS] * 3
     assert FakeTerminal.runs == []
     salt_calls["event.fire_master"].assert_not_called()
 
 
 def test_the_keeper_unquiesces_a_running_cell_once_the_lease_runs_out(salt_calls, run_all, caplog):
     expired_lease()
-    assert vcd_cell._keep_lease(vcd_cell._settings()) == 0
+    assert leases._keep_lease(vcd_cell._settings()) == 0
     assert [run.args[-2:] for run in FakeTerminal.runs] == [["--quiesce", "false"]]
-    assert vcd_cell._read_lease() is None
+    assert leases.read_lease(vcd_cell.__opts__) is None
     tag, data = salt_calls["event.fire_master"].call_args.args[1], salt_calls["event.fire_master"].call_args.args[0]
     assert tag == "vcd/cell/cell1/lease"
     assert (data["expired"], data["unquiesced"], data["drain"]) == (True, True, "pid 7 (salt-call, since None)")
@@ -491,7 +500,7 @@ def test_the_keeper_unquiesces_a_running_cell_once_the_lease_runs_out(salt_calls
 def test_an_expired_lease_on_a_stopped_cell_just_ends(salt_calls, run_all):
     expired_lease()
     run_all.return_value = {"retcode": 3, "stdout": "vmware-vcd-cell is not running", "stderr": ""}
-    assert vcd_cell._keep_lease(vcd_cell._settings()) == 0
+    assert leases._keep_lease(vcd_cell._settings()) == 0
     assert FakeTerminal.runs == []
     assert salt_calls["event.fire_master"].call_args.args[0]["unquiesced"] is False
 
@@ -502,21 +511,21 @@ def test_the_keeper_tries_again_when_the_cell_cannot_be_unquiesced(salt_calls, m
     pauses = []
 
     def sleep(seconds):
-        if seconds == vcd_cell.LEASE_RETRY_SECONDS:
+        if seconds == leases.LEASE_RETRY_SECONDS:
             pauses.append(seconds)
             FakeTerminal.script["--quiesce"] = ("", 0)
 
-    monkeypatch.setattr(vcd_cell.time, "sleep", sleep)
-    assert vcd_cell._keep_lease(vcd_cell._settings()) == 0
-    assert pauses == [vcd_cell.LEASE_RETRY_SECONDS]
-    assert len(FakeTerminal.runs) == 2 and vcd_cell._read_lease() is None
+    monkeypatch.setattr(leases.time, "sleep", sleep)
+    assert leases._keep_lease(vcd_cell._settings()) == 0
+    assert pauses == [leases.LEASE_RETRY_SECONDS]
+    assert len(FakeTerminal.runs) == 2 and leases.read_lease(vcd_cell.__opts__) is None
 
 
 def test_the_keeper_gives_up_on_a_cell_it_cannot_reach_and_says_so(salt_calls, caplog):
-    expired_lease(seconds_ago=vcd_cell.LEASE_GIVE_UP_SECONDS)
+    expired_lease(seconds_ago=leases.LEASE_GIVE_UP_SECONDS)
     FakeTerminal.script["--quiesce"] = ("Error: the cell is busy", 1)
-    assert vcd_cell._keep_lease(vcd_cell._settings()) == 0
-    assert vcd_cell._read_lease() is None
+    assert leases._keep_lease(vcd_cell._settings()) == 0
+    assert leases.read_lease(vcd_cell.__opts__) is None
     event = salt_calls["event.fire_master"].call_args.args[0]
     assert (event["unquiesced"], "the cell is busy" in event["error"]) == (False, True)
     assert "could not be unquiesced within 600s" in caplog.text and "apply vcd.active" in caplog.text
@@ -525,16 +534,16 @@ def test_the_keeper_gives_up_on_a_cell_it_cannot_reach_and_says_so(salt_calls, c
 def test_a_masterless_keeper_sends_no_event(salt_calls, configure_loader_modules):
     configure_loader_modules[vcd_cell]["__opts__"]["file_client"] = "local"
     expired_lease()
-    vcd_cell._keep_lease(vcd_cell._settings())
+    leases._keep_lease(vcd_cell._settings())
     salt_calls["event.fire_master"].assert_not_called()
 
 
 def test_release_lease_says_whether_there_was_one():
     assert vcd_cell.release_lease() is False
-    vcd_cell._write_lease({"expires": time.time() + 60, "seconds": 60, "by": {}})
+    leases.write_lease(vcd_cell.__opts__, {"expires": time.time() + 60, "seconds": 60, "by": {}})
     assert vcd_cell.lease()["held"] is True
     assert vcd_cell.release_lease() is True
-    assert vcd_cell._read_lease() is None
+    assert leases.read_lease(vcd_cell.__opts__) is None
     assert vcd_cell.lease() == {
         "held": False,
         "expires": None,

@@ -6,9 +6,6 @@ from, and the loop that runs a plan's steps.
 A plan is a list of named steps, each a function ``step(cells, context)`` returning ``{cell: None or
 why it failed}``. :func:`run_steps` runs them in order, records each one done, fires ``<step>/start`` and
 ``<step>/finish`` (or per-cell events, as the orchestration chooses) and stops at the first failure.
-
-Salt's loader skips files whose names start with "_": the runners load this one with
-:func:`load_beside`, so it is the same file in a file_roots sync and in the installed package.
 """
 
 import copy

@@ -1,0 +1,47 @@
+"""
+Every default of a drain, an activation, a rollout and an upgrade, written once.
+
+The state and runner functions take their defaults from here, the SLS files pass only what the pillar
+sets (so these apply), and the reference docs show them through the functions' signatures.
+"""
+
+# vcd_cell.drained (and vcd_cell.drain / wait_drained in the execution module).
+DRAIN = {
+    "timeout": 3600,
+    "interval": 5,
+    "maintenance_message": False,
+    "on_timeout": "fail",
+    "cancel_grace": 300,
+    "lease": 900,
+}
+
+# vcd_cell.active (and vcd_cell.wait_serving).
+ACTIVE = {
+    "health_timeout": 600,
+}
+
+# The vcd_rolling runner (orch.vcd_rolling).
+ROLLOUT = {
+    "tgt_type": "glob",
+    "batch": 1,
+    "min_active": 1,
+    "maintenance_sls": None,
+    "health_timeout": ACTIVE["health_timeout"],
+    "pause": 0,
+    "timeout": 7200,
+    "cell_pillar": None,
+    "rollout_id": None,
+}
+
+# The vcd_upgrade runner (orch.vcd_upgrade).
+UPGRADE = {
+    "tgt_type": "glob",
+    "backup_completed": False,
+    "db_cell": None,
+    "install_sls": None,
+    "on_failure": "restore",
+    "health_timeout": ACTIVE["health_timeout"],
+    "timeout": 7200,
+    "cell_pillar": None,
+    "upgrade_id": None,
+}

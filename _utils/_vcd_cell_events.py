@@ -1,0 +1,70 @@
+"""
+Events on the master's bus, for ``salt-run state.event`` watchers: a drain's progress, sent by a thread
+of its own so the drain never waits on the bus, and the lease keeper's word, sent straight to the master.
+Where there is no master (``salt-call --local``) there is no bus, and nothing is sent.
+"""
+
+import contextvars
+import logging
+import queue
+import threading
+
+log = logging.getLogger(__name__)
+
+# How long the events still queued when a drain ends may take to go out.
+FLUSH_SECONDS = 10
+
+
+class Events:
+    """
+    Events sent through the minion (``event.send``) by a background thread, in order; :meth:`close`
+    lets the queued ones go out. Without a master, :meth:`send` does nothing: there is no bus to reach,
+    and trying costs each event a second's wait on a connection that never comes.
+    """
+
+    def __init__(self, settings):
+        self.settings = settings
+        self.queue = None if settings.masterless else queue.Queue()
+        self.thread = None
+
+    def send(self, tag, data):
+        if self.queue is None:
+            return
+        if self.thread is None:
+            # The loader's context (its __opts__, __salt__) goes with the thread.
+            context = contextvars.copy_context()
+            self.thread = threading.Thread(target=context.run, args=(self._deliver,), daemon=True)
+            self.thread.start()
+        self.queue.put((tag, data))
+
+    def _deliver(self):
+        while True:
+            item = self.queue.get()
+            if item is None:
+                return
+            tag, data = item
+            try:
+                self.settings.salt["event.send"](tag, data)
+            except Exception as exc:  # pylint: disable=broad-except
+                # Progress is informative: a lost event must never break a drain.
+                log.debug("vcd_cell: could not send the event %s: %s", tag, type(exc).__name__)
+
+    def close(self, timeout=FLUSH_SECONDS):
+        """Let the queued events go out, waiting at most ``timeout`` seconds."""
+        if self.thread is not None:
+            self.queue.put(None)
+            self.thread.join(timeout)
+            self.thread = None
+
+
+def send_to_master(settings, tag, data):
+    """
+    An event on the master's bus, sent straight to the master: the minion daemon that would carry it
+    may be the very process that died. Nothing to send to without a master.
+    """
+    if settings.masterless:
+        return
+    try:
+        settings.salt["event.fire_master"](data, tag, preload={"id": settings.minion_id})
+    except Exception as exc:  # pylint: disable=broad-except
+        log.warning("vcd_cell: could not send the event %s to the master: %s", tag, type(exc).__name__)

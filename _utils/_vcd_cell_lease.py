@@ -1,0 +1,428 @@
+"""
+The quiesce lease, and the claim of one drain per cell.
+
+A drain that quiesced a cell and then died (a dropped ssh session, a killed job, a killed minion) must
+not leave the cell quiesced forever. Before the quiesce, the drain writes a lease (a file in the
+minion's cachedir) and makes sure a keeper process guards it: a grandchild of the drain in a session of
+its own, so it outlives the drain's process group, its terminal and the minion daemon, and needs nothing
+but the cell host. The drain renews the lease while it waits and releases it once the cell is shut down.
+If the lease runs out, the keeper unquiesces the cell (if it still runs). One lock file serialises every
+change of the lease, so the keeper never acts on a lease that was renewed or released meanwhile.
+
+Every function takes the minion's options (``opts``: its cachedir holds the files) or the module's
+settings, which carry them.
+"""
+
+import contextlib
+import datetime
+import fcntl
+import json
+import logging
+import os
+import select
+import signal
+import time
+
+import _vcd_cell_events as events
+import _vcd_cell_settings as config
+import _vcd_cell_tools as tools
+from salt.exceptions import CommandExecutionError
+
+log = logging.getLogger(__name__)
+
+LEASE_FILE = "quiesce_lease.json"
+# Locks in the lease's directory: held by the run that drains the cell, and by the lease's keeper.
+DRAIN_LOCK = "drain.lock"
+KEEPER_LOCK = "keeper.lock"
+# The keeper looks at the lease this often (so a released lease ends it at once), and tries again this
+# often when the cell could not be unquiesced.
+LEASE_POLL_SECONDS = 0.25
+LEASE_RETRY_SECONDS = 10
+LEASE_GIVE_UP_SECONDS = 600
+KEEPER_START_SECONDS = 10
+
+
+def lease_dir(opts):
+    return os.path.join(opts["cachedir"], "vcd_cell")
+
+
+def lease_file(opts, name):
+    os.makedirs(lease_dir(opts), mode=0o700, exist_ok=True)
+    return os.path.join(lease_dir(opts), name)
+
+
+@contextlib.contextmanager
+def lease_lock(opts):
+    """Exclusive use of the lease record, across every process of this host."""
+    fd = os.open(lease_file(opts, "lease.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def read_json(path):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return None
+
+
+def read_lease(opts):
+    return read_json(lease_file(opts, LEASE_FILE))
+
+
+def write_lease(opts, lease):
+    """Written whole, so a reader never sees half a lease."""
+    path = lease_file(opts, LEASE_FILE)
+    partial = path + ".new"
+    with open(partial, "w", encoding="utf-8") as handle:
+        json.dump(lease, handle)
+    os.replace(partial, path)
+
+
+def remove_lease(opts):
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(lease_file(opts, LEASE_FILE))
+
+
+def this_run(opts):
+    """Who runs this drain, for a person: the process and how Salt was started, never its command line."""
+    if opts.get("__cli") == "salt-call":
+        how = "salt-call --local" if config.masterless(opts) else "salt-call"
+    else:
+        how = "salt-minion job"
+    since = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return {"pid": os.getpid(), "run": how, "since": since}
+
+
+def describe_run(run):
+    return f"pid {run.get('pid')} ({run.get('run')}, since {run.get('since')})"
+
+
+def held_by_a_live_process(opts, name):
+    """
+    Whether a process holds the lock ``name`` (a drain, or the keeper): the kernel drops a lock with its
+    holder, so a killed process never looks alive, whatever became of its pid.
+    """
+    path = lease_file(opts, name)
+    if not os.path.exists(path):
+        return False
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
+def hold(opts, name, record):
+    """Take the lock ``name`` for this process and write ``record`` into it; its fd, or None when taken."""
+    fd = os.open(lease_file(opts, name), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    os.ftruncate(fd, 0)
+    os.write(fd, json.dumps(record).encode())
+    return fd
+
+
+# The drain this process runs, if any: {lock path: fd}. A process keeps its claim until it releases the
+# lease or ends, so a second run fails at once instead of quiescing the cell under the first.
+_CLAIMS = {}
+
+
+def claim_cell(opts):
+    """This process drains the cell; an error naming the other run when one already does."""
+    path = lease_file(opts, DRAIN_LOCK)
+    if path in _CLAIMS:
+        return
+    fd = hold(opts, DRAIN_LOCK, this_run(opts))
+    if fd is None:
+        other = read_json(path) or {}
+        if other.get("pid") == os.getpid():
+            return  # this process's own claim, taken by an earlier load of this module
+        raise CommandExecutionError(
+            f"Another drain of this cell is running: {describe_run(other)}. Nothing was touched; "
+            "wait for it to end (or stop it), then apply again"
+        )
+    _CLAIMS[path] = fd
+
+
+def end_claim(opts):
+    fd = _CLAIMS.pop(lease_file(opts, DRAIN_LOCK), None)
+    if fd is not None:
+        os.close(fd)
+
+
+class QuiesceFailed(CommandExecutionError):
+    """The quiesce itself failed (the tool's run, or the API's request or task): it never took effect."""
+
+
+@contextlib.contextmanager
+def quiescing():
+    """A failure of what runs inside is the quiesce's own failure (see :func:`leased`)."""
+    try:
+        yield
+    except QuiesceFailed:
+        raise
+    except CommandExecutionError as exc:
+        raise QuiesceFailed(str(exc)) from None
+
+
+def arrange_lease(settings, seconds):
+    """
+    Before a quiesce: a lease that runs out ``seconds`` from now, guarded by a keeper. A keeper already
+    guarding this cell's lease (a re-applied drain) is kept: one lease, one keeper per cell. Returns
+    whether the lease is new (none was held).
+    """
+    opts = settings.opts
+    with lease_lock(opts):
+        fresh = read_lease(opts) is None
+        write_lease(opts, {"expires": time.time() + seconds, "seconds": seconds, "by": this_run(opts)})
+        if not held_by_a_live_process(opts, KEEPER_LOCK):
+            try:
+                start_keeper(settings)
+            except CommandExecutionError:
+                remove_lease(opts)
+                raise
+    return fresh
+
+
+@contextlib.contextmanager
+def leased(settings, seconds):
+    """
+    A quiesce under a lease of ``seconds`` (none for 0). When the quiesce itself fails, a lease this run
+    took is ended again: its keeper would otherwise "unquiesce", at its end, a cell nobody quiesced.
+    """
+    fresh = arrange_lease(settings, seconds) if seconds else False
+    try:
+        yield
+    except QuiesceFailed:
+        if fresh:
+            with lease_lock(settings.opts):
+                remove_lease(settings.opts)
+        raise
+
+
+def renew_lease(opts, seconds):
+    """Push the lease's end ``seconds`` from now; an error when it was released or ran out meanwhile."""
+    with lease_lock(opts):
+        lease = read_lease(opts)
+        if lease is None:
+            raise CommandExecutionError(
+                "The quiesce lease ended while the drain waited (it ran out, or was released by vcd.active "
+                "or vcd_cell.release_lease): the cell may be back in service, so it is not shut down"
+            )
+        lease["expires"] = time.time() + seconds
+        write_lease(opts, lease)
+
+
+def start_keeper(settings):
+    """
+    Start the lease's keeper: a grandchild in a new session, so that it outlives this run's process
+    group and terminal, and is nobody's child to be killed with it. Returns once it guards the lease;
+    the keeper says so (or why it cannot) through a pipe.
+    """
+    ready_read, ready_write = os.pipe()
+    child = os.fork()
+    if child == 0:
+        try:
+            os.close(ready_read)
+            os.setsid()
+            if os.fork() == 0:
+                _keeper_main(settings, ready_write)
+        finally:
+            os._exit(0)  # pylint: disable=protected-access
+    os.close(ready_write)
+    try:
+        os.waitpid(child, 0)
+        ready, _, _ = select.select([ready_read], [], [], KEEPER_START_SECONDS)
+        said = os.read(ready_read, 1000) if ready else None
+    finally:
+        os.close(ready_read)
+    if said == b"1":
+        return
+    why = (
+        f"it did not start within {KEEPER_START_SECONDS}s"
+        if said is None
+        else f"it failed: {said[1:].decode(errors='replace') or 'it ended before it guarded the lease'}"
+    )
+    raise CommandExecutionError(
+        f"The quiesce lease's keeper could not be started ({why}); the cell was not touched. "
+        "Set lease to 0 to drain without one"
+    )
+
+
+def _keeper_main(settings, ready_write):
+    """The keeper's whole life; it never returns into the drain's code."""
+    code = 1
+    try:
+        ready = _leave_the_drain(ready_write)
+        try:
+            _become_keeper(settings)
+        except Exception as exc:  # pylint: disable=broad-except
+            # Only the kind of error and a file's name: a message could quote anything.
+            where = f" ({exc.strerror}: {exc.filename})" if isinstance(exc, OSError) else ""
+            os.write(ready, f"0{type(exc).__name__}{where}".encode())
+            raise
+        os.write(ready, b"1")
+        os.close(ready)
+        code = _keep_lease(settings)
+    except BaseException as exc:  # pylint: disable=broad-except
+        log.error("vcd_cell: the quiesce lease keeper failed: %s", type(exc).__name__)
+    finally:
+        logging.shutdown()
+        os._exit(code)  # pylint: disable=protected-access
+
+
+def _leave_the_drain(ready_write):
+    """
+    Leave everything of the drain behind: its files (its claim on the cell, its pipes to whoever waits
+    for its output) and its signal handlers. Returns the pipe to say "ready" on.
+    """
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
+        signal.signal(signum, signal.SIG_DFL)
+    # Above the standard streams, which a daemonised parent may have had closed.
+    ready = fcntl.fcntl(ready_write, fcntl.F_DUPFD, 3)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    os.closerange(3, ready)
+    os.closerange(ready + 1, os.sysconf("SC_OPEN_MAX"))
+    return ready
+
+
+def _become_keeper(settings):
+    """Its own log handlers and process title, and the keeper's lock: one keeper per cell."""
+    opts = settings.opts
+    _keeper_log(opts)
+    with contextlib.suppress(ImportError):
+        import setproctitle  # pylint: disable=import-outside-toplevel
+
+        setproctitle.setproctitle(f"vcd_cell lease keeper (cell {settings.cell_name}, minion {settings.minion_id})")
+    if hold(opts, KEEPER_LOCK, {"pid": os.getpid()}) is None:
+        raise RuntimeError("another keeper guards the lease")
+
+
+def _keeper_log(opts):
+    """The keeper logs to the minion's log file, as the drain did, at the minion's level for that file."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    path = opts.get("log_file")
+    if not path or "://" in str(path):
+        root.addHandler(logging.NullHandler())
+        return
+    level = logging.getLevelName(str(opts.get("log_level_logfile") or "warning").upper())
+    try:
+        handler = logging.FileHandler(path, encoding="utf-8")
+    except OSError:
+        # A log file it cannot open must not cost the cell its lease.
+        root.addHandler(logging.NullHandler())
+        return
+    handler.setLevel(level if isinstance(level, int) else logging.WARNING)
+    handler.setFormatter(logging.Formatter("%(asctime)s [%(name)-17s][%(levelname)-8s][%(process)d] %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(handler.level)
+
+
+def _keep_lease(settings):
+    """Until the lease is released (end quietly) or runs out (act once, say so, then end)."""
+    opts = settings.opts
+    while True:
+        outcome = None
+        with lease_lock(opts):
+            lease = read_lease(opts)
+            if lease is None:
+                return 0
+            left = lease["expires"] - time.time()
+            if left <= 0:
+                outcome = _act_on_expired_lease(settings, overdue=-left)
+                if outcome is not None:
+                    remove_lease(opts)
+        if outcome is not None:
+            _announce_expiry(settings, lease, outcome)
+            return 0
+        time.sleep(LEASE_RETRY_SECONDS if left <= 0 else min(LEASE_POLL_SECONDS, left))
+
+
+def _act_on_expired_lease(settings, overdue):
+    """
+    Unquiesce the cell if it runs; ``{"unquiesced": bool, "error": None}``. None when the cell could not
+    be asked or told and the keeper should try again; after ``LEASE_GIVE_UP_SECONDS`` it gives up, with
+    the reason as ``error``, rather than linger for ever.
+    """
+    try:
+        running = tools.cell_script(settings, "status", expected=(0, *tools.LSB_NOT_RUNNING)) == 0
+        if running:
+            tools.cell_tool(settings, "--quiesce", "false")
+        return {"unquiesced": running, "error": None}
+    except CommandExecutionError as exc:
+        if overdue >= LEASE_GIVE_UP_SECONDS:
+            return {"unquiesced": False, "error": str(exc)}
+        log.warning("vcd_cell: the quiesce lease ran out but the cell could not be unquiesced, trying again: %s", exc)
+        return None
+
+
+def _announce_expiry(settings, lease, outcome):
+    """The keeper's act in the minion's log and on the master's bus."""
+    drain = describe_run(lease.get("by") or {})
+    if outcome["error"]:
+        log.error(
+            "vcd_cell: the quiesce lease of %ss taken by the drain %s ran out, and the cell could not be "
+            "unquiesced within %ss: %s. It may still be quiesced: apply vcd.active",
+            lease.get("seconds"),
+            drain,
+            LEASE_GIVE_UP_SECONDS,
+            outcome["error"],
+        )
+    else:
+        log.warning(
+            "vcd_cell: the quiesce lease of %ss taken by the drain %s ran out: the cell was %s",
+            lease.get("seconds"),
+            drain,
+            "unquiesced and is back in service" if outcome["unquiesced"] else "not running and is left as it is",
+        )
+    events.send_to_master(
+        settings,
+        f"vcd/cell/{settings.minion_id}/lease",
+        dict(outcome, expired=True, cell=settings.cell_name, drain=drain),
+    )
+
+
+def report(opts):
+    """
+    The lease as a person reads it: held, when it expires and in how many seconds, which drain took it,
+    its keeper (alive or gone), and the drain running on this host now, if any.
+    """
+    with lease_lock(opts):
+        record = read_lease(opts)
+        keeper = read_json(lease_file(opts, KEEPER_LOCK)) if held_by_a_live_process(opts, KEEPER_LOCK) else None
+    drain = read_json(lease_file(opts, DRAIN_LOCK)) if held_by_a_live_process(opts, DRAIN_LOCK) else None
+    summary = {"held": record is not None, "expires": None, "seconds_left": None, "taken_by": None}
+    if record is not None:
+        expires = datetime.datetime.fromtimestamp(record["expires"], datetime.timezone.utc)
+        summary.update(
+            expires=expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            seconds_left=max(0, round(record["expires"] - time.time())),
+            taken_by=describe_run(record.get("by") or {}),
+        )
+    summary["keeper"] = {"pid": keeper.get("pid"), "alive": True} if keeper else None
+    summary["drain"] = describe_run(drain) if drain else None
+    return summary
+
+
+def release(opts):
+    """End the lease and this process's claim on the cell; whether there was a lease."""
+    with lease_lock(opts):
+        held = read_lease(opts) is not None
+        remove_lease(opts)
+    end_claim(opts)
+    return held

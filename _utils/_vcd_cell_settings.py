@@ -1,0 +1,114 @@
+"""
+The execution module's settings: every key under ``vcd_cell:`` with its default, read once per call
+through ``config.get`` (minion config, grains, pillar) and checked before anything runs.
+"""
+
+import shlex
+
+from salt.exceptions import SaltInvocationError
+
+DEFAULTS = {
+    "cmt_path": "/opt/vmware/vcloud-director/bin/cell-management-tool",
+    "cell_script": "/opt/vmware/vcloud-director/bin/vmware-vcd-cell",
+    "pid_command": None,
+    "username": "administrator",
+    "password": None,
+    "auth": None,
+    "api_url": None,
+    "api_verify": True,
+    "api_version": None,
+    "cli_timeout": 300,
+    "cell_name": None,
+    "event_interval": 5,
+    "installer": None,
+    "upgrade_tool": "/opt/vmware/vcloud-director/bin/upgrade",
+    "version_command": "rpm -q --queryformat %{VERSION} vmware-vcloud-director-distribution",
+    "install_timeout": 3600,
+    "db_upgrade_timeout": 7200,
+}
+REDACTED = "******"
+
+
+class Settings:
+    """
+    Every knob of the module, read once per call; ``repr`` never shows the password. ``salt`` and
+    ``opts`` are the calling module's ``__salt__`` and ``__opts__``: the machinery runs Salt's functions
+    (``cmd.run_all``, ``event.send``) and reads the minion's options through them.
+    """
+
+    def __init__(self, values, salt=None, opts=None):
+        self.__dict__.update(values)
+        self.salt = salt
+        self.opts = opts if opts is not None else {}
+
+    def __repr__(self):
+        shown = {
+            k: (REDACTED if k == "password" and v else v) for k, v in self.__dict__.items() if k not in ("salt", "opts")
+        }
+        return f"_Settings({shown})"
+
+    @property
+    def minion_id(self):
+        return self.opts.get("id")
+
+    @property
+    def masterless(self):
+        return masterless(self.opts)
+
+    def redact(self, text):
+        """``text`` with the password blanked out, for anything shown to a person."""
+        if self.password and text:
+            return str(text).replace(self.password, REDACTED)
+        return text
+
+
+def masterless(opts):
+    """No master to talk to: ``salt-call --local``, or a minion with a local file client."""
+    return bool(opts.get("local")) or opts.get("file_client") == "local"
+
+
+def positive_number(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise SaltInvocationError(f"{name} must be a positive number of seconds, not {value!r}")
+    return value
+
+
+def flag(name, value):
+    if not isinstance(value, bool):
+        raise SaltInvocationError(f"{name} must be True or False, not {value!r}")
+    return value
+
+
+def lease_seconds(lease):
+    if isinstance(lease, bool) or not isinstance(lease, (int, float)) or lease < 0:
+        raise SaltInvocationError(f"lease must be 0 (no lease) or a positive number of seconds, not {lease!r}")
+    return lease
+
+
+def command(argv):
+    """A command given as a string or a list, as an argument list."""
+    return shlex.split(argv) if isinstance(argv, str) else [str(part) for part in argv]
+
+
+def read(salt, opts):
+    """The settings of this minion, checked; a SaltInvocationError names the key that is wrong."""
+    values = {key: salt["config.get"](f"vcd_cell:{key}", default) for key, default in DEFAULTS.items()}
+    values["password"] = values["password"] or None
+    values["api_url"] = (values["api_url"] or "").rstrip("/") or None
+    values["cell_name"] = values["cell_name"] or opts["id"]
+    if values["auth"] is None:
+        values["auth"] = "password" if values["password"] else "pid"
+    if values["auth"] not in ("password", "pid"):
+        raise SaltInvocationError(f"vcd_cell:auth must be 'password' or 'pid', not {values['auth']!r}")
+    if values["auth"] == "password" and not (values["username"] and values["password"]):
+        raise SaltInvocationError("vcd_cell:auth is 'password' but vcd_cell:username or vcd_cell:password is not set")
+    for key in ("cli_timeout", "event_interval", "install_timeout", "db_upgrade_timeout"):
+        positive_number(f"vcd_cell:{key}", values[key])
+    if values["api_version"] is not None:
+        values["api_version"] = str(values["api_version"])
+    if not isinstance(values["api_verify"], (bool, str)):
+        raise SaltInvocationError("vcd_cell:api_verify must be true, false or the path of a CA bundle")
+    pid_command = values["pid_command"] or [values["cell_script"], "pid"]
+    values["pid_command"] = command(pid_command)
+    values["version_command"] = command(values["version_command"])
+    return Settings(values, salt, opts)

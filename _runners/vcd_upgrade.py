@@ -317,7 +317,7 @@ def upgrade(
         ``vamicli update``); the version is checked after it.
 
     on_failure
-        ``restore`` (default): a failure before the first install puts every cell back into service.
+        ``restore``: a failure before the first install puts every cell back into service.
         ``stop``: leave them as they are.
 
     health_timeout

@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 
+from simulator.file_roots import extension_root
 from simulator.pillar import vcd_cell_pillar
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -31,12 +32,13 @@ class SaltLab:
     """
     A salt-master and one minion per fake cell, configured under ``root``, stopped on exit.
 
-    ``file_roots`` serve the SLS files and, by default, the repository root for ``saltutil.sync_all``;
-    with the package installed (``pip install .``) the states directory alone is enough. ``settings``
+    ``file_roots`` serve the SLS files and, by default, the extension's loader directories for
+    ``saltutil.sync_all``, as a clean clone would; with the package installed (``pip install .``) the
+    states directory alone is enough. ``settings``
     maps a minion to more ``vcd_cell`` pillar keys (its installer, ...).
     """
 
-    def __init__(self, root, servers, file_roots=(REPO / "states", REPO), settings=None):
+    def __init__(self, root, servers, file_roots=None, settings=None):
         self.root = root
         self.servers = servers
         self.processes = []
@@ -44,6 +46,8 @@ class SaltLab:
         publish_port, ret_port = free_port(), free_port()
         pillar = root / "pillar"
         pillar.mkdir(parents=True)
+        if file_roots is None:
+            file_roots = (REPO / "states", extension_root(root / "srv"))
         self._write_config(
             self.master_conf / "master",
             root_dir=str(root / "master"),

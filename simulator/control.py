@@ -90,6 +90,12 @@ def hang_job(job_id):
     return jsonify(_cell().hang_job(job_id, cancellable=cancellable))
 
 
+@blueprint.post("/jobs/<job_id>/end")
+def end_job(job_id):
+    """End a running job now, as it would end by itself."""
+    return jsonify(_cell().end_job(job_id))
+
+
 @blueprint.post("/crash")
 def crash():
     _cell().crash()

@@ -8,6 +8,7 @@ import select
 import time
 
 import pytest
+import requests
 
 
 def tool_env(server):
@@ -86,3 +87,15 @@ def assert_every_shutdown_follows_a_drained_reading(cell):
             reading = (since_reading["job_count"], since_reading["active"], since_reading["quiesced"])
             assert reading == (0, False, True), f"a shutdown after the reading {since_reading}: {cell.events()}"
             assert (event["job_count"], event["active"]) == (0, False), event
+
+
+def end_running_jobs(url):
+    """
+    End every job still running on the fake cell at ``url`` through its control API, as if each had
+    ended by itself: a test that needs a job running at some moment ends it once that moment is seen,
+    instead of giving it a duration the machine's speed could beat.
+    """
+    for job in requests.get(f"{url}/sim/state", timeout=10).json()["jobs"]:
+        if job["status"] == "running":
+            ended = requests.post(f"{url}/sim/jobs/{job['id']}/end", timeout=10)
+            assert ended.status_code == 200, ended.text

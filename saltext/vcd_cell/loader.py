@@ -2,9 +2,9 @@
 
 import importlib.util
 import os
+import sys
 
-# utils: the private machinery, on the import path while Salt loads the others (_utils/__init__.py).
-KINDS = ("modules", "states", "runners", "utils")
+KINDS = ("modules", "states", "runners")
 
 
 def _package_dir(kind):
@@ -13,5 +13,15 @@ def _package_dir(kind):
 
 
 def get_extension_dirs():
-    """The directories holding each kind of loader module, keyed as Salt's loader expects."""
+    """
+    The directories holding each kind of loader module, keyed as Salt's loader expects.
+
+    The modules, states and runners import their machinery by name from ``utils`` (see
+    ``_utils/__init__.py``). Salt puts the utils directories of a file_roots sync on the import path
+    while it loads them, but not an extension's: so the installed package's ``utils`` directory goes
+    on the import path here, when Salt asks where the extension is, before it loads any of them.
+    """
+    utils = _package_dir("utils")
+    if utils not in sys.path:
+        sys.path.append(utils)
     return {kind: [_package_dir(kind)] for kind in KINDS}

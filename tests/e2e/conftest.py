@@ -2,7 +2,8 @@
 A real salt-master and salt-minion (pytest-salt-factories) driving fake cells through the stub tools.
 
 The master serves this repository as its file_roots (``states/`` for the SLS files, the repository
-root for ``_modules/``, ``_states/``, ``_runners/`` and ``_utils/``), exactly as the README tells users to deploy it. Each minion
+root for ``_modules/``, ``_states/``, ``_runners/`` and ``_utils/``, as a clean clone holds them), exactly
+as the docs tell users to deploy it. Each minion
 is a cell: its pillar points the module at the stub tools, through small wrappers that tell the tools
 which fake cell they act on, and at that cell's REST API. The daemons start once per session; each
 test gets a fresh fake cell behind the same URL.
@@ -16,6 +17,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from simulator import file_roots
 from simulator.model import Cell, CellConfig
 from simulator.pillar import vcd_cell_pillar
 from simulator.server import CellServer, quiet_request_log
@@ -32,10 +34,16 @@ def pillar_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def salt_master(salt_factories, pillar_dir):
+def extension_root(tmp_path_factory):
+    """The repository as a clean clone serves it: the loader directories, and the SLS the tests add."""
+    return file_roots.extension_root(tmp_path_factory.mktemp("srv"), "tests/e2e/sls")
+
+
+@pytest.fixture(scope="session")
+def salt_master(salt_factories, pillar_dir, extension_root):
     quiet_request_log()
     overrides = {
-        "file_roots": {"base": [str(REPO / "states"), str(REPO)]},
+        "file_roots": {"base": [str(REPO / "states"), str(extension_root)]},
         "pillar_roots": {"base": [str(pillar_dir)]},
     }
     master = salt_factories.salt_master_daemon("vcd-master", overrides=overrides)

@@ -23,6 +23,7 @@ class MasterlessMinion:
 
     def __init__(self, root, server, **settings):
         self.root = pathlib.Path(root)
+        self.cell_url = server.url
         self.log_file = self.root / "minion.log"
         pillar = self.root / "pillar"
         pillar.mkdir(parents=True)
@@ -68,6 +69,12 @@ class MasterlessMinion:
             text=True,
             start_new_session=True,
         )
+
+    @staticmethod
+    def result(process):
+        """The single state result of a ``state.apply`` started with :meth:`start`, once it ends."""
+        out, err = process.communicate(timeout=STATE_TIMEOUT)
+        return state_result(SimpleNamespace(returncode=process.returncode, data=_local(out), stderr=err))
 
     @staticmethod
     def kill(process):

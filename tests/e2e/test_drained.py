@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from tests.e2e.conftest import ADMIN_PASSWORD, events_of
-from tests.support import assert_every_shutdown_follows_a_drained_reading, wait_for
+from tests.e2e.conftest import ADMIN_PASSWORD, events_of, wait_for_event
+from tests.support import assert_every_shutdown_follows_a_drained_reading, end_running_jobs, wait_for
 
 CMT = "cell-management-tool"
 
@@ -31,10 +31,13 @@ def assert_safe_shutdown(cell):
     assert_every_shutdown_follows_a_drained_reading(cell)
 
 
-def test_drain_shuts_the_cell_down_after_its_last_job(fake_cell1, apply_state):
-    # Jobs long enough to still run when the state starts, even on the session's first, slowest run.
-    cell = fake_cell1(jobs=[6.0, 6.5])
-    result = apply_state("vcd.drained")
+def test_drain_shuts_the_cell_down_after_its_last_job(fake_cell1, in_background, cell_server):
+    # The jobs run until the drain has read and quiesced the cell, however long that took, then end.
+    cell = fake_cell1(jobs=[None, None])
+    run = in_background("vcd.drained")
+    wait_for_event(cell, "quiesce")
+    end_running_jobs(cell_server.url)
+    result = run.result()
     assert result["result"] is True, result["comment"]
     assert set(result["changes"]) == {"quiesced", "stopped", "drain_seconds"}
     assert "drained of 2 job(s)" in result["comment"]
@@ -175,19 +178,22 @@ def test_active_unquiesces_a_running_quiesced_cell(fake_cell1, apply_state):
     assert cell.snapshot()["quiesced"] is False
 
 
-def test_progress_events_reach_the_masters_bus(fake_cell1, apply_state, event_listener, salt_master):
-    # A job long enough to still run at the first progress event, on the slowest Salt this runs on.
-    cell = fake_cell1(jobs=[6.0])
+def test_progress_events_reach_the_masters_bus(fake_cell1, in_background, cell_server, event_listener, salt_master):
+    # The job runs until its first progress event reached the master, however long that took.
+    cell = fake_cell1(jobs=[None])
     (job,) = cell.snapshot()["jobs"]
     started = time.time()
-    assert apply_state("vcd.drained")["result"] is True
+    run = in_background("vcd.drained")
 
-    def drain_payloads():
+    def drain_payloads(last_job_count):
         events = event_listener.get_events([(salt_master.id, "vcd/cell/cell1/drain")], after_time=started)
         payloads = sorted((e.data.get("data", e.data) for e in events), key=lambda d: d["elapsed"])
-        return payloads if payloads and payloads[-1]["job_count"] == 0 else None
+        return payloads if payloads and payloads[-1]["job_count"] == last_job_count else None
 
-    payloads = wait_for(drain_payloads, "the drain's last progress event")
+    wait_for(lambda: drain_payloads(1), "the drain's first progress event", deadline=120)
+    end_running_jobs(cell_server.url)
+    assert run.result()["result"] is True
+    payloads = wait_for(lambda: drain_payloads(0), "the drain's last progress event")
     assert len(payloads) >= 2, payloads
     first, last = payloads[0], payloads[-1]
     assert (first["cell"], first["job_count"]) == ("cell1", 1)
@@ -206,9 +212,17 @@ def test_pid_authentication_needs_no_password(fake_cell1, apply_state):
     assert_safe_shutdown(cell)
 
 
-def test_without_rest_the_tool_is_polled(fake_cell1, apply_state):
-    cell = fake_cell1(jobs=[6.0], version="8.10")
-    result = apply_state("vcd.drained", pillar={"vcd_cell": {"api_url": "", "drain": {"interval": 1}}})
+def test_without_rest_the_tool_is_polled(fake_cell1, in_background, cell_server):
+    cell = fake_cell1(jobs=[None], version="8.10")
+    run = in_background("vcd.drained", pillar={"vcd_cell": {"api_url": "", "drain": {"interval": 1}}})
+    # The job ends once a reading after the quiesce found it still running.
+    quiesced = wait_for_event(cell, "quiesce")[0]
+    wait_for(
+        lambda: [e for e in events_of(cell, "status") if e["t"] > quiesced["t"] and e["job_count"] == 1],
+        "a reading that found the job running",
+    )
+    end_running_jobs(cell_server.url)
+    result = run.result()
     assert result["result"] is True, result["comment"]
     assert_safe_shutdown(cell)
     # The job outlived the first reading: the tool was read again, every interval, until it ended.

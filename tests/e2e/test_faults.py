@@ -10,7 +10,7 @@ import pytest
 
 from simulator.server import CellServer
 from tests.e2e.conftest import events_of, wait_for_event
-from tests.support import assert_every_shutdown_follows_a_drained_reading, wait_for
+from tests.support import assert_every_shutdown_follows_a_drained_reading, end_running_jobs, wait_for
 
 RUN_TOOLS = ("cell-management-tool", "vmware-vcd-cell")
 
@@ -168,15 +168,17 @@ def test_without_a_working_api_cancel_says_it_cannot_and_nothing_is_shut_down(
 
 
 def test_a_minion_restarted_during_a_drain_completes_it_when_reapplied(
-    fake_cell1, in_background, apply_state, cell1_minion, salt_cli
+    fake_cell1, in_background, apply_state, cell1_minion, salt_cli, cell_server
 ):
-    cell = fake_cell1(jobs=[3.0], version="8.10")
+    cell = fake_cell1(jobs=[None], version="8.10")
     run = in_background("vcd.drained", pillar={"vcd_cell": {"drain": {"interval": 1}}})
     wait_for_event(cell, "quiesce")
     cell1_minion.terminate()
     run.abandon()
     cell1_minion.start()
     wait_for(lambda: salt_cli.run("test.ping", minion_tgt="cell1").data is True, "cell1 to answer again")
+    # The job outlived the killed drain; it ends now, and the re-applied drain completes.
+    end_running_jobs(cell_server.url)
     result = apply_state("vcd.drained")
     assert result["result"] is True, result["comment"]
     assert len(events_of(cell, "shutdown")) == 1

@@ -9,7 +9,7 @@ import pytest
 
 from tests.e2e.conftest import events_of
 from tests.e2e.masterless import MasterlessMinion
-from tests.support import assert_every_shutdown_follows_a_drained_reading, wait_for
+from tests.support import assert_every_shutdown_follows_a_drained_reading, end_running_jobs, wait_for
 
 
 @pytest.fixture
@@ -43,8 +43,12 @@ def lease_gone(minion):
 
 
 def test_the_shipped_defaults_drain_a_cell_and_leave_no_lease(masterless):
-    cell, minion = masterless(jobs=[4.0, 4.5], version="8.10")
-    result = minion.apply("vcd.drained")
+    cell, minion = masterless(jobs=[None, None], version="8.10")
+    run = minion.start("state.apply", "vcd.drained")
+    # The jobs end once the drain has read and quiesced the cell, however long that took.
+    wait_for(lambda: events_of(cell, "quiesce"), "the quiesce", deadline=120)
+    end_running_jobs(minion.cell_url)
+    result = minion.result(run)
     assert result["result"] is True, result["comment"]
     assert "drained of 2 job(s)" in result["comment"]
     assert_nothing_unsafe(cell)

@@ -60,7 +60,7 @@ def secret_cell():
 
 
 @pytest.fixture(scope="module")
-def tracing_salt(salt_factories, secret_cell, tmp_path_factory):
+def tracing_salt(salt_factories, secret_cell, tmp_path_factory, extension_root):
     """A master and a minion of their own, both logging at trace level to their log files."""
     pillar_dir = tmp_path_factory.mktemp("secret-pillar")
     pillar = vcd_cell_pillar(secret_cell, tmp_path_factory.mktemp("secret-tools"), event_interval=1)
@@ -70,7 +70,9 @@ def tracing_salt(salt_factories, secret_cell, tmp_path_factory):
     master = salt_factories.salt_master_daemon(
         "secret-master",
         overrides=dict(
-            trace, file_roots={"base": [str(REPO / "states"), str(REPO)]}, pillar_roots={"base": [str(pillar_dir)]}
+            trace,
+            file_roots={"base": [str(REPO / "states"), str(extension_root)]},
+            pillar_roots={"base": [str(pillar_dir)]},
         ),
     )
     with master.started():

@@ -250,6 +250,17 @@ def test_control_api_adds_hangs_and_crashes(cell_and_client):
     assert [e["event"] for e in events] == ["job_hang", "crash", "job_abort", "job_abort"]
 
 
+def test_control_api_ends_a_job_as_if_it_ended_by_itself(cell_and_client):
+    cell, client = cell_and_client
+    (job,) = client.post("/sim/jobs", json={"count": 1, "seconds": None}).json["jobs"]
+    ended = client.post(f"/sim/jobs/{job['id']}/end")
+    assert ended.status_code == 200 and ended.json["status"] == "success"
+    assert client.get("/sim/state").json["job_count"] == 0
+    assert [e["event"] for e in client.get("/sim/timeline?since=1").json["events"]] == ["job_end"]
+    again = client.post(f"/sim/jobs/{job['id']}/end")
+    assert again.status_code == 409 and "is not running" in again.json["error"]
+
+
 @pytest.mark.parametrize(
     "request_body, message",
     [

@@ -3,9 +3,14 @@ Drain latency: the vcd_cell.drained state (with REST polling, without it, and on
 cells API quiesces it) against the procedure as operators script it by hand, on a fake cell whose tool
 takes 1.5 s to start like a JVM.
 
+The state runs in this process under Salt's loader, and also masterless through a real ``salt-call
+--local`` process, as a person on the cell host runs it (no minion daemon, no event bus).
+
 Per run, from the fake cell's timeline: the detection latency (the last job's end to the shutdown
 reaching the cell), split into the decision latency (the last job's end to the start of the tool runs
-that confirm and shut down) and the tool starts after it; the tool runs per drain; the whole drain.
+that confirm and shut down) and the tool starts after it; the gap between the reading that allowed the
+shutdown and the ``--shutdown`` run announcing itself (which includes the stub tool's own start, about
+a tenth of a second); the tool runs per drain; the whole drain.
 """
 
 import os
@@ -14,7 +19,10 @@ import subprocess
 import tempfile
 import time
 
+import yaml
+
 from bench import floor
+from bench.overhead import SALT_CALL, write_config
 from bench.report import median, table
 from simulator import CELL_MANAGEMENT_TOOL, VMWARE_VCD_CELL
 from simulator.local_minion import load_states
@@ -27,6 +35,7 @@ INTERVAL = 5
 REST = "vcd_cell.drained, REST polling (8.10)"
 TOOL = "vcd_cell.drained, tool polling (8.10)"
 CELLS_API = "vcd_cell.drained, cells API (10.5.1)"
+MASTERLESS = "salt-call --local state.apply vcd.drained, REST polling (8.10)"
 HAND = "hand loop (8.10)"
 HAND_LOOP = f"""
 set -e
@@ -60,9 +69,12 @@ def measure(cell, started):
     (shutdown,) = [e for e in events if e["event"] == "shutdown"]
     runs = [e for e in events if e["event"] == "cli" and e["tool"] == "cell-management-tool"]
     confirming = min(e["t"] for e in runs if e["t"] >= last_end)
+    (shutdown_run,) = [e for e in runs if "--shutdown" in e["argv"]]
+    reading = max(e["t"] for e in events if e["event"] == "status" and e["t"] <= shutdown_run["t"])
     return {
         "decision": confirming - last_end,
         "tool_after": shutdown["t"] - confirming,
+        "reading_to_shutdown": shutdown_run["t"] - reading,
         "detection": shutdown["t"] - last_end,
         "runs": len(runs),
         "drain": shutdown["t"] - (started - cell.epoch),
@@ -78,6 +90,20 @@ def run_state(server, states, opts, phase, rest, version="8.10"):
     return measure(cell, started)
 
 
+def run_masterless(server, root, phase):
+    """The state through a fresh ``salt-call --local`` process, the extension installed as users install it."""
+    cell = new_cell(server, phase)
+    write_config(root, server)
+    config = yaml.safe_load((root / "minion").read_text())
+    config["vcd_cell"].update(cli_timeout=120, drain={"timeout": 120, "interval": INTERVAL})
+    (root / "minion").write_text(yaml.safe_dump(config))
+    started = time.monotonic()
+    salt_call = [SALT_CALL, "--local", "--config-dir", str(root), "--out", "json", "state.apply", "vcd.drained"]
+    done = subprocess.run(salt_call, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return measure(cell, started)
+
+
 def run_hand_loop(server, phase):
     cell = new_cell(server, phase)
     started = time.monotonic()
@@ -89,22 +115,25 @@ def run_hand_loop(server, phase):
 def main(repeats):
     with tempfile.TemporaryDirectory() as tmp, CellServer() as server:
         opts, states = load_states(server, pathlib.Path(tmp), cli_timeout=120)
-        results = {name: [] for name in (REST, TOOL, CELLS_API, HAND)}
+        results = {name: [] for name in (REST, TOOL, CELLS_API, MASTERLESS, HAND)}
         for run in range(repeats):
             phase = run * HAND_LOOP_SECONDS / repeats
             results[REST].append(run_state(server, states, opts, phase, rest=True))
             results[TOOL].append(run_state(server, states, opts, phase, rest=False))
             results[CELLS_API].append(run_state(server, states, opts, phase, rest=True, version="10.5.1"))
+            masterless_root = pathlib.Path(tmp) / f"masterless-{run}"
+            masterless_root.mkdir()
+            results[MASTERLESS].append(run_masterless(server, masterless_root, phase))
             results[HAND].append(run_hand_loop(server, phase))
     states.pack["__salt__"]["vcd_cell.release_lease"]()
-    keys = ("decision", "tool_after", "detection", "runs", "drain")
+    keys = ("decision", "tool_after", "detection", "reading_to_shutdown", "runs", "drain")
     medians = {name: {key: median([r[key] for r in runs]) for key in keys} for name, runs in results.items()}
     table(
         f"Drain: {len(JOB_ENDS)} jobs ending {', '.join(f'{s:g}' for s in JOB_ENDS)} s in "
         f"(plus 0 to {HAND_LOOP_SECONDS} s, another phase each run), "
         f"tool start {floor.TOOL_START} s, "
         f"interval {INTERVAL} s, hand loop every {HAND_LOOP_SECONDS} s; medians of {repeats} runs (seconds)",
-        ["procedure", "decision", "tool runs after", "detection", "tool runs", "whole drain"],
+        ["procedure", "decision", "tool runs after", "detection", "reading to --shutdown", "tool runs", "whole drain"],
         [[name] + [values[key] for key in keys] for name, values in medians.items()],
     )
     return medians

@@ -31,6 +31,7 @@ def assert_safe_shutdown(cell):
     assert_every_shutdown_follows_a_drained_reading(cell)
 
 
+@pytest.mark.every_salt
 def test_drain_shuts_the_cell_down_after_its_last_job(fake_cell1, in_background, cell_server):
     # The jobs run until the drain has read and quiesced the cell, however long that took, then end.
     cell = fake_cell1(jobs=[None, None])
@@ -83,6 +84,7 @@ def test_reapplying_after_success_changes_nothing(fake_cell1, apply_state):
     assert len(events_of(cell, "shutdown")) == 1
 
 
+@pytest.mark.every_salt
 def test_test_mode_says_what_would_happen_and_touches_nothing(fake_cell1, apply_state):
     cell = fake_cell1(jobs=[None, None])
     result = apply_state("vcd.drained", test=True)
@@ -93,6 +95,7 @@ def test_test_mode_says_what_would_happen_and_touches_nothing(fake_cell1, apply_
     assert cell.snapshot()["quiesced"] is False
 
 
+@pytest.mark.every_salt
 def test_on_timeout_fail_leaves_the_cell_quiesced_and_names_the_blocking_task(fake_cell1, apply_state):
     cell = fake_cell1(jobs=[None])
     (job,) = cell.snapshot()["jobs"]
@@ -152,6 +155,7 @@ def test_on_timeout_cancel_fails_without_shutdown_when_a_task_survives(fake_cell
     assert not events_of(cell, "shutdown", "job_abort")
 
 
+@pytest.mark.every_salt
 def test_drained_with_the_maintenance_message_then_active_brings_the_cell_back(fake_cell1, apply_state):
     cell = fake_cell1(jobs=[0.5], start_seconds=1.0)
     drained = apply_state("vcd.drained", pillar={"vcd_cell": {"drain": {"maintenance_message": True}}})
@@ -178,6 +182,7 @@ def test_active_unquiesces_a_running_quiesced_cell(fake_cell1, apply_state):
     assert cell.snapshot()["quiesced"] is False
 
 
+@pytest.mark.every_salt
 def test_progress_events_reach_the_masters_bus(fake_cell1, in_background, cell_server, event_listener, salt_master):
     # The job runs until its first progress event reached the master, however long that took.
     cell = fake_cell1(jobs=[None])
@@ -254,6 +259,7 @@ def test_invalid_arguments_fail_before_the_cell_is_touched(fake_cell1, apply_sta
     assert events_of(cell, "cli") == []
 
 
+@pytest.mark.every_salt
 def test_a_wrong_password_fails_clearly_without_leaking_it(fake_cell1, apply_state, salt_cli):
     cell = fake_cell1(jobs=[None])
     result = apply_state("vcd.drained", pillar={"vcd_cell": {"password": "Wr0ng-Secret"}})

@@ -42,6 +42,7 @@ def lease_gone(minion):
     return report if not report["held"] and report["keeper"] is None and report["drain"] is None else None
 
 
+@pytest.mark.every_salt
 def test_the_shipped_defaults_drain_a_cell_and_leave_no_lease(masterless):
     cell, minion = masterless(jobs=[None, None], version="8.10")
     run = minion.start("state.apply", "vcd.drained")
@@ -57,6 +58,7 @@ def test_the_shipped_defaults_drain_a_cell_and_leave_no_lease(masterless):
     wait_for(lambda: lease_gone(minion), "the completed drain's lease and keeper to end", deadline=10)
 
 
+@pytest.mark.every_salt
 def test_test_mode_touches_nothing(masterless):
     cell, minion = masterless(jobs=[None, None])
     result = minion.apply("vcd.drained", test=True)
@@ -97,6 +99,7 @@ def test_a_cell_crashing_during_a_masterless_drain_is_a_failure_naming_the_lost_
     assert not events_of(cell, "shutdown")
 
 
+@pytest.mark.every_salt
 def test_a_killed_masterless_drain_leaves_the_cell_unquiesced_after_its_lease(masterless):
     cell, minion = masterless(jobs=[None], version="8.10")
     run = minion.start("state.apply", "vcd.drained", pillar={"vcd_cell": {"drain": {"lease": 3, "interval": 1}}})
@@ -117,6 +120,7 @@ def test_a_killed_masterless_drain_leaves_the_cell_unquiesced_after_its_lease(ma
     assert "[WARNING ]" in warning[0] and "unquiesced" in warning[0]
 
 
+@pytest.mark.every_salt
 def test_a_second_drain_fails_at_once_naming_the_first_and_touches_nothing(masterless):
     cell, minion = masterless(jobs=[None], version="8.10")
     first = minion.start("state.apply", "vcd.drained", pillar={"vcd_cell": {"drain": {"interval": 1}}})

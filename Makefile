@@ -12,8 +12,9 @@ LTS_INSTALLED := $(LTS_VENV)/.installed
 # through a real master and minion, masterless salt-call and the lease's keeper). The other end-to-end
 # tests exercise nothing of Salt that differs between versions; the simulator's tests do not involve Salt.
 LTS_TESTS := tests/unit tests/loader tests/test_installation.py tests/test_packaging.py
-# Two at a time: the machine has two cores, and the end-to-end tests mostly wait on the fake cells.
-PYTEST := python -m pytest -n 2 --dist loadfile
+# Three at a time on two cores: the end-to-end tests mostly wait on their fake cells and daemons. A file's
+# tests stay together, so each process starts a file's master and minions once.
+PYTEST := python -m pytest -n 3 --dist loadfile
 
 .PHONY: demo demo-rolling demo-upgrade demo-manual test test-all test-lts lint docs bench serve clean
 

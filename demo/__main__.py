@@ -17,7 +17,6 @@ import contextlib
 import json
 import os
 import pathlib
-import subprocess
 import sys
 import tempfile
 
@@ -66,7 +65,7 @@ def orchestrate(lab, sls, pillar):
     """``salt-run state.orchestrate SLS pillar=...``, shown first."""
     pillar = json.dumps(pillar)
     banner(f"salt-run state.orchestrate {sls} pillar='{pillar}'")
-    return subprocess.run(lab.command("salt-run", "state.orchestrate", sls, f"pillar={pillar}"))
+    return lab.run("salt-run", "state.orchestrate", sls, f"pillar={pillar}")
 
 
 def print_marks(cells, kinds):
@@ -90,14 +89,14 @@ def drain_demo(root):
             cell.add_job(seconds=seconds, name=name, owner=owner)
         banner(f"The fake vCD cell at {server.url} runs 3 jobs, ending after 6, 9 and 12 s")
         banner("salt cell1 state.apply vcd.drained   (progress events shown live)")
-        drained = subprocess.run(lab.command("salt", "-t", STATE_TIMEOUT, "cell1", "state.apply", "vcd.drained"))
+        drained = lab.run("salt", "-t", STATE_TIMEOUT, "cell1", "state.apply", "vcd.drained")
         banner("What the fake cell saw")
         print_timeline(cell)
         banner("salt cell1 state.apply vcd.active")
-        active = subprocess.run(lab.command("salt", "-t", STATE_TIMEOUT, "cell1", "state.apply", "vcd.active"))
+        active = lab.run("salt", "-t", STATE_TIMEOUT, "cell1", "state.apply", "vcd.active")
         state = cell.snapshot()
         banner(f"The cell is {state['service']}, scheduler active: {state['active']}")
-        return 0 if drained.returncode == 0 and active.returncode == 0 else 1
+        return 0 if drained == 0 and active == 0 else 1
 
 
 def rolling_demo(root):
@@ -112,7 +111,7 @@ def rolling_demo(root):
         rollout = orchestrate(lab, "orch.vcd_rolling", {"vcd_rolling": {"cells": list(names)}})
         banner("When each cell went down and came back (seconds since the demo's cells were made)")
         print_marks(cells, ("quiesce", "shutdown", "start", "serving"))
-        return rollout.returncode
+        return rollout
 
 
 def show_upgrade_progress(tag, data):
@@ -156,7 +155,7 @@ def upgrade_demo(root):
             f"The database is at vCD {group.schema_version}; the cells run "
             + ", ".join(f"{n} {c.installed_version} ({c.snapshot()['service']})" for n, c in cells.items())
         )
-        return upgrade.returncode
+        return upgrade
 
 
 DEMOS = {"rolling": rolling_demo, "upgrade": upgrade_demo}

@@ -9,6 +9,7 @@ which fake cell they act on, and at that cell's REST API. The daemons start once
 test gets a fresh fake cell behind the same URL.
 """
 
+import concurrent.futures
 import contextlib
 import json
 import pathlib
@@ -89,28 +90,59 @@ def register_pillar(pillar_dir):
     return register
 
 
+def start_all(minions):
+    """Start salt-factories daemons at once, each in a thread of its own: each start waits on its own."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(minions)) as pool:
+        for started in [pool.submit(minion.start) for minion in minions]:
+            started.result()
+
+
 @pytest.fixture(scope="session")
-def cell_minion(salt_master, salt_cli, register_pillar, tmp_path_factory):
+def cell_minions(salt_master, salt_cli, register_pillar, tmp_path_factory):
     """
-    ``with cell_minion(minion_id, server, **settings) as minion:`` a started minion whose cell is the
-    fake cell ``server``, its modules synced from the master's file_roots and its pillar loaded, with
-    ``settings`` added to its ``vcd_cell`` pillar.
+    ``with cell_minions({minion_id: (server, settings)}) as minions:`` started minions (started at once),
+    each whose cell is the fake cell ``server``, their modules synced from the master's file_roots and
+    their pillar loaded, with ``settings`` added to each one's ``vcd_cell`` pillar.
+    """
+
+    @contextlib.contextmanager
+    def start(cells):
+        for minion_id, (server, settings) in cells.items():
+            tools = tmp_path_factory.mktemp(f"{minion_id}-tools")
+            pillar = vcd_cell_pillar(server, tools, cli_timeout=60, event_interval=1, **settings)
+            register_pillar(minion_id, pillar)
+        minions = {minion_id: salt_master.salt_minion_daemon(minion_id) for minion_id in cells}
+        targets = ",".join(minions)
+        try:
+            start_all(minions.values())
+            synced = salt_cli.run("-L", "saltutil.sync_all", minion_tgt=targets)
+            assert synced.returncode == 0, synced
+            # salt-factories unwraps the answer of a lone minion.
+            answers = synced.data if len(minions) > 1 else {targets: synced.data}
+            assert all("states.vcd_cell" in answers[m]["states"] for m in minions), synced
+            refreshed = salt_cli.run("-L", "saltutil.refresh_pillar", "wait=True", minion_tgt=targets)
+            assert refreshed.returncode == 0, refreshed
+            yield minions
+            # A drain a test left failed holds a lease: its keeper must not outlive the tests.
+            salt_cli.run("-L", "vcd_cell.release_lease", minion_tgt=targets)
+        finally:
+            for minion in minions.values():
+                minion.terminate()
+
+    return start
+
+
+@pytest.fixture(scope="session")
+def cell_minion(cell_minions):
+    """
+    ``with cell_minion(minion_id, server, **settings) as minion:`` one minion, as :func:`cell_minions`
+    starts them.
     """
 
     @contextlib.contextmanager
     def start(minion_id, server, **settings):
-        tools = tmp_path_factory.mktemp(f"{minion_id}-tools")
-        register_pillar(minion_id, vcd_cell_pillar(server, tools, cli_timeout=60, event_interval=1, **settings))
-        minion = salt_master.salt_minion_daemon(minion_id)
-        with minion.started():
-            synced = salt_cli.run("saltutil.sync_all", minion_tgt=minion_id)
-            assert synced.returncode == 0, synced
-            assert "states.vcd_cell" in synced.data["states"]
-            refreshed = salt_cli.run("saltutil.refresh_pillar", "wait=True", minion_tgt=minion_id)
-            assert refreshed.returncode == 0, refreshed
-            yield minion
-            # A drain a test left failed holds a lease: its keeper must not outlive the tests.
-            salt_cli.run("vcd_cell.release_lease", minion_tgt=minion_id)
+        with cell_minions({minion_id: (server, settings)}) as minions:
+            yield minions[minion_id]
 
     return start
 
@@ -221,7 +253,7 @@ def kill_midway_and_restart_master(command, reached, what, salt_master, minions,
     # minions with the keepalive off, so the test does that restart.
     for minion in minions.values():
         minion.terminate()
-        minion.start()
+    start_all(minions.values())
 
     def all_answer():
         return all(salt_cli.run("test.ping", minion_tgt=name, _timeout=10).data is True for name in minions)

@@ -25,14 +25,14 @@ DOWN = ("shutdown", "stop", "crash")
 
 
 @pytest.fixture(scope="module")
-def group(cell_minion, runners_synced):
+def group(cell_minions, runners_synced):
     """Three cells of a server group, each a fake cell driven by its own minion."""
     with contextlib.ExitStack() as stack:
-        servers, minions = {}, {}
-        for name in CELLS:
-            server = stack.enter_context(CellServer(Cell(CellConfig(cell_name=name, admin_password=ADMIN_PASSWORD))))
-            minions[name] = stack.enter_context(cell_minion(name, server))
-            servers[name] = server
+        servers = {
+            name: stack.enter_context(CellServer(Cell(CellConfig(cell_name=name, admin_password=ADMIN_PASSWORD))))
+            for name in CELLS
+        }
+        minions = stack.enter_context(cell_minions({name: (server, {}) for name, server in servers.items()}))
         yield SimpleNamespace(servers=servers, minions=minions)
 
 

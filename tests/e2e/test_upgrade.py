@@ -27,16 +27,19 @@ OLD, NEW = "10.5.0", "10.6.0"
 
 
 @pytest.fixture(scope="module")
-def group(cell_minion, runners_synced, tmp_path_factory):
+def group(cell_minions, runners_synced, tmp_path_factory):
     """Three cells' servers and minions; each test serves a fresh server group behind them."""
     installers = tmp_path_factory.mktemp("installers")
     with contextlib.ExitStack() as stack:
-        servers, minions = {}, {}
-        for name in CELLS:
-            server = stack.enter_context(CellServer(Cell(CellConfig(cell_name=name, admin_password=ADMIN_PASSWORD))))
-            installer = write_installer(installers / name, server.url, NEW)
-            minions[name] = stack.enter_context(cell_minion(name, server, installer=installer))
-            servers[name] = server
+        servers = {
+            name: stack.enter_context(CellServer(Cell(CellConfig(cell_name=name, admin_password=ADMIN_PASSWORD))))
+            for name in CELLS
+        }
+        cells = {
+            name: (server, {"installer": write_installer(installers / name, server.url, NEW)})
+            for name, server in servers.items()
+        }
+        minions = stack.enter_context(cell_minions(cells))
         yield SimpleNamespace(servers=servers, minions=minions)
 
 

@@ -8,10 +8,10 @@ SALT_LTS := 3006.29
 LTS_VENV := .venv-$(SALT_LTS)
 LTS_INSTALLED := $(LTS_VENV)/.installed
 # What runs on Salt 3006 LTS as well: the modules and states under Salt's loader, the installed wheel and
-# its entry point, and the end-to-end tests marked every_salt (a state run, its events and its return
+# its entry point, the file_roots route without the package, and the end-to-end tests marked every_salt (a state run, its events and its return
 # through a real master and minion, masterless salt-call and the lease's keeper). The other end-to-end
 # tests exercise nothing of Salt that differs between versions; the simulator's tests do not involve Salt.
-LTS_TESTS := tests/unit tests/loader tests/test_installation.py tests/test_packaging.py
+LTS_TESTS := tests/unit tests/loader tests/test_installation.py tests/test_packaging.py tests/test_file_roots.py
 # Three at a time on two cores: the end-to-end tests mostly wait on their fake cells and daemons. A file's
 # tests stay together, so each process starts a file's master and minions once.
 PYTEST := python -m pytest -n 3 --dist loadfile

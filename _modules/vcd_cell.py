@@ -48,7 +48,8 @@ from salt.exceptions import CommandExecutionError, SaltInvocationError
 
 try:
     # The machinery, in _utils beside the modules: Salt's loader puts that directory on the import path
-    # while it loads this file, whether synced from file_roots, installed, or shipped by salt-ssh.
+    # while it loads this file (synced from file_roots, or shipped by salt-ssh); installed, the
+    # package's entry point does (saltext/vcd_cell/loader.py).
     import _vcd_cell_api as rest
     import _vcd_cell_defaults as defaults
     import _vcd_cell_drain as draining

@@ -23,11 +23,12 @@ after them; a rollout that completes forgets its record.
 
 import time
 
+from salt.exceptions import SaltInvocationError
+
 # What the orchestrations share, from _utils: Salt's loader puts it on the import path while it loads
-# this file (synced from file_roots with saltutil.sync_all, or installed as the package).
+# this file (synced from file_roots with saltutil.sync_all); installed, the package's entry point does.
 import _vcd_cell_defaults as defaults
 import _vcd_orchestration as orchestration
-from salt.exceptions import SaltInvocationError
 
 __virtualname__ = "vcd_rolling"
 

@@ -37,10 +37,11 @@ restarted and the return says what state each cell is in and what to do.
 """
 
 # What the orchestrations share, from _utils: Salt's loader puts it on the import path while it loads
-# this file (synced from file_roots with saltutil.sync_all, or installed as the package).
+# this file (synced from file_roots with saltutil.sync_all); installed, the package's entry point does.
+from salt.exceptions import SaltInvocationError
+
 import _vcd_cell_defaults as defaults
 import _vcd_orchestration as orchestration
-from salt.exceptions import SaltInvocationError
 
 __virtualname__ = "vcd_upgrade"
 

@@ -21,10 +21,11 @@ import contextlib
 import logging
 import time
 
+from salt.exceptions import CommandExecutionError, SaltInvocationError
+
 # Defaults shared with the execution module and the runners, from _utils (on the import path while
 # Salt's loader loads this file).
 import _vcd_cell_defaults as defaults
-from salt.exceptions import CommandExecutionError, SaltInvocationError
 
 log = logging.getLogger(__name__)
 

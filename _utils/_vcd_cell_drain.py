@@ -6,12 +6,13 @@ the very reading that confirmed it drained.
 
 import time
 
+from salt.exceptions import CommandExecutionError, SaltInvocationError
+
 import _vcd_cell_api as rest
 import _vcd_cell_events as events
 import _vcd_cell_lease as leases
 import _vcd_cell_settings as config
 import _vcd_cell_tools as tools
-from salt.exceptions import CommandExecutionError, SaltInvocationError
 
 
 class Progress:

@@ -23,10 +23,11 @@ import select
 import signal
 import time
 
+from salt.exceptions import CommandExecutionError
+
 import _vcd_cell_events as events
 import _vcd_cell_settings as config
 import _vcd_cell_tools as tools
-from salt.exceptions import CommandExecutionError
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,9 @@ yes/no questions are answered by their meaning on a pseudo-terminal.
 import os
 import re
 
-import _vcd_cell_tools as tools
 from salt.exceptions import CommandExecutionError
+
+import _vcd_cell_tools as tools
 
 INSTALLER_ANSWERS = (
     # Order matters: the last question mentions the database upgrade, the first only the upgrade.

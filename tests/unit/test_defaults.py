@@ -8,11 +8,11 @@ import inspect
 import pathlib
 import re
 
-import _vcd_cell_defaults as defaults
 import pytest
 import salt.utils.templates
 import salt.utils.yaml
 
+import _vcd_cell_defaults as defaults
 from tests.support import REPO, load_salt_module
 
 STATE = load_salt_module("_states/vcd_cell.py", "vcd_cell_state_defaults")

@@ -7,14 +7,14 @@ import os
 import time
 from unittest.mock import MagicMock
 
-import _vcd_cell_api as rest
-import _vcd_cell_lease as leases
-import _vcd_cell_tools as tools
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
+import _vcd_cell_api as rest
+import _vcd_cell_lease as leases
+import _vcd_cell_tools as tools
 from tests.support import load_salt_module
 
 vcd_cell = load_salt_module("_modules/vcd_cell.py", "vcd_cell_execution_module")

@@ -225,6 +225,40 @@ def renew_lease(opts, seconds):
         write_lease(opts, lease)
 
 
+def report(opts):
+    """
+    The lease as a person reads it: held, when it expires and in how many seconds, which drain took it,
+    its keeper (alive or gone), and the drain running on this host now, if any.
+    """
+    with lease_lock(opts):
+        record = read_lease(opts)
+        keeper = read_json(lease_file(opts, KEEPER_LOCK)) if held_by_a_live_process(opts, KEEPER_LOCK) else None
+    drain = read_json(lease_file(opts, DRAIN_LOCK)) if held_by_a_live_process(opts, DRAIN_LOCK) else None
+    summary = {"held": record is not None, "expires": None, "seconds_left": None, "taken_by": None}
+    if record is not None:
+        expires = datetime.datetime.fromtimestamp(record["expires"], datetime.timezone.utc)
+        summary.update(
+            expires=expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            seconds_left=max(0, round(record["expires"] - time.time())),
+            taken_by=describe_run(record.get("by") or {}),
+        )
+    summary["keeper"] = {"pid": keeper.get("pid"), "alive": True} if keeper else None
+    summary["drain"] = describe_run(drain) if drain else None
+    return summary
+
+
+def release(opts):
+    """End the lease and this process's claim on the cell; whether there was a lease."""
+    with lease_lock(opts):
+        held = read_lease(opts) is not None
+        remove_lease(opts)
+    end_claim(opts)
+    return held
+
+
+# -- the keeper ------------------------------------------------------------------------------------
+
+
 def start_keeper(settings):
     """
     Start the lease's keeper: a grandchild in a new session, so that it outlives this run's process
@@ -396,34 +430,3 @@ def _announce_expiry(settings, lease, outcome):
         f"vcd/cell/{settings.minion_id}/lease",
         dict(outcome, expired=True, cell=settings.cell_name, drain=drain),
     )
-
-
-def report(opts):
-    """
-    The lease as a person reads it: held, when it expires and in how many seconds, which drain took it,
-    its keeper (alive or gone), and the drain running on this host now, if any.
-    """
-    with lease_lock(opts):
-        record = read_lease(opts)
-        keeper = read_json(lease_file(opts, KEEPER_LOCK)) if held_by_a_live_process(opts, KEEPER_LOCK) else None
-    drain = read_json(lease_file(opts, DRAIN_LOCK)) if held_by_a_live_process(opts, DRAIN_LOCK) else None
-    summary = {"held": record is not None, "expires": None, "seconds_left": None, "taken_by": None}
-    if record is not None:
-        expires = datetime.datetime.fromtimestamp(record["expires"], datetime.timezone.utc)
-        summary.update(
-            expires=expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            seconds_left=max(0, round(record["expires"] - time.time())),
-            taken_by=describe_run(record.get("by") or {}),
-        )
-    summary["keeper"] = {"pid": keeper.get("pid"), "alive": True} if keeper else None
-    summary["drain"] = describe_run(drain) if drain else None
-    return summary
-
-
-def release(opts):
-    """End the lease and this process's claim on the cell; whether there was a lease."""
-    with lease_lock(opts):
-        held = read_lease(opts) is not None
-        remove_lease(opts)
-    end_claim(opts)
-    return held

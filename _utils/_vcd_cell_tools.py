@@ -21,7 +21,7 @@ QUESTION = re.compile(r"[\[(]\s*y(es)?\s*/\s*n(o)?\s*[\])]\s*[:?]?\s*$", re.IGNO
 # LSB init script status codes: 0 running; 1, 2, 3 not running (stale pid/lock file, or clean).
 LSB_NOT_RUNNING = (1, 2, 3)
 # How often a waiting loop looks at a running tool.
-TOOL_POLL_SECONDS = 0.05
+TOOL_POLL_SECONDS = 0.01
 STATUS_FIELDS = {
     "job_count": re.compile(r"Job\s+count\s*=\s*(\S*)", re.IGNORECASE),
     "active": re.compile(r"Is\s+Active\s*=\s*(\S*)", re.IGNORECASE),

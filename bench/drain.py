@@ -9,8 +9,8 @@ The state runs in this process under Salt's loader, and also masterless through 
 Per run, from the fake cell's timeline: the detection latency (the last job's end to the shutdown
 reaching the cell), split into the decision latency (the last job's end to the start of the tool runs
 that confirm and shut down) and the tool starts after it; the gap between the reading that allowed the
-shutdown and the ``--shutdown`` run announcing itself (which includes the stub tool's own start, about
-a tenth of a second); the tool runs per drain; the whole drain.
+shutdown (the cell's answer to ``--status``) and the start of the ``--shutdown`` process; the tool runs
+per drain; the whole drain.
 """
 
 import os
@@ -74,7 +74,7 @@ def measure(cell, started):
     return {
         "decision": confirming - last_end,
         "tool_after": shutdown["t"] - confirming,
-        "reading_to_shutdown": shutdown_run["t"] - reading,
+        "reading_to_shutdown": shutdown_run["started"] - reading,
         "detection": shutdown["t"] - last_end,
         "runs": len(runs),
         "drain": shutdown["t"] - (started - cell.epoch),

@@ -122,7 +122,10 @@ def change_config():
 def record_invocation():
     """A stub CLI announces itself with its argument list; it gets the cell's knobs back."""
     body = _json_body()
-    _cell().record_invocation(body.get("tool", "?"), body.get("argv", []))
+    age = body.get("age")
+    if age is not None and (isinstance(age, bool) or not isinstance(age, (int, float)) or age < 0):
+        raise ValueError("age must be a number of seconds")
+    _cell().record_invocation(body.get("tool", "?"), body.get("argv", []), age=age)
     return jsonify(_cell().config.public())
 
 

@@ -665,11 +665,15 @@ class Cell:
 
     # -- the tools --------------------------------------------------------------------------------
 
-    def record_invocation(self, tool, argv):
-        """Every run of a stub CLI, with its arguments as the process received them."""
+    def record_invocation(self, tool, argv, age=None):
+        """
+        Every run of a stub CLI, with its arguments as the process received them; ``age``: seconds since
+        its process started, so the run's ``started`` time is when it was started, not when it called.
+        """
         with self._lock:
             now = self._advance()
-            self.timeline.add(now, "cli", tool=tool, argv=list(argv))
+            started = round(now - age, 6) if age is not None else None
+            self.timeline.add(now, "cli", tool=tool, argv=list(argv), started=started)
 
     def reconfigure(self, **changes):
         """Change knobs of the running simulation (test control)."""

@@ -51,12 +51,26 @@ def call(path, payload):
         raise ToolError(f"Cannot connect to the cell at {cell_url()}: {exc}") from None
 
 
+def process_age():
+    """
+    Seconds since this process was started, by the kernel's clock (``/proc/self/stat``): the timeline
+    places the run at its start, not after the stub's own imports, which a real tool does not have.
+    """
+    try:
+        with open("/proc/self/stat", encoding="ascii") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        started = int(fields[19]) / os.sysconf("SC_CLK_TCK")
+        return max(0.0, time.clock_gettime(time.CLOCK_BOOTTIME) - started)
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+
+
 def announce(tool, argv, java=False):
     """
     Record this run in the cell's timeline and return the cell's knobs. A ``java`` tool then waits
     ``cli_delay`` like a JVM starting; the shell scripts and ``rpm`` start at once.
     """
-    status, config = call("/sim/tool/invocation", {"tool": tool, "argv": list(argv)})
+    status, config = call("/sim/tool/invocation", {"tool": tool, "argv": list(argv), "age": process_age()})
     if status != 200:
         raise ToolError(config.get("error", f"HTTP {status} from the cell"))
     if java:

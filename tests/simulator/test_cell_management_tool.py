@@ -291,3 +291,12 @@ def test_failed_logins_lock_the_account_after_the_limit(fake_cell, cmt):
     locked = cmt(server, "-u", ADMIN[0], "-p", ADMIN[1], "cell", "-t")
     assert locked.returncode == 1
     assert "is locked" in locked.stderr
+
+
+def test_a_run_is_placed_on_the_timeline_at_its_process_start(fake_cell, cmt):
+    server = fake_cell()
+    before = server.cell.now()
+    assert cmt(server, "cell", "-i", pid_of(server), "--status").returncode == 0
+    (run,) = cli_events(server)
+    # Started by the kernel's clock (10 ms ticks), before the stub's imports let it call the cell.
+    assert before - 0.02 <= run["started"] <= run["t"], run

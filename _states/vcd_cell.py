@@ -1,8 +1,9 @@
 """
 States for the safe maintenance of a VMware Cloud Director cell.
 
-The execution module :py:mod:`vcd_cell <_modules.vcd_cell>` does the work; these states decide whether
-and in which order, so that a cell is never shut down while it reports jobs or an active scheduler.
+The execution module :py:mod:`vcd_cell <saltext.vcd_cell.modules.vcd_cell>` does the work; these
+states decide whether and in which order, so that a cell is never shut down while it reports jobs or
+an active scheduler.
 
 .. code-block:: yaml
 

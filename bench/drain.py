@@ -37,6 +37,8 @@ TOOL = "vcd_cell.drained, tool polling (8.10)"
 CELLS_API = "vcd_cell.drained, cells API (10.5.1)"
 MASTERLESS = "salt-call --local state.apply vcd.drained, REST polling (8.10)"
 HAND = "hand loop (8.10)"
+# The trailing no-op keeps bash from exec'ing the shutdown in its own process, which would make that
+# run's process start the loop's start on the timeline.
 HAND_LOOP = f"""
 set -e
 pid=$("{VMWARE_VCD_CELL}" pid)
@@ -47,6 +49,7 @@ while true; do
   sleep {HAND_LOOP_SECONDS}
 done
 "{CELL_MANAGEMENT_TOOL}" cell -i "$pid" --shutdown
+:
 """
 
 

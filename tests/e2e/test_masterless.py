@@ -107,8 +107,12 @@ def test_a_killed_masterless_drain_leaves_the_cell_unquiesced_after_its_lease(ma
     keeper = minion.run("vcd_cell.lease").data["keeper"]
     assert keeper["alive"] is True and keeper["pid"] != run.pid
     minion.kill(run)
+    killed = cell.now()
     (unquiesce,) = wait_for(lambda: events_of(cell, "unquiesce"), "the lease to unquiesce the cell")
-    assert 3 <= unquiesce["t"] - quiesce["t"] <= 3 + 5
+    # No sooner than the lease after the quiesce; within it (renewed last before the kill) and a few
+    # seconds of the keeper's own work after the kill, however long the test took to get there.
+    assert unquiesce["t"] - quiesce["t"] >= 3
+    assert unquiesce["t"] - killed <= 3 + 5
     assert not events_of(cell, "shutdown", "job_abort")
     assert cell.snapshot()["quiesced"] is False and cell.snapshot()["service"] == "running"
     wait_for(lambda: lease_gone(minion), "the keeper to end after acting", deadline=10)

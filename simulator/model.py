@@ -478,13 +478,18 @@ class Cell:
         except KeyError:
             raise KeyError(f"No task has the id {job_id}") from None
 
+    def _running_job(self, job_id):
+        """The job ``job_id``, which must be running (called with the lock held)."""
+        job = self._job(job_id)
+        if job.status != JOB_RUNNING:
+            raise CellError(f"Task {job_id} is not running: it is {job.status}")
+        return job
+
     def hang_job(self, job_id, cancellable=True):
         """Make a job run until cancelled; ``cancellable=False`` makes it ignore cancellation too."""
         with self._lock:
             now = self._advance()
-            job = self._job(job_id)
-            if job.status != JOB_RUNNING:
-                raise CellError(f"Task {job_id} is not running: it is {job.status}")
+            job = self._running_job(job_id)
             job.duration = None
             job.cancellable = cancellable
             self.timeline.add(now, "job_hang", job=job.id, cancellable=cancellable)
@@ -494,9 +499,7 @@ class Cell:
         """End a running job now, as it would end by itself: what a test does instead of giving it a duration."""
         with self._lock:
             now = self._advance()
-            job = self._job(job_id)
-            if job.status != JOB_RUNNING:
-                raise CellError(f"Task {job_id} is not running: it is {job.status}")
+            job = self._running_job(job_id)
             self._end_job(job, JOB_SUCCESS, now)
             return job.record(now)
 

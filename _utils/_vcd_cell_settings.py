@@ -63,8 +63,12 @@ class Settings:
 
 
 def masterless(opts):
-    """No master to talk to: ``salt-call --local``, or a minion with a local file client."""
-    return bool(opts.get("local")) or opts.get("file_client") == "local"
+    """
+    No master to talk to, as Salt's ``event.send`` judges it: ``salt-call --local``, a local file client
+    or ``master_type: disable``, unless ``use_master_when_local`` says the master is still there.
+    """
+    local = bool(opts.get("local")) or opts.get("file_client") == "local" or opts.get("master_type") == "disable"
+    return local and not opts.get("use_master_when_local")
 
 
 def positive_number(name, value):

@@ -14,6 +14,7 @@ from salt.exceptions import CommandExecutionError, SaltInvocationError
 
 import _vcd_cell_api as rest
 import _vcd_cell_lease as leases
+import _vcd_cell_settings as vcd_settings
 import _vcd_cell_tools as tools
 from tests.support import load_salt_module
 
@@ -589,3 +590,17 @@ def test_a_failing_start_quotes_the_script(run_all):
     run_all.return_value = {"retcode": 1, "stdout": "", "stderr": "the maintenance message is on"}
     with pytest.raises(CommandExecutionError, match="start failed \\(exit 1\\): the maintenance message is on"):
         vcd_cell.start()
+
+
+@pytest.mark.parametrize(
+    "opts, masterless",
+    [
+        ({}, False),
+        ({"local": True}, True),
+        ({"file_client": "local"}, True),
+        ({"master_type": "disable"}, True),
+        ({"file_client": "local", "use_master_when_local": True}, False),
+    ],
+)
+def test_masterless_is_judged_as_salts_event_functions_judge_it(opts, masterless):
+    assert vcd_settings.masterless(opts) is masterless

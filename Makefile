@@ -16,7 +16,7 @@ LTS_TESTS := tests/unit tests/loader tests/test_installation.py tests/test_packa
 # tests stay together, so each process starts a file's master and minions once.
 PYTEST := python -m pytest -n 3 --dist loadfile
 
-.PHONY: demo demo-rolling demo-upgrade demo-manual test test-all test-lts lint docs bench serve clean
+.PHONY: demo demo-rolling demo-upgrade demo-upgrade-appliance demo-manual test test-all test-lts lint docs bench serve clean
 
 demo: $(INSTALLED)
 	$(BIN)/python -m demo
@@ -28,6 +28,10 @@ demo-rolling: $(INSTALLED)
 # A server group of three fake cells upgraded to a new vCD by salt-run state.orchestrate orch.vcd_upgrade.
 demo-upgrade: $(INSTALLED)
 	$(BIN)/python -m demo --upgrade
+
+# vCD appliances (primary, standby, cell) upgraded on the appliance route of orch.vcd_upgrade.
+demo-upgrade-appliance: $(INSTALLED)
+	$(BIN)/python -m demo --upgrade-appliance
 
 # The same procedure done by hand with the stub tools, as operators do it today.
 demo-manual: $(INSTALLED)

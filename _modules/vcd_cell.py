@@ -34,10 +34,23 @@ script and the vCD REST API for tasks and health.
           version_command: rpm -q --queryformat %{VERSION} vmware-vcloud-director-distribution
           install_timeout: 3600
           db_upgrade_timeout: 7200
+          # A vCD appliance: its management API (its presence makes the cell an appliance), root's
+          # password there, the node's name in the database cluster (default: cell_name), and the
+          # host's tools. version and install then go through vamicli.
+          appliance_api_url: https://cell1.example.com:5480
+          appliance_user: root
+          appliance_password: the-appliance-root-password
+          appliance_verify: true      # or the path of a CA bundle
+          appliance_node: cell1
+          vamicli: vamicli
+          update_repo: file:///tmp/local-update-package
+          backup_command: /opt/vmware/appliance/bin/create-backup.sh
+          reboot_command: shutdown -r now
 
 The administrator password never goes on an argument list (``ps`` shows those to every user): with
 ``auth: password`` the module answers the tool's ``Password:`` prompt through a pseudo-terminal. Nor
-does it appear in a log line, a return value, an event or an error message.
+does it (or the appliance's root password) appear in a log line, a return value, an event or an error
+message.
 """
 
 import collections
@@ -51,12 +64,14 @@ try:
     # while it loads this file (synced from file_roots, or shipped by salt-ssh); installed, the
     # package's entry point does (saltext/vcd_cell/loader.py).
     import _vcd_cell_api as rest
+    import _vcd_cell_appliance as appliances
     import _vcd_cell_defaults as defaults
     import _vcd_cell_drain as draining
     import _vcd_cell_lease as leases
     import _vcd_cell_settings as config
     import _vcd_cell_tools as tools
     import _vcd_cell_upgrade as upgrades
+    import _vcd_cell_vamicli as vamicli
 except ImportError as exc:  # pragma: no cover - __virtual__ says what is missing
     MISSING = exc.name
     # The module does not load then; the signatures below still need values.
@@ -510,7 +525,8 @@ def version():
     """
     The vCD software installed on the cell host: the first non-empty line printed by
     ``vcd_cell:version_command`` (by default ``rpm -q --queryformat %{VERSION}
-    vmware-vcloud-director-distribution``).
+    vmware-vcloud-director-distribution``). On an appliance, the first dotted version ``<vamicli>
+    version --appliance`` prints.
 
     CLI Example:
 
@@ -518,32 +534,61 @@ def version():
 
         salt 'cell*' vcd_cell.version
     """
-    return upgrades.read_version(_settings())
+    settings = _settings()
+    if settings.appliance:
+        return vamicli.read_version(settings)
+    return upgrades.read_version(settings)
 
 
-def install(installer=None):
+def install(installer=None, version=None):
     """
-    Run the vCD installer on this stopped cell (``installer``, by default ``vcd_cell:installer``), on a
+    Install vCD on this stopped cell. Refuses on a running cell.
+
+    On a Linux cell: run the installer (``installer``, by default ``vcd_cell:installer``) on a
     pseudo-terminal, answering its questions by their meaning: yes to the upgrade; no to running the
-    database upgrade now (it runs once, after every cell of the server group is upgraded) and to starting
-    the service. A question it does not know stops the installer, and the error quotes it. Refuses on a
-    running cell. Returns the version installed afterwards and the questions answered.
+    database upgrade now (it runs once, after every cell of the server group is upgraded) and to
+    starting the service. A question it does not know stops the installer, and the error quotes it.
+
+    On an appliance: ``<vamicli> update --repo <update_repo>``, ``update --check`` (the update offered
+    must be ``version``, which is required there, else nothing is installed) and ``update --install
+    latest --accepteula``. Refused on the primary while failover is Automatic. The appliance must be
+    rebooted afterwards (``vcd_cell.reboot``).
+
+    Returns the version installed afterwards, and the questions answered (Linux) or what vamicli said.
 
     CLI Example:
 
     .. code-block:: bash
 
         salt 'cell1*' vcd_cell.install installer=/root/vmware-vcloud-director-distribution-10.6.0-24000000.bin
+        salt 'appliance1*' vcd_cell.install version=10.6.0
     """
     settings = _settings()
+    if settings.appliance:
+        if not isinstance(version, str) or not version:
+            raise SaltInvocationError("On an appliance, pass version=: the version the update must carry")
+        _refuse_running("installing")
+        _refuse_unsafe(settings, "installing")
+        said = vamicli.install_update(settings, version)
+        return {"version": vamicli.read_version(settings), "vamicli": said}
     path = installer or settings.installer
     if not path or not isinstance(path, str):
         raise SaltInvocationError("No installer given: pass installer=PATH or set vcd_cell:installer")
     path = tools.require_executable(path, "installer")
-    if is_running():
-        raise CommandExecutionError("The cell is running: drain and shut it down before installing (vcd.drained)")
+    _refuse_running("installing")
     questions = upgrades.run_installer(settings, path)
-    return {"version": version(), "questions": questions}
+    return {"version": upgrades.read_version(settings), "questions": questions}
+
+
+def _refuse_running(doing):
+    if is_running():
+        raise CommandExecutionError(f"The cell is running: drain and shut it down before {doing} (vcd.drained)")
+
+
+def _refuse_unsafe(settings, doing, needs_primary=False):
+    """On an appliance: never the primary with failover Automatic, never another without a running primary."""
+    with appliances.ApplianceApi(settings) as api:
+        appliances.refuse_unsafe(api.nodes(), doing, needs_primary)
 
 
 def upgrade_database(backup_completed=False):
@@ -579,3 +624,93 @@ def cells():
     """
     with rest.Api(_settings()) as api:
         return api.cells()
+
+
+# -- the vCD appliance --------------------------------------------------------------------------------
+
+
+def appliance_nodes():
+    """
+    The appliance's embedded database cluster, as its management API reports it
+    (``GET /api/1.0.0/nodes``): ``failover`` (MANUAL, AUTOMATIC or INDETERMINATE), ``health`` (HEALTHY,
+    DEGRADED...), ``warnings``, ``nodes`` (each ``name``, ``role``, ``health``, ``status``,
+    ``upstream``), ``primaries``, and this appliance's ``node`` and ``role`` (PRIMARY, STANDBY, or CELL
+    for a cell-type appliance, which holds no database).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt 'appliance*' vcd_cell.appliance_nodes
+    """
+    with appliances.ApplianceApi(_settings()) as api:
+        return api.nodes()
+
+
+def failover_mode(mode=None):
+    """
+    The database cluster's failover mode: read it, or set it to ``manual`` or ``automatic`` and wait for
+    the appliance's task. Not applicable on a cell-type appliance. VMware's upgrade procedure sets it
+    to manual for the whole upgrade: with automatic failover, a primary rebooted or upgraded can be
+    replaced by a promoted standby.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt 'appliance1*' vcd_cell.failover_mode
+        salt 'appliance1*' vcd_cell.failover_mode manual
+    """
+    with appliances.ApplianceApi(_settings()) as api:
+        if mode is None:
+            return {"failover": api.nodes()["failover"], "changed": False}
+        mode = appliances.check_mode(mode)
+        before = api.nodes()["failover"]
+        if before == mode.upper():
+            return {"failover": before, "changed": False}
+        api.set_failover(mode)
+        return {"failover": api.nodes()["failover"], "previous": before, "changed": True}
+
+
+def backup_database():
+    """
+    Back up the embedded database with ``vcd_cell:backup_command`` (``create-backup.sh``), on the
+    primary appliance only. Returns where the backup went (``path``, when the script says) and what it
+    said.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt 'appliance1*' vcd_cell.backup_database
+    """
+    settings = _settings()
+    with appliances.ApplianceApi(settings) as api:
+        role = api.nodes()["role"]
+    if role != "PRIMARY":
+        raise CommandExecutionError(
+            f"This appliance ({settings.appliance_node}) is the {role.lower()}, not the primary: the backup runs "
+            "on the primary"
+        )
+    return vamicli.create_backup(settings)
+
+
+def reboot():
+    """
+    Reboot this appliance's host with ``vcd_cell:reboot_command`` (default ``shutdown -r now``). Returns
+    at once: the command starts, detached, once the process that called this function has ended, so this
+    return reaches the master before the host goes down. Refuses while the cell runs (drain it first:
+    ``vcd.drained``), on the primary while failover is Automatic, and on another appliance while the
+    primary is not running.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt 'appliance1*' vcd_cell.reboot
+    """
+    settings = _settings()
+    _refuse_running("rebooting")
+    if settings.appliance:
+        _refuse_unsafe(settings, "rebooting", needs_primary=True)
+    return vamicli.reboot_later(settings)

@@ -27,6 +27,7 @@ from salt.exceptions import CommandExecutionError, SaltInvocationError
 # Defaults shared with the execution module and the runners, from _utils (on the import path while
 # Salt's loader loads this file).
 import _vcd_cell_defaults as defaults
+import _vcd_cell_upgrade as upgrades
 
 log = logging.getLogger(__name__)
 
@@ -382,14 +383,16 @@ def installed(name, version, installer=None):
     Ensure the cell's vCD software is ``version``: run the installer (``installer``, by default
     ``vcd_cell:installer``) on the stopped cell, answering its questions (yes to the upgrade, no to the
     database upgrade and to starting the service: those come once every cell of the server group is
-    upgraded). A running cell is refused: drain it first (``vcd.drained``). Changes nothing when the
+    upgraded); on an appliance, ``vamicli update`` from ``vcd_cell:update_repo``, which must offer
+    ``version``. A running cell is refused: drain it first (``vcd.drained``). Changes nothing when the
     version is already installed.
 
     name
         A label for this state; the cell is the minion's own.
 
     version
-        The version, exactly as ``vcd_cell.version`` prints it once installed.
+        The version as ``vcd_cell.version`` prints it once installed (``10.6.0`` also matches the
+        ``10.6.0.24000000`` an appliance prints).
 
     installer
         The installer's path on the cell host.
@@ -406,7 +409,7 @@ def installed(name, version, installer=None):
         if not isinstance(version, str) or not version:
             raise SaltInvocationError(f"version must be the version to install, as text, not {version!r}")
         before = __salt__["vcd_cell.version"]()
-        if before == version:
+        if upgrades.same_version(version, before):
             ret["result"] = True
             ret["comment"] = f"vCD {version} is already installed"
             return ret
@@ -419,9 +422,9 @@ def installed(name, version, installer=None):
             ret["comment"] = f"vCD {before} would be upgraded to {version}"
             ret["changes"] = {"version": {"old": before, "new": version}}
             return ret
-        after = __salt__["vcd_cell.install"](installer=installer)["version"]
+        after = __salt__["vcd_cell.install"](installer=installer, version=version)["version"]
         ret["changes"] = {"version": {"old": before, "new": after}}
-        if after != version:
+        if not upgrades.same_version(version, after):
             raise CommandExecutionError(
                 f"The installer ran, but the cell reports vCD {after}, not {version}: check the installer's version"
             )

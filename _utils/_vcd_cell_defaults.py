@@ -36,6 +36,7 @@ ROLLOUT = {
 # The vcd_upgrade runner (orch.vcd_upgrade).
 UPGRADE = {
     "tgt_type": "glob",
+    "backup": "confirmed",
     "backup_completed": False,
     "db_cell": None,
     "install_sls": None,

@@ -25,7 +25,19 @@ DEFAULTS = {
     "version_command": "rpm -q --queryformat %{VERSION} vmware-vcloud-director-distribution",
     "install_timeout": 3600,
     "db_upgrade_timeout": 7200,
+    # A vCD appliance: its management API (its presence makes the cell an appliance), the node's name
+    # in the database cluster (default: cell_name) and its host's tools.
+    "appliance_api_url": None,
+    "appliance_user": "root",
+    "appliance_password": None,
+    "appliance_verify": True,
+    "appliance_node": None,
+    "vamicli": "vamicli",
+    "update_repo": "file:///tmp/local-update-package",
+    "backup_command": "/opt/vmware/appliance/bin/create-backup.sh",
+    "reboot_command": "shutdown -r now",
 }
+SECRETS = ("password", "appliance_password")
 REDACTED = "******"
 
 
@@ -43,7 +55,7 @@ class Settings:
 
     def __repr__(self):
         shown = {
-            k: (REDACTED if k == "password" and v else v) for k, v in self.__dict__.items() if k not in ("salt", "opts")
+            k: (REDACTED if k in SECRETS and v else v) for k, v in self.__dict__.items() if k not in ("salt", "opts")
         }
         return f"_Settings({shown})"
 
@@ -55,10 +67,16 @@ class Settings:
     def masterless(self):
         return masterless(self.opts)
 
+    @property
+    def appliance(self):
+        """Whether the cell is a vCD appliance (its management API is configured)."""
+        return bool(self.appliance_api_url)
+
     def redact(self, text):
-        """``text`` with the password blanked out, for anything shown to a person."""
-        if self.password and text:
-            return str(text).replace(self.password, REDACTED)
+        """``text`` with the passwords blanked out, for anything shown to a person."""
+        for secret in (self.password, self.appliance_password):
+            if secret and text:
+                text = str(text).replace(secret, REDACTED)
         return text
 
 
@@ -94,6 +112,23 @@ def command(argv):
     return shlex.split(argv) if isinstance(argv, str) else [str(part) for part in argv]
 
 
+def _read_appliance(values):
+    """The appliance keys, checked; they matter only when ``appliance_api_url`` is set."""
+    values["appliance_password"] = values["appliance_password"] or None
+    values["appliance_api_url"] = (values["appliance_api_url"] or "").rstrip("/") or None
+    values["appliance_node"] = values["appliance_node"] or values["cell_name"]
+    if not isinstance(values["appliance_verify"], (bool, str)):
+        raise SaltInvocationError("vcd_cell:appliance_verify must be true, false or the path of a CA bundle")
+    for key in ("vamicli", "update_repo", "backup_command"):
+        if not isinstance(values[key], str) or not values[key]:
+            raise SaltInvocationError(f"vcd_cell:{key} must be a non-empty string, not {values[key]!r}")
+    reboot = values["reboot_command"]
+    if not reboot or not isinstance(reboot, (str, list)):
+        raise SaltInvocationError(f"vcd_cell:reboot_command must be a command, as a string or a list, not {reboot!r}")
+    values["reboot_command"] = command(reboot)
+    values["backup_command"] = command(values["backup_command"])
+
+
 def read(salt, opts):
     """The settings of this minion, checked; a SaltInvocationError names the key that is wrong."""
     values = {key: salt["config.get"](f"vcd_cell:{key}", default) for key, default in DEFAULTS.items()}
@@ -112,6 +147,7 @@ def read(salt, opts):
         values["api_version"] = str(values["api_version"])
     if not isinstance(values["api_verify"], (bool, str)):
         raise SaltInvocationError("vcd_cell:api_verify must be true, false or the path of a CA bundle")
+    _read_appliance(values)
     pid_command = values["pid_command"] or [values["cell_script"], "pid"]
     values["pid_command"] = command(pid_command)
     values["version_command"] = command(values["version_command"])

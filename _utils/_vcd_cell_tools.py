@@ -37,16 +37,20 @@ def require_executable(path, key):
     return found
 
 
-def run_command(settings, argv, key):
-    """Run a command that needs no secret through cmd.run_all, with the module's time limit."""
+def run_command(settings, argv, key, timeout=None):
+    """
+    Run a command that needs no secret through cmd.run_all, within ``timeout`` seconds (by default the
+    module's ``cli_timeout``).
+    """
     require_executable(argv[0], key)
+    timeout = timeout or settings.cli_timeout
     started = time.monotonic()
     result = settings.salt["cmd.run_all"](
-        argv, python_shell=False, timeout=settings.cli_timeout, ignore_retcode=True, output_loglevel="debug"
+        argv, python_shell=False, timeout=timeout, ignore_retcode=True, output_loglevel="debug"
     )
     # cmd.run_all reports a timeout as exit 1 with a message on stdout; the clock tells it apart.
-    if time.monotonic() - started >= settings.cli_timeout:
-        raise CommandExecutionError(f"{' '.join(argv)} did not finish within {settings.cli_timeout}s and was killed")
+    if time.monotonic() - started >= timeout:
+        raise CommandExecutionError(f"{' '.join(argv)} did not finish within {timeout}s and was killed")
     return result
 
 

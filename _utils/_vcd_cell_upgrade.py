@@ -20,6 +20,17 @@ INSTALLER_ANSWERS = (
 BACKUP_QUESTION = r"back(ed)?[ -]?up"
 
 
+def same_version(asked, found):
+    """
+    Whether ``found`` is the version ``asked``: equal, or ``asked`` with more dotted parts after it
+    (vamicli and the API print the build too: ``10.6.0.24000000`` is ``10.6.0``).
+    """
+    if not asked or not found:
+        return False
+    asked_parts, found_parts = str(asked).split("."), str(found).split(".")
+    return found_parts[: len(asked_parts)] == asked_parts
+
+
 def read_version(settings):
     """The first non-empty line ``version_command`` prints; an error quoting it when there is none."""
     argv = settings.version_command

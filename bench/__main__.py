@@ -1,14 +1,17 @@
-"""`make bench`: the drain against the hand loop, the state's overhead, a 3-cell rollout and a 3-cell upgrade."""
+"""
+`make bench`: the drain against the hand loop, the state's overhead, a 3-cell rollout, a 3-cell upgrade
+and a 3-appliance upgrade.
+"""
 
 import argparse
 import datetime
 import os
 import platform
 
-from bench import drain, overhead, rollout, upgrade
+from bench import appliance, drain, overhead, rollout, upgrade
 from simulator.server import quiet_request_log
 
-BENCHMARKS = {"drain": drain, "overhead": overhead, "rollout": rollout, "upgrade": upgrade}
+BENCHMARKS = {"drain": drain, "overhead": overhead, "rollout": rollout, "upgrade": upgrade, "appliance": appliance}
 
 
 def main():
@@ -29,6 +32,7 @@ def main():
     costs = overhead.main(options.repeats)
     rolled = rollout.main(options.repeats)
     upgraded = upgrade.main(options.repeats)
+    appliances = appliance.main(options.repeats)
     rest, polled, cells_api, masterless, hand = drained.values()
     print("\nTargets:")
     print(f"  decision latency with REST <= 1 s: {rest['decision']:.2f} s; cells API {cells_api['decision']:.2f} s")
@@ -49,6 +53,7 @@ def main():
     )
     salt_run, by_hand = upgraded.values()
     print(f"  upgrade overhead <= 3 s per cell: {salt_run['per_cell']:.2f} s")
+    print(f"  appliance upgrade overhead <= 3 s per appliance: {appliances['per_appliance']:.2f} s")
     print(
         f"  upgrade window of 3 cells: {salt_run['window']:.2f} s against {by_hand['window']:.2f} s by hand "
         f"({salt_run['window'] / by_hand['window']:.2f} x)"

@@ -10,6 +10,12 @@ maintenance one at a time by ``salt-run state.orchestrate orch.vcd_rolling``.
 
 ``python -m demo --upgrade`` (``make demo-upgrade``): three cells of one server group (one database), each
 with running jobs, upgraded from vCD 10.5.0 to 10.6.0 by ``salt-run state.orchestrate orch.vcd_upgrade``.
+
+``python -m demo --upgrade-appliance`` (``make demo-upgrade-appliance``): three vCD appliances (a primary,
+a standby and a cell-type appliance sharing the embedded database cluster), each with running jobs,
+upgraded by the same orchestration on the appliance route: failover Manual, the drain, a backup on the
+primary, vamicli on the primary then the others, the database upgrade, the reboots (the primary first),
+failover Automatic again.
 """
 
 import argparse
@@ -21,10 +27,11 @@ import sys
 import tempfile
 
 from demo.lab import REPO, SaltLab
+from simulator.appliance import appliance_group
 from simulator.group import ServerGroup
 from simulator.model import Cell, CellConfig
-from simulator.pillar import write_installer
-from simulator.server import CellServer, quiet_request_log
+from simulator.pillar import write_installer, write_update_package
+from simulator.server import ApplianceServer, CellServer, quiet_request_log
 
 PASSWORD = "demo-Secret-1"
 STATE_TIMEOUT = "300"
@@ -158,7 +165,60 @@ def upgrade_demo(root):
         return upgrade
 
 
-DEMOS = {"rolling": rolling_demo, "upgrade": upgrade_demo}
+def describe_cluster_event(event):
+    """One line of the appliance group's timeline: what happened, where, and every cell's state then."""
+    detail = " ".join(
+        f"{key}={event[key]}"
+        for key in ("node", "mode", "by", "role", "version", "failover", "path", "kind")
+        if key in event
+    )
+    states = ", ".join(
+        f"{n} {'running' if s['running'] else 'stopped'} on {s['version']}" for n, s in event.get("cells", {}).items()
+    )
+    return f"{event['event']:<18} {detail}" + (f"  ({states})" if states else "")
+
+
+def appliance_upgrade_demo(root):
+    roles = {"vcd1": "primary", "vcd2": "standby", "vcd3": "cell"}
+    group = appliance_group(
+        roles, appliances={name: {"reboot_seconds": 3} for name in roles}, admin_password=PASSWORD, cli_delay=0.3
+    )
+    package = write_update_package(root / "local-update-package", NEW, "24000000")
+    with contextlib.ExitStack() as stack:
+        servers, settings = {}, {}
+        for appliance in group.appliances:
+            servers[appliance.name] = stack.enter_context(CellServer(appliance.cell))
+            api = stack.enter_context(ApplianceServer(appliance))
+            settings[appliance.name] = {"appliance": api, "update_repo": package}
+        lab = stack.enter_context(SaltLab(root, servers, settings=settings))
+        lab.watch("vcd/upgrade/*", show_upgrade_progress)
+        for index, appliance in enumerate(group.appliances):
+            for name, owner, seconds in JOBS[: index + 1]:
+                appliance.cell.add_job(seconds=seconds / 2, name=name, owner=owner)
+        cluster = group.cluster()
+        banner(
+            f"Three vCD appliances at {group.schema_version}: vcd1 primary, vcd2 standby, vcd3 cell-type; "
+            f"embedded database {cluster['localClusterHealth']}, failover {cluster['localClusterFailover']}; "
+            f"the update package of {NEW} extracted at {package}"
+        )
+        plan = {"vcd_upgrade": {"cells": list(roles), "version": NEW, "backup": "appliance"}}
+        upgrade = orchestrate(lab, "orch.vcd_upgrade", plan)
+        banner("What each appliance's cell saw (seconds since the demo's cells were made)")
+        cells = {a.name: a.cell for a in group.appliances}
+        epoch = print_marks(cells, ("quiesce", "shutdown", "start_refused", "start", "serving"))
+        banner("What the appliances and their database cluster saw")
+        for event in group.timeline.since(0):
+            print(f"   {cells['vcd1'].epoch + event['t'] - epoch:6.1f}s  {describe_cluster_event(event)}")
+        cluster = group.cluster()
+        banner(
+            f"The database is at vCD {group.schema_version}, {cluster['localClusterHealth']}, failover "
+            f"{cluster['localClusterFailover']}; "
+            + ", ".join(f"{n} {c.installed_version} ({c.snapshot()['service']})" for n, c in cells.items())
+        )
+        return upgrade
+
+
+DEMOS = {"rolling": rolling_demo, "upgrade": upgrade_demo, "upgrade_appliance": appliance_upgrade_demo}
 
 
 def main(argv=None):
@@ -166,6 +226,9 @@ def main(argv=None):
     choice = parser.add_mutually_exclusive_group()
     choice.add_argument("--rolling", action="store_true", help="a rolling rollout over three cells")
     choice.add_argument("--upgrade", action="store_true", help="an upgrade of a server group of three cells")
+    choice.add_argument(
+        "--upgrade-appliance", action="store_true", help="an upgrade of a group of three vCD appliances"
+    )
     options = parser.parse_args(argv)
     quiet_request_log()
     os.chdir(REPO)

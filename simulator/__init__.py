@@ -9,6 +9,9 @@ A fake VMware Cloud Director cell for testing the vcd_cell Salt modules without 
   ``vmware-vcd-cell`` behind ``simulator/bin/``; :mod:`simulator.upgrade_tools`: the installer, the
   database ``upgrade`` utility and ``vcd-version``.
 - :mod:`simulator.group`: cells sharing one database (a server group).
+- :mod:`simulator.appliance`: vCD appliances and their embedded database cluster;
+  :mod:`simulator.appliance_api`: an appliance's management API; :mod:`simulator.appliance_tools`:
+  the stub ``vamicli``, ``create-backup.sh`` and ``reboot``.
 
 Importing this package imports nothing else, so the stub CLIs start without Flask.
 """
@@ -21,3 +24,6 @@ VMWARE_VCD_CELL = os.path.join(BIN_DIR, "vmware-vcd-cell")
 INSTALLER = os.path.join(BIN_DIR, "vmware-vcloud-director-distribution.bin")
 UPGRADE_TOOL = os.path.join(BIN_DIR, "upgrade")
 VCD_VERSION = os.path.join(BIN_DIR, "vcd-version")
+VAMICLI = os.path.join(BIN_DIR, "vamicli")
+CREATE_BACKUP = os.path.join(BIN_DIR, "create-backup.sh")
+REBOOT = os.path.join(BIN_DIR, "reboot")

@@ -4,6 +4,7 @@ Command line of the simulator.
 .. code-block:: bash
 
     python -m simulator serve --port 8443 --cell-name cell1 --version 10.5 --jobs 3 --job-seconds 20
+    python -m simulator serve --appliances primary,standby,cell --update-package /tmp/local-update-package
     python -m simulator manual-drain --jobs 3 --job-seconds 6
 """
 
@@ -11,9 +12,11 @@ import argparse
 import signal
 import sys
 
+from simulator.appliance import AUTOMATIC, MANUAL, ROLES, Appliance, ApplianceConfig, ApplianceGroup
 from simulator.group import ServerGroup
 from simulator.model import ACTIVE_FALSE_AT_ONCE, ACTIVE_UNTIL_DRAINED, VERSIONS, Cell, CellConfig
-from simulator.server import CellServer, quiet_request_log
+from simulator.pillar import write_update_package
+from simulator.server import ApplianceServer, CellServer, quiet_request_log
 
 
 def _non_negative(text):
@@ -78,24 +81,49 @@ def _interrupt(signum, frame):
 
 
 def _cells_to_serve(options):
-    """One cell, or ``--cells N`` cells sharing one database, numbered from the cell name (cell1, cell2...)."""
-    if options.cells == 1:
-        return [cell_from_options(options)]
+    """
+    One cell, or ``--cells N`` cells sharing one database, numbered from the cell name (cell1,
+    cell2...), or with ``--appliances`` one appliance a role; returns the cells and the appliances.
+    """
+    roles = options.appliances
+    count = len(roles) if roles else options.cells
+    if count == 1 and not roles:
+        return [cell_from_options(options)], []
     base = options.cell_name.rstrip("0123456789") or "cell"
-    names = [f"{base}{index}" for index in range(1, options.cells + 1)]
+    names = [f"{base}{index}" for index in range(1, count + 1)]
     cells = [cell_from_options(argparse.Namespace(**dict(vars(options), cell_name=name))) for name in names]
-    ServerGroup(cells)
-    return cells
+    if not roles:
+        ServerGroup(cells)
+        return cells, []
+    appliances = [Appliance(cell, ApplianceConfig(role=role)) for cell, role in zip(cells, roles, strict=False)]
+    ApplianceGroup(appliances, failover=options.failover)
+    return cells, appliances
+
+
+def _appliance_roles(text):
+    roles = [role.strip() for role in text.split(",") if role.strip()]
+    unknown = sorted(set(roles) - set(ROLES))
+    if unknown or roles.count("primary") != 1:
+        raise argparse.ArgumentTypeError(f"a comma-separated list of {', '.join(ROLES)} with one primary: {text}")
+    return roles
 
 
 def serve(options):
     quiet_request_log()
     servers = []
     try:
-        for offset, cell in enumerate(_cells_to_serve(options)):
+        cells, appliances = _cells_to_serve(options)
+        for offset, cell in enumerate(cells):
             port = options.port + offset if options.port else 0
             servers.append(CellServer(cell, port=port).start())
             print(f"Fake vCD cell {cell.config.cell_name!r} (vCD {options.version}) at {servers[-1].url}", flush=True)
+        for appliance in appliances:
+            servers.append(ApplianceServer(appliance).start())
+            role = appliance.config.role
+            print(f"  appliance {appliance.name!r} ({role}): appliance API at {servers[-1].url}", flush=True)
+        if options.update_package:
+            url = write_update_package(options.update_package, *options.update_version.split("-"))
+            print(f"  update package {options.update_version} at {url}", flush=True)
         print(f"  export VCD_SIM_URL={servers[0].url}", flush=True)
         signal.signal(signal.SIGTERM, _interrupt)
         _wait_for_interrupt()
@@ -129,6 +157,15 @@ def parse(argv):
         "--cells", type=int, default=1, help="serve a server group of this many cells sharing one database"
     )
     serve_parser.add_argument("--installed-version", default="10.5.0", help="the vCD software the cells run")
+    serve_parser.add_argument(
+        "--appliances",
+        type=_appliance_roles,
+        default=None,
+        help="serve a group of vCD appliances, one per role: e.g. primary,standby,cell (one primary)",
+    )
+    serve_parser.add_argument("--failover", choices=(AUTOMATIC, MANUAL), default=AUTOMATIC)
+    serve_parser.add_argument("--update-package", default=None, help="write an appliance update package here")
+    serve_parser.add_argument("--update-version", default="10.6.0-24000000", help="its VERSION-BUILD")
     add_cell_options(serve_parser)
     serve_parser.set_defaults(run=serve)
     manual_parser = commands.add_parser(

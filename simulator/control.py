@@ -224,3 +224,69 @@ def db_upgrade():
     body = _json_body()
     outcome = _group().upgrade_database(_cell().config.cell_name, bool(body.get("continue_with_active")))
     return jsonify({"outcome": outcome, "schema": _group().schema_version})
+
+
+# -- an appliance's host: vamicli, create-backup.sh, reboot, and its test control ----------------------
+
+
+def _appliance():
+    appliance = _cell().appliance
+    if appliance is None:
+        raise CellError("This cell is not an appliance: no vamicli, no embedded database")
+    return appliance
+
+
+@blueprint.get("/appliance")
+def appliance_state():
+    appliance = _appliance()
+    return jsonify({"config": dict(appliance.config.__dict__, root_password="******"), "boots": appliance.boots})
+
+
+@blueprint.patch("/appliance")
+def change_appliance():
+    try:
+        return jsonify(_appliance().reconfigure(**_json_body()))
+    except TypeError as exc:
+        raise ValueError(str(exc)) from None
+
+
+@blueprint.post("/tool/vamicli/state")
+def vamicli_state():
+    """What vamicli reads before it acts: the installed version and build, the repository set."""
+    appliance = _appliance()
+    return jsonify(
+        {
+            "installed": _cell().installed_version,
+            "build": appliance.build,
+            "repo": appliance.repo,
+            "prompts": _cell().config.prompts,
+            "install_seconds": _cell().config.install_seconds,
+        }
+    )
+
+
+@blueprint.post("/tool/vamicli/repo")
+def vamicli_repo():
+    url = _json_body().get("url")
+    if not isinstance(url, str) or not url:
+        raise ValueError("url must be the repository's URL")
+    _appliance().group.set_repo(_appliance(), url)
+    return jsonify({"repo": url})
+
+
+@blueprint.post("/tool/vamicli/install")
+def vamicli_install():
+    body = _json_body()
+    _appliance().group.install(_appliance(), str(body.get("version")), str(body.get("build")))
+    return jsonify({"installed": _cell().installed_version})
+
+
+@blueprint.post("/tool/backup")
+def create_backup():
+    return jsonify({"path": _appliance().group.backup(_appliance())})
+
+
+@blueprint.post("/tool/reboot")
+def reboot():
+    _appliance().group.reboot(_appliance())
+    return jsonify({"rebooting": True})

@@ -260,6 +260,8 @@ class Cell:
         self.group = None
         # Tasks of cell state changes through the cells API (id -> the state asked for).
         self.state_tasks = {}
+        # The appliance this cell runs on (simulator.appliance); None for a Linux install.
+        self.appliance = None
 
     # -- time -------------------------------------------------------------------------------------
 
@@ -273,6 +275,9 @@ class Cell:
 
     def _advance(self):
         """Bring the cell up to now: end due jobs in time order, finish a pending start."""
+        if self.appliance is not None:
+            # Its host may have rebooted meanwhile (the appliance group shares this cell's lock).
+            self.appliance.group.advance()
         now = self.now()
         while True:
             due = [(job.end_due, job) for job in self._running_jobs() if job.end_due is not None]
@@ -602,6 +607,14 @@ class Cell:
                 raise CellError(f"The cell is not running: it is {self.service}")
             self._stop("crash", now)
 
+    def power_off(self):
+        """The host goes down under the cell (a reboot): a running cell stops, its jobs aborted."""
+        with self._lock:
+            now = self._advance()
+            if self.service in (SERVICE_RUNNING, SERVICE_STARTING):
+                self._stop("power_off", now)
+            self.service = SERVICE_STOPPED
+
     def service_stop(self):
         """`vmware-vcd-cell stop`: stops a running cell, or turns the maintenance message off."""
         with self._lock:
@@ -615,10 +628,15 @@ class Cell:
                 return True
             return False
 
-    def service_start(self):
-        """`vmware-vcd-cell start`: a stopped cell starts and serves ``start_seconds`` later."""
+    def service_start(self, at=None):
+        """
+        `vmware-vcd-cell start`: a stopped cell starts and serves ``start_seconds`` later. ``at``: the
+        instant of the start on the cell's clock when it is in the past (a boot the cell learns of late).
+        """
         with self._lock:
             now = self._advance()
+            if at is not None:
+                now = min(now, at)
             if self.service == SERVICE_MAINTENANCE:
                 raise CellError("The maintenance message is on: run 'vmware-vcd-cell stop' first")
             if self.service != SERVICE_STOPPED:

@@ -8,7 +8,17 @@ variable, so each cell gets two small wrapper scripts that set it, and the pilla
 
 import pathlib
 
-from simulator import CELL_MANAGEMENT_TOOL, INSTALLER, UPGRADE_TOOL, VCD_VERSION, VMWARE_VCD_CELL
+from simulator import (
+    CELL_MANAGEMENT_TOOL,
+    CREATE_BACKUP,
+    INSTALLER,
+    REBOOT,
+    UPGRADE_TOOL,
+    VAMICLI,
+    VCD_VERSION,
+    VMWARE_VCD_CELL,
+)
+from simulator.appliance_tools import MANIFEST
 
 TOOLS = (
     ("cmt_path", CELL_MANAGEMENT_TOOL),
@@ -31,6 +41,29 @@ def write_tool_wrappers(directory, url):
     return {key: _wrapper(directory / pathlib.Path(tool).name, url, tool) for key, tool in TOOLS}
 
 
+APPLIANCE_TOOLS = (
+    ("vamicli", VAMICLI),
+    ("backup_command", CREATE_BACKUP),
+    ("reboot_command", REBOOT),
+)
+
+
+def write_update_package(directory, version, build):
+    """
+    An extracted appliance update package of ``version`` (e.g. ``"10.6.0"``) and ``build`` in
+    ``directory``, as ``tar -zxf VMware_Cloud_Director_..._update.tar.gz`` leaves it (its manifest is
+    what the simulator's vamicli reads); returns its ``file://`` URL for ``vamicli update --repo``.
+    """
+    manifest = pathlib.Path(directory) / MANIFEST
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    manifest.write_text(
+        '<?xml version="1.0" encoding="UTF-8"?>\n<update>\n  <product>VMware Cloud Director</product>\n'
+        f"  <version>{version}.{build}</version>\n  <fullVersion>{version}.{build} Build {build}</fullVersion>\n"
+        "</update>\n"
+    )
+    return pathlib.Path(directory).resolve().as_uri()
+
+
 def write_installer(directory, url, version):
     """The installer of ``version`` for the fake cell at ``url``, named as VMware names it; its path."""
     directory = pathlib.Path(directory)
@@ -39,10 +72,12 @@ def write_installer(directory, url, version):
     return _wrapper(path, url, INSTALLER, f"VCD_SIM_PACKAGE_VERSION={version} ")
 
 
-def vcd_cell_pillar(server, tools_dir, **settings):
+def vcd_cell_pillar(server, tools_dir, appliance=None, **settings):
     """
     The ``vcd_cell`` pillar of a minion whose cell is the fake cell ``server``: its tools, its REST API,
-    its name and administrator, plus any other ``settings`` (``event_interval=1``, ...).
+    its name and administrator, plus any other ``settings`` (``event_interval=1``, ...). With
+    ``appliance`` (an :class:`~simulator.server.ApplianceServer`), the cell is that appliance: its
+    management API, root password, vamicli, backup and reboot commands.
     """
     config = server.cell.config
     pillar = dict(
@@ -52,5 +87,12 @@ def vcd_cell_pillar(server, tools_dir, **settings):
         username=config.admin_user,
         password=config.admin_password,
     )
+    if appliance is not None:
+        tools_dir = pathlib.Path(tools_dir)
+        pillar.update(
+            {key: _wrapper(tools_dir / pathlib.Path(tool).name, server.url, tool) for key, tool in APPLIANCE_TOOLS},
+            appliance_api_url=appliance.url,
+            appliance_password=appliance.appliance.config.root_password,
+        )
     pillar.update(settings)
     return {"vcd_cell": pillar}

@@ -1,8 +1,9 @@
 """
-Serving a fake cell over real HTTP on the loopback interface.
+Serving fakes over real HTTP on the loopback interface.
 
-:class:`CellServer` runs the app in a background thread, for tests and the demo; ``python -m
-simulator serve`` runs one in the foreground.
+:class:`CellServer` runs a fake cell's app in a background thread, for tests and the demo;
+:class:`ApplianceServer` an appliance's management API beside it. ``python -m simulator serve`` runs
+them in the foreground.
 """
 
 import logging
@@ -11,6 +12,7 @@ import threading
 from werkzeug.serving import make_server
 
 from simulator.app import create_app
+from simulator.appliance_api import create_appliance_app
 from simulator.model import Cell
 
 LOOPBACK = "127.0.0.1"
@@ -18,36 +20,22 @@ LOOPBACK = "127.0.0.1"
 POLL_SECONDS = 0.05
 
 
-class CellServer:
-    """
-    One fake cell listening on ``127.0.0.1:port`` (``port=0`` picks a free one).
+class LoopbackServer:
+    """A WSGI ``app`` on ``127.0.0.1:port`` (``port=0`` picks a free one), served from a thread."""
 
-    .. code-block:: python
-
-        with CellServer(Cell(CellConfig(cell_name="cell1"))) as server:
-            requests.get(server.url + "/cloud/server_status")
-    """
-
-    def __init__(self, cell=None, port=0, tls=False):
-        self.cell = cell or Cell()
-        self.app = create_app(self.cell)
+    def __init__(self, app, port=0, tls=False):
+        self.app = app
         # tls=True serves HTTPS with a throw-away self-signed certificate, which clients that verify
         # certificates must refuse.
         context = "adhoc" if tls else None
-        self._server = make_server(LOOPBACK, port, self.app, threaded=True, ssl_context=context)
+        self._server = make_server(LOOPBACK, port, app, threaded=True, ssl_context=context)
         self.port = self._server.server_port
         self.url = f"{'https' if tls else 'http'}://{LOOPBACK}:{self.port}"
         self._thread = None
 
-    def replace_cell(self, cell):
-        """Serve ``cell`` from now on, on the same URL: a fresh cell per test without a new server."""
-        self.app.extensions["vcd_sim"]["cell"] = cell
-        self.cell = cell
-        return cell
-
     def start(self):
         self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(POLL_SECONDS,), name=f"cell-{self.port}", daemon=True
+            target=self._server.serve_forever, args=(POLL_SECONDS,), name=f"sim-{self.port}", daemon=True
         )
         self._thread.start()
         return self
@@ -67,6 +55,41 @@ class CellServer:
 
     def __exit__(self, *exc_info):
         self.stop()
+
+
+class CellServer(LoopbackServer):
+    """
+    One fake cell.
+
+    .. code-block:: python
+
+        with CellServer(Cell(CellConfig(cell_name="cell1"))) as server:
+            requests.get(server.url + "/cloud/server_status")
+    """
+
+    def __init__(self, cell=None, port=0, tls=False):
+        self.cell = cell or Cell()
+        super().__init__(create_app(self.cell), port, tls)
+
+    def replace_cell(self, cell):
+        """Serve ``cell`` from now on, on the same URL: a fresh cell per test without a new server."""
+        self.app.extensions["vcd_sim"]["cell"] = cell
+        self.cell = cell
+        return cell
+
+
+class ApplianceServer(LoopbackServer):
+    """The management API of one fake appliance (a :class:`simulator.appliance.Appliance`)."""
+
+    def __init__(self, appliance, port=0, tls=False):
+        self.appliance = appliance
+        super().__init__(create_appliance_app(appliance), port, tls)
+
+    def replace_appliance(self, appliance):
+        """Serve ``appliance`` from now on, on the same URL."""
+        self.app.extensions["vcd_sim_appliance"]["appliance"] = appliance
+        self.appliance = appliance
+        return appliance
 
 
 def quiet_request_log():

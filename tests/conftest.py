@@ -8,12 +8,15 @@ import pytest
 from saltfactories.plugins.event_listener import EventListener
 
 from simulator import CELL_MANAGEMENT_TOOL, VMWARE_VCD_CELL
+from simulator.appliance import AUTOMATIC, appliance_group
 from simulator.model import Cell, CellConfig
-from simulator.server import CellServer, quiet_request_log
+from simulator.pillar import vcd_cell_pillar, write_update_package
+from simulator.server import ApplianceServer, CellServer, quiet_request_log
 from tests.support import tool_env
 
 TOOL_TIMEOUT = 60
 LOOPBACK = "127.0.0.1"
+APPLIANCE_ROOT_PASSWORD = "r00t at the appliance: Pässwörd"
 
 # Salt's log handlers, set up in this process by its loader and salt-factories, outlive pytest's captured
 # streams and print "--- Logging error --- ... I/O operation on closed file" tracebacks at teardown. They
@@ -49,6 +52,30 @@ def fake_cell():
         return server
 
     yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def fake_appliances(tmp_path):
+    """
+    A group of three fake appliances, vcd1 the primary, vcd2 a standby, vcd3 a cell-type appliance, on
+    vCD 10.5.0 with failover AUTOMATIC: each one's cell and appliance API served on loopback, its tools'
+    wrappers written (``appliance.tools``: the ``vcd_cell`` settings for it, ``appliance.api``: its API
+    server), and an update package of 10.6.0 (``group.package``: its URL).
+    """
+    quiet_request_log()
+    group = appliance_group({"vcd1": "primary", "vcd2": "standby", "vcd3": "cell"}, failover=AUTOMATIC)
+    servers = []
+    for appliance in group.appliances:
+        appliance.config.root_password = APPLIANCE_ROOT_PASSWORD
+        cell_server = CellServer(appliance.cell).start()
+        api_server = ApplianceServer(appliance).start()
+        servers += [cell_server, api_server]
+        appliance.api = api_server
+        appliance.tools = vcd_cell_pillar(cell_server, tmp_path / appliance.name, appliance=api_server)["vcd_cell"]
+    group.package = write_update_package(tmp_path / "package", "10.6.0", "24000000")
+    yield group
     for server in servers:
         server.stop()
 

@@ -1,12 +1,13 @@
 {#- Upgrade a whole server group (see the docs' guide):
       salt-run state.orchestrate orch.vcd_upgrade pillar='<the vcd_upgrade pillar as JSON>'
     Pillar vcd_upgrade: cells (required: minion ids, or a target expression with tgt_type), version
-    (required), backup_completed (must be true), db_cell, install_sls, on_failure, health_timeout,
-    timeout, cell_pillar, upgrade_id. A key left out takes the vcd_upgrade.upgrade runner's default:
+    (required), backup (confirmed, or appliance: create-backup.sh on the primary), backup_completed
+    (must be true with backup: confirmed), db_cell, install_sls, on_failure, health_timeout, timeout,
+    cell_pillar, upgrade_id. A key left out takes the vcd_upgrade.upgrade runner's default:
     none is written here. #}
 {%- set upgrade = salt['pillar.get']('vcd_upgrade', {}) %}
-{%- set keys = ('tgt_type', 'backup_completed', 'db_cell', 'install_sls', 'on_failure', 'health_timeout',
-                'timeout', 'cell_pillar', 'upgrade_id') %}
+{%- set keys = ('tgt_type', 'backup', 'backup_completed', 'db_cell', 'install_sls', 'on_failure',
+                'health_timeout', 'timeout', 'cell_pillar', 'upgrade_id') %}
 
 vcd_upgrade:
   salt.runner:

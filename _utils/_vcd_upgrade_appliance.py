@@ -1,0 +1,314 @@
+"""
+The appliance route of a server group's upgrade: VMware's procedure for vCD appliances, whose
+software, OS and embedded PostgreSQL ``vamicli`` updates together, and whose database cluster (one
+primary, standbys) must not fail over behind the upgrade's back.
+
+Steps, each ``step(cells, context)`` like those of :mod:`_vcd_upgrade_steps` (which this route shares
+for the quiesce, the drain and the database upgrade):
+
+1. ``preflight``: the Linux checks, plus: the cluster's database nodes are exactly the planned primary
+   and standbys, one primary, the cluster HEALTHY with every node running; the failover mode and the
+   primary recorded; ``db_cell`` is the primary.
+2. ``failover``: failover mode MANUAL (when it was AUTOMATIC).
+3. ``quiesce``, 4. ``drain``.
+5. ``backup`` (``backup: appliance``): ``create-backup.sh`` on the primary.
+6. ``install``: the primary first, then the others at once. The point of no return.
+7. ``database``: the upgrade, once, on the primary, every cell checked stopped.
+8. ``reboot``: the primary, then once it is back as the healthy primary, the others at once.
+9. ``verify``: every cell serves on the version, the cluster HEALTHY with the same primary, no
+   quiesce lease, and the failover mode back to what it was.
+
+Never an install or a reboot of the primary while failover is AUTOMATIC, and never a reboot of another
+appliance before the primary is back: checked live by the orchestration before each reboot, and by
+``vcd_cell.install`` and ``vcd_cell.reboot`` themselves on the appliance.
+"""
+
+import time
+
+import _vcd_orchestration as orchestration
+import _vcd_upgrade_steps as steps
+
+CELL_ROLE = "CELL"
+# How often the reboot step asks whether the appliances are back, and how long one ask may wait for
+# a minion (one that is rebooting answers nothing).
+REBOOT_POLL_SECONDS = 0.5
+REBOOT_CALL_TIMEOUT = 10
+BACK = "its appliance API answers, its node is healthy, its minion answers and vCD started at boot and serves"
+
+
+def _nodes(answers, cell):
+    """The cluster as ``cell`` answered it, or None."""
+    view = answers.get(cell)
+    return view if isinstance(view, dict) and "nodes" in view else None
+
+
+def _cluster_problems(view, planned_nodes):
+    """
+    What is wrong with the cluster ``view`` for an upgrade: an empty list when nothing is.
+    ``planned_nodes``: the database nodes the plan's appliances hold (None: unknown, not compared).
+    """
+    problems = []
+    if len(view["primaries"]) != 1:
+        problems.append(f"the cluster has {len(view['primaries'])} primaries ({', '.join(view['primaries'])}), not one")
+    if view["health"] != "HEALTHY":
+        problems.append(f"the cluster is {view['health']}, not HEALTHY ({'; '.join(view['warnings']) or 'no reason'})")
+    down = [
+        f"{node['name']} ({node['status']}, {node['health']})" for node in view["nodes"] if node["status"] != "running"
+    ]
+    if down:
+        problems.append(f"database node(s) not running: {', '.join(down)}")
+    if view["failover"] not in ("MANUAL", "AUTOMATIC"):
+        problems.append(f"the failover mode is {view['failover']}")
+    listed = sorted(node["name"] for node in view["nodes"])
+    if planned_nodes is not None and listed != sorted(planned_nodes):
+        problems.append(
+            f"the database cluster's nodes ({', '.join(listed) or 'none'}) and the planned primary and standby "
+            f"appliances ({', '.join(sorted(planned_nodes)) or 'none'}) differ: plan the whole server group"
+        )
+    return problems
+
+
+def preflight(cells, context):
+    """Touching nothing: the Linux checks, then the database cluster against the plan."""
+    outcome = steps.preflight(cells, context, extra=[("vcd_cell.appliance_nodes", (), None)])
+    if any(outcome.values()):
+        return outcome
+    answers = context["answers"]["vcd_cell.appliance_nodes"]
+    # An appliance whose API does not answer (one that is down) fails; the others say what the cluster lacks.
+    outcome = steps.errors(answers, cells, "vcd_cell.appliance_nodes")
+    answered = [cell for cell in cells if _nodes(answers, cell) is not None]
+    roles = {cell: answers[cell]["role"] for cell in answered}
+    nodes = {cell: answers[cell]["node"] for cell in answered}
+    # Which nodes the plan holds is known only once every appliance said which node it is.
+    planned = [nodes[cell] for cell in answered if roles[cell] != CELL_ROLE] if answered == cells else None
+    for cell in answered:
+        problems = _cluster_problems(answers[cell], planned)
+        if problems:
+            outcome[cell] = "; ".join(problems)
+    if any(outcome.values()):
+        return outcome
+    primary = next(cell for cell in cells if roles[cell] == "PRIMARY")
+    if context["db_cell"] not in (None, primary):
+        why = f"db_cell must be the primary appliance ({primary}), where the database is: not {context['db_cell']}"
+        return dict.fromkeys(cells, why)
+    context["db_cell"] = primary
+    record = context["record"]
+    record.data.update(roles=roles, nodes=nodes, primary=primary, failover_before=answers[primary]["failover"])
+    record.save()
+    return outcome
+
+
+def _set_failover(context, mode):
+    """The failover mode set to ``mode`` through the primary's minion; None, or why it failed."""
+    primary = context["record"].data["primary"]
+    answer = context["cells"].call([primary], "vcd_cell.failover_mode", arg=[mode])
+    why = steps.errors(answer, [primary], "vcd_cell.failover_mode")[primary]
+    if why is None and answer[primary].get("failover") != mode.upper():
+        why = f"the failover mode is {answer[primary].get('failover')} after setting it {mode}"
+    return why
+
+
+def failover(cells, context):
+    """Failover mode MANUAL for the whole upgrade, when it was AUTOMATIC."""
+    record = context["record"]
+    if record.data["failover_before"] != "AUTOMATIC":
+        return dict.fromkeys(cells)
+    why = _set_failover(context, "manual")
+    if why is None:
+        record.data["failover_changed"] = True
+        record.save()
+    return {cell: why if cell == record.data["primary"] else None for cell in cells}
+
+
+def restore_failover(context):
+    """After a failure before the point of no return: failover AUTOMATIC again if the upgrade changed it."""
+    if not context["record"].data.get("failover_changed"):
+        return None
+    return _set_failover(context, "automatic")
+
+
+def backup(cells, context):
+    """``create-backup.sh`` on the primary, after the drain and before the first install; where it went, recorded."""
+    record = context["record"]
+    primary = record.data["primary"]
+    answer = context["cells"].call([primary], "vcd_cell.backup_database")
+    why = steps.errors(answer, [primary], "vcd_cell.backup_database")[primary]
+    if why is None:
+        record.data["backup"] = answer[primary].get("path") or answer[primary].get("output")
+        record.save()
+    return {cell: why if cell == primary else None for cell in cells}
+
+
+def install(cells, context):
+    """
+    The update on the primary first (which ``vcd_cell.install`` refuses while failover is Automatic),
+    then on the others at once.
+    """
+    primary = context["record"].data["primary"]
+    outcome = steps.install([primary], context)
+    others = [cell for cell in cells if cell != primary]
+    if outcome[primary]:
+        return dict(outcome, **dict.fromkeys(others, None))
+    outcome.update(steps.install(others, context) if others else {})
+    return outcome
+
+
+def _node_back(cell, context, view):
+    """
+    None once the appliance API of ``cell`` answers with its node healthy (the primary's as PRIMARY),
+    else what it lacks.
+    """
+    if view is None:
+        return "its minion or appliance API does not answer yet"
+    if context["record"].data["roles"][cell] == CELL_ROLE:
+        return None
+    own = next((node for node in view["nodes"] if node["name"] == view["node"]), None)
+    if own is None or own["status"] != "running" or own["health"] != "HEALTHY":
+        return f"its database node is {own and (own['status'], own['health'])}"
+    if cell == context["record"].data["primary"] and own["role"] != "PRIMARY":
+        return f"its node came back as {own['role']}, not PRIMARY"
+    return None
+
+
+def _may_reboot(group, context):
+    """
+    Checked live, in one job, before a group's reboot: failover is MANUAL and (for the others) the
+    primary is back; returns which cells of ``group`` run (booted already) and the outcome so far.
+    """
+    primary = context["record"].data["primary"]
+    asked = list(dict.fromkeys([*group, primary]))
+    answers = context["cells"].call_each(
+        asked, [("vcd_cell.is_running", (), None), ("vcd_cell.appliance_nodes", (), None)]
+    )
+    running = answers["vcd_cell.is_running"]
+    outcome = steps.errors(running, group, "vcd_cell.is_running")
+    view = _nodes(answers["vcd_cell.appliance_nodes"], primary)
+    if view is None or view["failover"] != "MANUAL":
+        seen = view["failover"] if view else answers["vcd_cell.appliance_nodes"].get(primary, "no answer")
+        why = f"failover must be MANUAL before a reboot (found: {seen}): a standby could be promoted behind the upgrade"
+        return running, dict.fromkeys(group, why)
+    if primary not in group:
+        lacking = _node_back(primary, context, view) or (None if running.get(primary) is True else "vCD does not run")
+        if lacking:
+            return running, dict.fromkeys(group, f"not rebooted: the primary {primary} is not back ({lacking})")
+    return running, outcome
+
+
+def _reboot_and_wait(group, context):
+    """
+    Reboot the stopped appliances of ``group`` (once: the record keeps the reboots issued) and wait for
+    each to be back.
+    """
+    calls, record = context["cells"], context["record"]
+    running, outcome = _may_reboot(group, context)
+    if any(outcome.values()):
+        return outcome
+    issued = record.data.setdefault("rebooted", [])
+    # A cell that runs again was booted already (it was stopped through the install and the database).
+    to_reboot = [cell for cell in group if running.get(cell) is False and cell not in issued]
+    answers = calls.call(to_reboot, "vcd_cell.reboot")
+    outcome.update(steps.errors(answers, to_reboot, "vcd_cell.reboot"))
+    if any(outcome.values()):
+        return outcome
+    record.data["rebooted"] = issued + to_reboot
+    record.save()
+    orchestration.fire(context["opts"], f"{context['event_prefix']}/reboot/waiting", {"cells": group, "until": BACK})
+    pending, deadline = dict.fromkeys(group, "not asked yet"), time.monotonic() + context["timeout"]
+    while pending:
+        asked = time.monotonic()
+        # wait_serving waits up to a poll interval itself: it paces the loop.
+        answers = calls.call_each(
+            list(pending),
+            [("vcd_cell.appliance_nodes", (), None), ("vcd_cell.wait_serving", (), {"timeout": REBOOT_POLL_SECONDS})],
+            timeout=REBOOT_CALL_TIMEOUT,
+        )
+        for cell in list(pending):
+            serving = answers["vcd_cell.wait_serving"].get(cell)
+            lacking = _node_back(cell, context, _nodes(answers["vcd_cell.appliance_nodes"], cell))
+            pending[cell] = lacking or (None if serving is True else "vCD does not serve yet")
+            if pending[cell] is None:
+                del pending[cell]
+        if pending and time.monotonic() >= deadline:
+            return {
+                cell: f"not back within {context['timeout']}s of its reboot: {pending[cell]}"
+                if cell in pending
+                else None
+                for cell in group
+            }
+        time.sleep(max(0.0, REBOOT_POLL_SECONDS - (time.monotonic() - asked)) if pending else 0)
+    return dict.fromkeys(group)
+
+
+def reboot(cells, context):
+    """
+    The primary rebooted first, failover checked MANUAL; once it is back as the healthy primary, serving,
+    the others at once.
+    """
+    primary = context["record"].data["primary"]
+    outcome = _reboot_and_wait([primary], context)
+    others = [cell for cell in cells if cell != primary]
+    if outcome[primary]:
+        return dict(outcome, **dict.fromkeys(others, "not rebooted: the primary is not back"))
+    outcome.update(_reboot_and_wait(others, context) if others else {})
+    return outcome
+
+
+def verify(cells, context):
+    """
+    The Linux checks (each cell serves on the version, no lease) and the cluster as every appliance sees
+    it, in one job; then the failover mode set back to what it was, once the cluster is HEALTHY with the
+    same primary.
+    """
+    outcome = steps.verify(cells, context, extra=[("vcd_cell.appliance_nodes", (), None)])
+    answers = context["answers"]["vcd_cell.appliance_nodes"]
+    record = context["record"]
+    primary, before = record.data["primary"], record.data["failover_before"]
+    planned = [record.data["nodes"][cell] for cell in cells if record.data["roles"][cell] != CELL_ROLE]
+    for cell in cells:
+        view = _nodes(answers, cell)
+        if view is None:
+            problems = [steps.errors(answers, [cell], "vcd_cell.appliance_nodes")[cell] or str(answers.get(cell))]
+        else:
+            # The failover mode is Manual until this step sets it back: judged below.
+            problems = [p for p in _cluster_problems(view, planned) if not p.startswith("the failover mode")]
+            if view["primaries"] != [record.data["nodes"][primary]]:
+                problems.append(
+                    f"the primary is {', '.join(view['primaries'])}, not {record.data['nodes'][primary]} as before"
+                )
+        outcome[cell] = "; ".join(filter(None, [outcome[cell], *problems])) or None
+    if any(outcome.values()):
+        return outcome
+    if _nodes(answers, primary)["failover"] != before:
+        outcome[primary] = _set_failover(context, before.lower())
+    return outcome
+
+
+def where_appliances_are(cells, context, report):
+    """After the point of no return: each appliance's role, version, service and node state, in words."""
+    answers = context["cells"].call_each(
+        cells,
+        [("vcd_cell.is_running", (), None), ("vcd_cell.version", (), None), ("vcd_cell.appliance_nodes", (), None)],
+    )
+    roles = context["record"].data.get("roles", {})
+    for cell in cells:
+        running = answers["vcd_cell.is_running"].get(cell)
+        service = "running" if running is True else "stopped" if running is False else "unknown"
+        view = _nodes(answers["vcd_cell.appliance_nodes"], cell)
+        own = next((n for n in view["nodes"] if n["name"] == view["node"]), None) if view else None
+        node = f"node {own['status']}, {own['health']}" if own else "no database node" if view else "node unknown"
+        version = answers["vcd_cell.version"].get(cell, "unknown")
+        role = roles.get(cell, "unknown role")
+        report[cell]["state"] = f"{role}, vCD {version} installed, service {service}, {node}"
+
+
+STEPS = (
+    ("preflight", preflight),
+    ("failover", failover),
+    ("quiesce", steps.quiesce),
+    ("drain", steps.drain),
+    ("backup", backup),
+    ("install", install),
+    ("database", steps.database),
+    ("reboot", reboot),
+    ("verify", verify),
+)

@@ -1,0 +1,176 @@
+"""
+The steps of a server group's upgrade (``vcd_upgrade``), each ``step(cells, context)`` returning
+``{cell: None or why it failed}`` (see :mod:`_vcd_orchestration`): those of a group of Linux cells, and
+those the appliance route (:mod:`_vcd_upgrade_appliance`) shares with it.
+
+``context`` holds the plan (``version``, ``db_cell``, ``install_sls``, ``health_timeout``,
+``cell_pillar``, ``lease``), the :class:`~_vcd_orchestration.Cells` that reach the minions (``cells``)
+and the :class:`~_vcd_orchestration.Record` a re-run resumes from (``record``).
+"""
+
+import _vcd_orchestration as orchestration
+from _vcd_cell_upgrade import same_version
+
+# Seconds a quiesce is given to return; a newer tool that waits for the jobs is stopped then, and the
+# cell stays quiesced: the drain step does the waiting.
+QUIESCE_WAIT = 30
+# The steps up to here change nothing that vcd.active cannot undo.
+BEFORE_NO_RETURN = ("preflight", "failover", "quiesce", "drain", "backup")
+
+
+def errors(answers, cells, fun):
+    return orchestration.answered(answers, cells, fun)
+
+
+def preflight(cells, context, extra=()):
+    """
+    Every cell answers and vCD lists exactly the planned cells; the versions before, recorded. One job
+    asks every cell all it needs, whether it runs included (for the quiesce step that follows), and the
+    ``extra`` calls of a route that needs more: all the answers are left in ``context["answers"]``.
+    """
+    answers = context["cells"].call_each(
+        cells,
+        [
+            ("vcd_cell.version", (), None),
+            ("vcd_cell.is_running", (), None),
+            ("config.get", ("vcd_cell:cell_name",), None),
+            ("vcd_cell.cells", (), None),
+            *extra,
+        ],
+    )
+    context["answers"] = answers
+    versions = answers["vcd_cell.version"]
+    outcome = errors(versions, cells, "vcd_cell.version")
+    if any(outcome.values()):
+        return outcome
+    context["running"] = answers["vcd_cell.is_running"]
+    # A group that already runs the version everywhere (an upgrade run again after it finished) has
+    # nothing to do: running the steps again would drain it for nothing.
+    context["upgraded_already"] = all(
+        context["running"].get(cell) is True and same_version(context["version"], versions[cell]) for cell in cells
+    )
+    names = {cell: (answers["config.get"].get(cell) or cell) for cell in cells}
+    listings = answers["vcd_cell.cells"]
+    listed = next((listings[cell] for cell in cells if isinstance(listings.get(cell), list)), None)
+    if listed is None:
+        why = "no cell could read vCD's list of the server group's cells (is vcd_cell:api_url set on the cells?)"
+        return dict.fromkeys(cells, why)
+    listed_names = [entry["name"] for entry in listed]
+    outside = [name for name in listed_names if name not in names.values()]
+    if outside:
+        why = (
+            f"vCD lists cell(s) outside the plan: {', '.join(outside)}. The database upgrade needs every cell "
+            "of the server group stopped and would corrupt their work: add them to cells, or retire them first"
+        )
+        return dict.fromkeys(cells, why)
+    record = context["record"]
+    record.data.update(before=versions, names=names, listed=listed_names)
+    record.save()
+    return {
+        cell: None
+        if names[cell] in listed_names
+        else f"vCD does not list this cell ({names[cell]}) in the server group"
+        for cell in cells
+    }
+
+
+def quiesce(cells, context):
+    """Every running cell quiesced, under a quiesce lease, before any of them drains."""
+    calls = context["cells"]
+    # Asked by the preflight a moment ago in this run; a resumed run asks again.
+    running = context.pop("running", None) or calls.call(cells, "vcd_cell.is_running")
+    outcome = errors(running, cells, "vcd_cell.is_running")
+    to_quiesce = [cell for cell in cells if running.get(cell) is True]
+    answers = calls.call(to_quiesce, "vcd_cell.quiesce", kwarg={"timeout": QUIESCE_WAIT, "lease": context["lease"]})
+    for cell in to_quiesce:
+        answer = answers.get(cell)
+        if not (isinstance(answer, dict) and answer.get("quiesced")):
+            outcome[cell] = f"vcd_cell.quiesce: {answer if answer is not None else 'the minion did not answer'}"
+    return outcome
+
+
+def drain(cells, context):
+    """``vcd.drained`` on every cell at once, with the maintenance message on; stopped cells stay as they are."""
+    pillar = orchestration.with_cell_setting(context["cell_pillar"], "drain", "maintenance_message", True)
+    return context["cells"].apply(cells, "vcd.drained", pillar)
+
+
+def install(cells, context):
+    """The software on every cell at once (idempotent on the version); each must then report it."""
+    record = context["record"]
+    record.data["point_of_no_return"] = True
+    record.save()
+    calls, version = context["cells"], context["version"]
+    if not context["install_sls"]:
+        # The state itself fails unless the cell then reports the version.
+        return calls.single(cells, "vcd_cell.installed", "vcd software", {"version": version}, context["cell_pillar"])
+    outcome = calls.apply(cells, context["install_sls"], context["cell_pillar"])
+    installed = calls.call([c for c in cells if not outcome[c]], "vcd_cell.version")
+    for cell, found in installed.items():
+        if not same_version(version, found):
+            outcome[cell] = f"the cell reports vCD {found} after the install, not {version}"
+    return outcome
+
+
+def database(cells, context):
+    """Checked live that every cell is stopped, then the database upgrade, once, on ``db_cell``."""
+    calls, db_cell = context["cells"], context["db_cell"]
+    running = calls.call(cells, "vcd_cell.is_running")
+    outcome = errors(running, cells, "vcd_cell.is_running")
+    still = [cell for cell in cells if running.get(cell) is not False]
+    if still:
+        why = f"cell(s) still run: {', '.join(still)}; the database is upgraded only once every cell is stopped"
+        return {cell: outcome[cell] or why for cell in cells}
+    answer = calls.call([db_cell], "vcd_cell.upgrade_database", kwarg={"backup_completed": True})
+    outcome[db_cell] = errors(answer, [db_cell], "vcd_cell.upgrade_database")[db_cell]
+    return outcome
+
+
+def active_pillar(context):
+    return orchestration.active_pillar(context["cell_pillar"], context["health_timeout"])
+
+
+def start(cells, context):
+    """``vcd.active`` on every cell at once: started, serving, its scheduler active."""
+    return context["cells"].apply(cells, "vcd.active", active_pillar(context))
+
+
+def verify(cells, context, extra=()):
+    """
+    Every cell serves (health check) on ``version``, and no quiesce lease is left, in one job. Each
+    scheduler was read active by ``vcd.active`` in the start step; the cells API (vCD 10.5.1) says so
+    again here, for free, where the cell has it.
+    """
+    answers = context["cells"].call_each(
+        cells, [("vcd_cell.health", (), None), ("vcd_cell.lease", (), None), ("vcd_cell.cells", (), None), *extra]
+    )
+    context["answers"] = answers
+    health, leases, listings = answers["vcd_cell.health"], answers["vcd_cell.lease"], answers["vcd_cell.cells"]
+    listing = next((listings[cell] for cell in cells if isinstance(listings.get(cell), list)), [])
+    listed = {entry["name"]: entry for entry in listing}
+    names, version = context["record"].data.get("names", {}), context["version"]
+    outcome = {}
+    for cell in cells:
+        entry = listed.get(names.get(cell, cell))
+        problems = []
+        if not isinstance(health.get(cell), dict) or not health[cell].get("up"):
+            problems.append(f"it does not serve ({health.get(cell)})")
+        if not isinstance(leases.get(cell), dict) or leases[cell].get("held"):
+            problems.append("a quiesce lease is still held")
+        if entry is None or not entry.get("active") or not same_version(version, entry.get("version")):
+            problems.append(f"vCD lists it as {entry}, not active on {version}")
+        elif entry.get("status") not in (None, "ACTIVE"):
+            problems.append(f"vCD reports its state {entry['status']}, not ACTIVE")
+        outcome[cell] = "; ".join(problems) or None
+    return outcome
+
+
+LINUX_STEPS = (
+    ("preflight", preflight),
+    ("quiesce", quiesce),
+    ("drain", drain),
+    ("install", install),
+    ("database", database),
+    ("start", start),
+    ("verify", verify),
+)

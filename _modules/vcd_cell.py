@@ -672,6 +672,28 @@ def failover_mode(mode=None):
         return {"failover": api.nodes()["failover"], "previous": before, "changed": True}
 
 
+def switchover(node):
+    """
+    Make the standby appliance ``node`` (its name in the database cluster) the primary, through this
+    appliance's management API (``POST /api/1.0.0/nodes/{node}/switchover``): refused unless the cluster
+    is HEALTHY; waits for the appliance's task, then until the cluster is HEALTHY again with ``node`` its
+    primary. The database is unavailable meanwhile (30 to 60 s on real appliances) and a cell that is not
+    quiesced fails the tasks it runs: quiesce every cell of the group first, as VMware says. Returns the
+    primary before and after.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt 'appliance1*' vcd_cell.switchover appliance2
+    """
+    if not isinstance(node, str) or not node:
+        raise SaltInvocationError(f"node must be the name of a standby node of the cluster, not {node!r}")
+    with appliances.ApplianceApi(_settings()) as api:
+        cluster = api.switchover(node)
+    return {"previous": cluster["before"]["primaries"], "primary": cluster["after"]["primaries"][0]}
+
+
 def backup_database():
     """
     Back up the embedded database with ``vcd_cell:backup_command`` (``create-backup.sh``), on the

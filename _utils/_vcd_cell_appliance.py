@@ -20,6 +20,9 @@ REQUEST_TIMEOUT = 30
 TASK_POLL_SECONDS = 0.5
 # Seconds a failover-mode change may take: repmgr reconfigured on every database node.
 FAILOVER_TIMEOUT = 300
+# Seconds a switchover may take until the cluster is whole again (VMware: the database is unavailable
+# 30 to 60 s).
+SWITCHOVER_TIMEOUT = 600
 MODES = ("manual", "automatic")
 # A task's status, whatever its casing and tense.
 TASK_DONE = ("SUCCESS", "SUCCEEDED", "SUCCESSFUL", "COMPLETED", "COMPLETE", "DONE", "FINISHED")
@@ -100,6 +103,42 @@ class ApplianceApi:
         location = response.headers.get("Location")
         if location:
             self.wait_task(location, timeout, f"Setting the failover mode to {mode}")
+
+    def switchover(self, node, timeout=SWITCHOVER_TIMEOUT):
+        """
+        Make the standby ``node`` the primary; waits for the appliance's task, then for the cluster to be
+        HEALTHY again around ``node``. Returns the cluster before and after.
+        """
+        before = self.nodes()
+        roles = {entry["name"]: entry["role"] for entry in before["nodes"]}
+        if roles.get(node) != "STANDBY":
+            raise CommandExecutionError(
+                f"{node} is not a standby of the database cluster ({roles.get(node) or 'not a node of it'}): "
+                f"the standbys are {', '.join(n for n, r in roles.items() if r == 'STANDBY') or 'none'}"
+            )
+        if before["health"] != "HEALTHY":
+            raise CommandExecutionError(
+                f"The cluster is {before['health']}: a switchover needs every node healthy "
+                f"({'; '.join(before['warnings']) or 'no reason given'})"
+            )
+        what = f"The switchover to {node}"
+        response = self._request("POST", f"{API}/nodes/{node}/switchover")
+        if response.status_code == 404:
+            raise CommandExecutionError(f"{what} is not applicable through this appliance: {_said(response)}")
+        self._json(response, what)
+        deadline = time.monotonic() + timeout
+        if response.headers.get("Location"):
+            self.wait_task(response.headers["Location"], timeout, what)
+        while True:
+            # The database is unavailable for a while: the API answers, the cluster is not whole yet.
+            after = self.nodes()
+            if after["health"] == "HEALTHY" and after["primaries"] == [node]:
+                return {"before": before, "after": after}
+            if time.monotonic() >= deadline:
+                raise CommandExecutionError(
+                    f"{what}: the cluster is {after['health']} with primaries {after['primaries']} after {timeout}s"
+                )
+            time.sleep(TASK_POLL_SECONDS)
 
     def wait_task(self, location, timeout, what):
         """Wait for the appliance's task at ``location`` to end; an error when it failed or took too long."""

@@ -30,6 +30,8 @@ AUTOMATIC, MANUAL = "AUTOMATIC", "MANUAL"
 BACKUP_DIR = "/opt/vmware/vcloud-director/data/transfer/backups"
 # Seconds the primary's database may be down, failover AUTOMATIC, before repmgr promotes a standby.
 FAILOVER_SECONDS = 3.0
+# Seconds the database is unavailable during a planned switchover (30 to 60 s on real appliances).
+SWITCHOVER_SECONDS = 2.0
 
 
 class NotApplicable(CellError):
@@ -109,6 +111,7 @@ class ApplianceGroup(ServerGroup):
         self.appliances = list(appliances)
         self.failover = failover
         self.failover_seconds = failover_seconds
+        self.switchover_seconds = SWITCHOVER_SECONDS
         self.automatic_since = 0.0
         # One lock for the cluster and its cells: a cell advancing brings the cluster to now too.
         self._cluster_lock = threading.RLock()
@@ -307,7 +310,11 @@ class ApplianceGroup(ServerGroup):
             return self._task(appliance, f"failover {mode.lower()}", now)
 
     def switchover(self, appliance, node):
-        """``POST /api/1.0.0/nodes/{node}/switchover``: that standby becomes the primary."""
+        """
+        ``POST /api/1.0.0/nodes/{node}/switchover``: that standby becomes the primary, the old primary a
+        standby following it. Every node must be healthy. The database is unavailable for
+        ``switchover_seconds`` on both: each cell not quiesced fails the tasks it was running (recorded).
+        """
         with self._cluster_lock:
             now = self._advance()
             target = self.appliance(node)
@@ -318,8 +325,15 @@ class ApplianceGroup(ServerGroup):
             if self.cluster()["localClusterHealth"] != "HEALTHY":
                 raise CellError("Every node of the cluster must be healthy for a switchover")
             old = self._serving_primary()
+            cells = self._cells_state()
             old.db_role, target.db_role = "STANDBY", "PRIMARY"
-            self.timeline.add(now, "switchover", primary=target.name, previous=old.name, cells=self._cells_state())
+            for moved in (old, target):
+                moved.pg_stopped_until = now + self.switchover_seconds
+                moved.db_down_since = moved.db_down_since or now
+            failed = {cell.config.cell_name: cell.database_lost() for cell in self.cells}
+            self.timeline.add(
+                now, "switchover", primary=target.name, previous=old.name, cells=cells, failed_tasks=failed
+            )
             return self._task(appliance, f"switchover to {node}", now)
 
     # -- the host's tools: vamicli, create-backup.sh, reboot -----------------------------------------------

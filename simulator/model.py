@@ -607,6 +607,21 @@ class Cell:
                 raise CellError(f"The cell is not running: it is {self.service}")
             self._stop("crash", now)
 
+    def database_lost(self):
+        """
+        The database went away under the cell for a moment (a switchover): a cell that is not quiesced
+        fails the tasks it was running; a quiesced one keeps them. Returns how many failed.
+        """
+        with self._lock:
+            now = self._advance()
+            if self.service != SERVICE_RUNNING or self.quiesced:
+                return 0
+            jobs = self._running_jobs(local_only=True)
+            self.timeline.add(now, "database_lost", job_count=len(jobs))
+            for job in jobs:
+                self._end_job(job, JOB_ABORTED, now)
+            return len(jobs)
+
     def power_off(self):
         """The host goes down under the cell (a reboot): a running cell stops, its jobs aborted."""
         with self._lock:

@@ -208,3 +208,29 @@ def test_create_backup_runs_on_the_primary_only_and_says_where_the_backup_went(f
     assert done.returncode == 0 and "/backups/backup-vcd1-" in done.stdout
     refused = subprocess.run([standby.tools["backup_command"]], capture_output=True, text=True, timeout=60)
     assert refused.returncode == 1 and "not the primary" in refused.stderr
+
+
+def test_a_switchover_needs_a_healthy_cluster_swaps_the_roles_and_fails_the_tasks_of_cells_not_quiesced():
+    clock = FakeClock()
+    group = make_group(clock, failover=MANUAL)
+    primary, standby, cell = group.appliances
+    standby.config.unhealthy = True
+    with pytest.raises(CellError, match="healthy"):
+        group.switchover(primary, "vcd2")
+    standby.config.unhealthy = False
+    with pytest.raises(CellError, match="not a standby"):
+        group.switchover(primary, "vcd1")
+    kept = primary.cell.add_job(seconds=None)
+    lost = cell.cell.add_job(seconds=None)
+    primary.cell.quiesce()
+    group.switchover(standby, "vcd2")
+    (switchover,) = events(group, "switchover")
+    assert (switchover["primary"], switchover["previous"]) == ("vcd2", "vcd1")
+    assert switchover["failed_tasks"] == {"vcd1": 0, "vcd2": 0, "vcd3": 1}
+    assert primary.cell.jobs[kept["id"]].status == "running" and cell.cell.jobs[lost["id"]].status == "aborted"
+    # The database is unavailable for a moment, then the cluster is whole again around the new primary.
+    assert group.cluster()["localClusterHealth"] == "DEGRADED"
+    clock.advance(group.switchover_seconds)
+    cluster = group.cluster()
+    assert cluster["localClusterHealth"] == "HEALTHY" and roles(group) == {"vcd1": "STANDBY", "vcd2": "PRIMARY"}
+    assert cluster["localClusterState"][0]["upstream"] == "vcd2" and not events(group, "unplanned_failover")

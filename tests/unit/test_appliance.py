@@ -214,3 +214,25 @@ def test_the_primary_is_never_disturbed_with_automatic_failover_nor_another_appl
     for other in (standby, cell):
         with pytest.raises(CommandExecutionError, match="primary database node is not running"):
             appliance_api.refuse_unsafe(view(other), "rebooting", needs_primary=True)
+
+
+def test_a_switchover_waits_until_the_cluster_is_whole_again_around_the_new_primary(fake_appliances):
+    primary, standby, cell = fake_appliances.appliances
+    with appliance_api.ApplianceApi(settings_of(cell)) as api, pytest.raises(CommandExecutionError) as refused:
+        api.switchover("vcd2")
+    assert "not applicable through this appliance" in str(refused.value)
+    with appliance_api.ApplianceApi(settings_of(standby)) as api:
+        with pytest.raises(CommandExecutionError, match="vcd3 is not a standby.*the standbys are vcd2"):
+            api.switchover("vcd3")
+        switched = api.switchover("vcd2")
+    assert switched["before"]["primaries"] == ["vcd1"]
+    assert (switched["after"]["health"], switched["after"]["primaries"]) == ("HEALTHY", ["vcd2"])
+    (event,) = [e for e in fake_appliances.timeline.since(0) if e["event"] == "switchover"]
+    # The cluster was read whole only once the database was back on both nodes.
+    back = [e for e in fake_appliances.timeline.since(0) if e["event"] == "postgres_start"]
+    assert len(back) == 2 and all(e["t"] >= event["t"] + fake_appliances.switchover_seconds for e in back)
+    primary.config.unhealthy = True
+    refused_settings = settings_of(standby)
+    with appliance_api.ApplianceApi(refused_settings) as api, pytest.raises(CommandExecutionError) as refused:
+        api.switchover("vcd1")
+    assert "DEGRADED: a switchover needs every node healthy" in str(refused.value)

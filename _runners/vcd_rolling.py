@@ -19,6 +19,12 @@ For each batch of cells, in order:
 The first failure ends the rollout: no further cell is touched and the return names the failed cell and
 step. Cells that completed are recorded in the master's cache, so running the same rollout again resumes
 after them; a rollout that completes forgets its record.
+
+On a group of vCD appliances (every cell's ``vcd_cell:appliance_api_url`` set; a mix is refused) the
+order is the database cluster's: cell-type appliances first, then the standbys, the primary last; a
+database node goes alone in its batch, only while the cluster is HEALTHY (asked live), with failover
+Manual (restored once the last is back, or when the rollout fails); before the primary, a switchover to
+a healthy standby with every cell quiesced (``switchover``), so it is maintained as a standby.
 """
 
 import time
@@ -29,6 +35,7 @@ from salt.exceptions import SaltInvocationError
 # this file (synced from file_roots with saltutil.sync_all); installed, the package's entry point does.
 import _vcd_cell_defaults as defaults
 import _vcd_orchestration as orchestration
+import _vcd_rolling_appliance as appliances
 
 __virtualname__ = "vcd_rolling"
 
@@ -97,7 +104,10 @@ def _roll_batch(batch, context, report):
     for cell in batch:
         _fire(f"{cell}/start", {"rollout": context["id"], "cell": cell})
         report[cell] = {"result": "in progress", "steps": []}
-    failure = orchestration.run_steps(context["steps"], batch, context, report)
+    steps = context["steps"]
+    if context["route"] == "appliance":
+        steps = appliances.steps_for(batch, context, steps)
+    failure = orchestration.run_steps(steps, batch, context, report)
     if failure:
         failed_cell, step, why, outcome = failure
         for cell in batch:
@@ -126,6 +136,7 @@ def rollout(
     timeout=defaults.ROLLOUT["timeout"],
     cell_pillar=defaults.ROLLOUT["cell_pillar"],
     rollout_id=defaults.ROLLOUT["rollout_id"],
+    switchover=defaults.ROLLOUT["switchover"],
 ):
     """
     Take the cells of a server group through maintenance, ``batch`` at a time, keeping at least
@@ -164,7 +175,13 @@ def rollout(
         Names the rollout's record; by default derived from the cells and ``maintenance_sls``, so
         running the same rollout again resumes it.
 
-    Events: ``vcd/rolling/<cell>/start`` and ``vcd/rolling/<cell>/finish`` on the master's bus.
+    switchover
+        On appliances: before the primary goes down, switch over to a healthy standby (every cell
+        quiesced meanwhile) and maintain the old primary as a standby. ``False``: the primary is not
+        taken down; it is left for last, untouched, and the return says so.
+
+    Events: ``vcd/rolling/<cell>/start`` and ``vcd/rolling/<cell>/finish`` on the master's bus; on
+    appliances ``vcd/rolling/switchover/start`` and ``vcd/rolling/switchover/finish``.
 
     CLI Example:
 
@@ -172,6 +189,7 @@ def rollout(
 
         salt-run vcd_rolling.rollout cells='[cell1, cell2, cell3]' maintenance_sls=os_patches
         salt-run vcd_rolling.rollout cells='cell*' batch=2 min_active=2
+        salt-run vcd_rolling.rollout cells='[vcd1, vcd2, vcd3, vcd4]' maintenance_sls=os_patches
     """
     try:
         ordered = orchestration.resolve_cells(__opts__, cells, tgt_type)
@@ -182,55 +200,110 @@ def rollout(
         orchestration.optional_text("maintenance_sls", maintenance_sls, "the name of an SLS")
         orchestration.optional_dict("cell_pillar", cell_pillar)
         orchestration.optional_text("rollout_id", rollout_id, "a non-empty string")
+        if not isinstance(switchover, bool):
+            raise SaltInvocationError(f"switchover must be true or false, not {switchover!r}")
     except SaltInvocationError as exc:
-        __context__["retcode"] = 1
-        return {"result": False, "comment": str(exc), "cells": {}}
+        return _refused(exc)
+    rollout_id = rollout_id or orchestration.plan_id(ordered, maintenance_sls)
+    drain = ((cell_pillar or {}).get("vcd_cell") or {}).get("drain", {})
     context = {
-        "id": rollout_id or orchestration.plan_id(ordered, maintenance_sls),
+        "id": rollout_id,
         "cells": orchestration.Cells(__opts__, timeout),
+        "record": orchestration.Record(__opts__, CACHE_BANK, rollout_id),
         "all": ordered,
         "min_active": min_active,
         "health_timeout": health_timeout,
         "cell_pillar": cell_pillar,
         "steps": _steps(maintenance_sls),
+        "switchover": switchover,
+        "lease": drain.get("lease", defaults.DRAIN["lease"]),
+        "fire": _fire,
     }
     try:
+        context["route"] = orchestration.route(context["cells"], ordered)
+        if context["route"] == "appliance":
+            batches, context["roles"], context["nodes"] = appliances.plan(
+                context["cells"], ordered, batch, context["record"]
+            )
         return _roll(context, batches, pause)
+    except SaltInvocationError as exc:
+        return _refused(exc)
     finally:
         context["cells"].close()
 
 
+def _refused(exc):
+    __context__["retcode"] = 1
+    return {"result": False, "comment": f"{exc}. Nothing was touched.", "cells": {}}
+
+
+def _left_alone(context, group, report):
+    """``switchover: false``: the primary is not taken down; its report says so. True when ``group`` is it."""
+    if context["route"] != "appliance" or context["switchover"]:
+        return False
+    if context["roles"][group[0]] != "PRIMARY":
+        return False
+    report[group[0]] = {
+        "result": "left untouched",
+        "comment": "the primary appliance: with switchover false it is not taken down",
+    }
+    return True
+
+
 def _roll(context, batches, pause):
     """The rollout proper, batch after batch, resuming after the cells its record lists as done."""
-    ordered = context["all"]
-    record = orchestration.Record(__opts__, CACHE_BANK, context["id"])
+    ordered, record = context["all"], context["record"]
     report = {cell: {"result": "done earlier" if record.done(cell) else "not started"} for cell in ordered}
     for index, group in enumerate(batches):
         todo = [cell for cell in group if not record.done(cell)]
-        if not todo:
+        if not todo or _left_alone(context, todo, report):
             continue
         failure = _roll_batch(todo, context, report)
         if failure:
-            cell, step, why = failure
-            __context__["retcode"] = 1
-            untouched = [c for c in ordered if report[c]["result"] == "not started"]
-            return {
-                "result": False,
-                "comment": f"Stopped at {cell}, step {step}: {why}. "
-                + (f"Not touched: {', '.join(untouched)}. " if untouched else "")
-                + "Fix the cause and run the same rollout again to resume.",
-                "rollout_id": context["id"],
-                "cells": report,
-            }
+            return _failed(context, report, failure)
         record.mark_done(todo)
         if pause and index < len(batches) - 1:
             time.sleep(pause)
+    why = appliances.restore_failover(context) if context["route"] == "appliance" else None
+    if why:
+        return _failed(context, report, (ordered[-1], "failover", f"the failover mode could not be restored: {why}"))
     record.forget()
     skipped = [c for c in ordered if report[c]["result"] == "done earlier"]
+    left = [c for c in ordered if report[c]["result"] == "left untouched"]
+    done = len(ordered) - len(left)
     return {
         "result": True,
-        "comment": f"{len(ordered)} cell(s) rolled through maintenance"
-        + (f" ({', '.join(skipped)} done in an earlier run)" if skipped else ""),
+        "comment": f"{done} cell(s) rolled through maintenance"
+        + (f" ({', '.join(skipped)} done in an earlier run)" if skipped else "")
+        + (
+            f". The primary appliance {', '.join(left)} was left untouched (switchover: false): it holds the "
+            "group's database; run with switchover true to maintain it after a switchover"
+            if left
+            else ""
+        ),
+        "rollout_id": context["id"],
+        "cells": report,
+    }
+
+
+def _failed(context, report, failure):
+    """The return of a failed rollout; on appliances the failover mode restored first."""
+    cell, step, why = failure[:3]
+    __context__["retcode"] = 1
+    ordered = context["all"]
+    comment = f"Stopped at {cell}, step {step}: {why}. "
+    if context["route"] == "appliance" and step != "failover":
+        not_restored = appliances.restore_failover(context)
+        if not_restored:
+            comment += f"The failover mode could not be restored ({not_restored}): set it on the primary. "
+        elif context["record"].data.get("failover_before"):
+            comment += f"The failover mode is {context['record'].data['failover_before']}, as found. "
+    untouched = [c for c in ordered if report[c]["result"] == "not started"]
+    return {
+        "result": False,
+        "comment": comment
+        + (f"Not touched: {', '.join(untouched)}. " if untouched else "")
+        + "Fix the cause and run the same rollout again to resume.",
         "rollout_id": context["id"],
         "cells": report,
     }

@@ -73,25 +73,13 @@ def _announce(upgrade_id):
 
 def _route(context):
     """
-    ``"appliance"`` when every planned cell is a vCD appliance (``vcd_cell:appliance_api_url`` set),
-    ``"linux"`` when none is; a mix (unsupported by VMware), or an appliance backup asked of Linux
-    cells, is a SaltInvocationError. Asks the cells, touching nothing.
+    ``"appliance"`` or ``"linux"`` (see :func:`_vcd_orchestration.route`); an appliance backup asked of
+    Linux cells is a SaltInvocationError too.
     """
-    cells = context["all"]
-    answers = context["cells"].call(cells, "config.get", arg=["vcd_cell:appliance_api_url"])
-    silent = [cell for cell in cells if cell not in answers]
-    if silent:
-        raise SaltInvocationError(f"cell(s) did not answer: {', '.join(silent)}")
-    appliances = [cell for cell in cells if answers[cell]]
-    if appliances and len(appliances) != len(cells):
-        linux = [cell for cell in cells if cell not in appliances]
-        raise SaltInvocationError(
-            f"the plan mixes vCD appliances ({', '.join(appliances)}) and Linux cells ({', '.join(linux)}): VMware "
-            "does not support a mixed server group"
-        )
-    if not appliances and context["backup"] == "appliance":
+    route = orchestration.route(context["cells"], context["all"])
+    if route == "linux" and context["backup"] == "appliance":
         raise SaltInvocationError("backup: appliance needs vCD appliances (create-backup.sh); these are Linux cells")
-    return "appliance" if appliances else "linux"
+    return route
 
 
 def _steps(context):

@@ -31,6 +31,7 @@ ROLLOUT = {
     "timeout": 7200,
     "cell_pillar": None,
     "rollout_id": None,
+    "switchover": True,
 }
 
 # The vcd_upgrade runner (orch.vcd_upgrade).

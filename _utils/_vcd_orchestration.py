@@ -93,6 +93,26 @@ def active_pillar(cell_pillar, health_timeout):
     return with_cell_setting(cell_pillar, "active", "health_timeout", health_timeout)
 
 
+def route(calls, cells):
+    """
+    ``"appliance"`` when every cell is a vCD appliance (``vcd_cell:appliance_api_url`` set), ``"linux"``
+    when none is; a mix (a server group VMware does not support) or a cell that does not answer is a
+    SaltInvocationError naming the cells. Asks the cells (``calls``: :class:`Cells`), touching nothing.
+    """
+    answers = calls.call(cells, "config.get", arg=["vcd_cell:appliance_api_url"])
+    silent = [cell for cell in cells if cell not in answers]
+    if silent:
+        raise SaltInvocationError(f"cell(s) did not answer: {', '.join(silent)}")
+    appliances = [cell for cell in cells if answers[cell]]
+    if appliances and len(appliances) != len(cells):
+        linux = [cell for cell in cells if cell not in appliances]
+        raise SaltInvocationError(
+            f"the plan mixes vCD appliances ({', '.join(appliances)}) and Linux cells ({', '.join(linux)}): VMware "
+            "does not support a mixed server group"
+        )
+    return "appliance" if appliances else "linux"
+
+
 def plan_id(*parts):
     """The same plan makes the same id, so a re-run finds its record."""
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:12]

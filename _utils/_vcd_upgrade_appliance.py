@@ -25,47 +25,15 @@ appliance before the primary is back: checked live by the orchestration before e
 
 import time
 
+import _vcd_appliance_cluster as cluster
 import _vcd_orchestration as orchestration
 import _vcd_upgrade_steps as steps
 
-CELL_ROLE = "CELL"
 # How often the reboot step asks whether the appliances are back, and how long one ask may wait for
 # a minion (one that is rebooting answers nothing).
 REBOOT_POLL_SECONDS = 0.5
 REBOOT_CALL_TIMEOUT = 10
 BACK = "its appliance API answers, its node is healthy, its minion answers and vCD started at boot and serves"
-
-
-def _nodes(answers, cell):
-    """The cluster as ``cell`` answered it, or None."""
-    view = answers.get(cell)
-    return view if isinstance(view, dict) and "nodes" in view else None
-
-
-def _cluster_problems(view, planned_nodes):
-    """
-    What is wrong with the cluster ``view`` for an upgrade: an empty list when nothing is.
-    ``planned_nodes``: the database nodes the plan's appliances hold (None: unknown, not compared).
-    """
-    problems = []
-    if len(view["primaries"]) != 1:
-        problems.append(f"the cluster has {len(view['primaries'])} primaries ({', '.join(view['primaries'])}), not one")
-    if view["health"] != "HEALTHY":
-        problems.append(f"the cluster is {view['health']}, not HEALTHY ({'; '.join(view['warnings']) or 'no reason'})")
-    down = [
-        f"{node['name']} ({node['status']}, {node['health']})" for node in view["nodes"] if node["status"] != "running"
-    ]
-    if down:
-        problems.append(f"database node(s) not running: {', '.join(down)}")
-    if view["failover"] not in ("MANUAL", "AUTOMATIC"):
-        problems.append(f"the failover mode is {view['failover']}")
-    listed = sorted(node["name"] for node in view["nodes"])
-    if planned_nodes is not None and listed != sorted(planned_nodes):
-        problems.append(
-            f"the database cluster's nodes ({', '.join(listed) or 'none'}) and the planned primary and standby "
-            f"appliances ({', '.join(sorted(planned_nodes)) or 'none'}) differ: plan the whole server group"
-        )
-    return problems
 
 
 def preflight(cells, context):
@@ -76,13 +44,13 @@ def preflight(cells, context):
     answers = context["answers"]["vcd_cell.appliance_nodes"]
     # An appliance whose API does not answer (one that is down) fails; the others say what the cluster lacks.
     outcome = steps.errors(answers, cells, "vcd_cell.appliance_nodes")
-    answered = [cell for cell in cells if _nodes(answers, cell) is not None]
+    answered = [cell for cell in cells if cluster.nodes_of(answers, cell) is not None]
     roles = {cell: answers[cell]["role"] for cell in answered}
     nodes = {cell: answers[cell]["node"] for cell in answered}
     # Which nodes the plan holds is known only once every appliance said which node it is.
-    planned = [nodes[cell] for cell in answered if roles[cell] != CELL_ROLE] if answered == cells else None
+    planned = [nodes[cell] for cell in answered if roles[cell] != cluster.CELL_ROLE] if answered == cells else None
     for cell in answered:
-        problems = _cluster_problems(answers[cell], planned)
+        problems = cluster.problems(answers[cell], planned)
         if problems:
             outcome[cell] = "; ".join(problems)
     if any(outcome.values()):
@@ -100,12 +68,7 @@ def preflight(cells, context):
 
 def _set_failover(context, mode):
     """The failover mode set to ``mode`` through the primary's minion; None, or why it failed."""
-    primary = context["record"].data["primary"]
-    answer = context["cells"].call([primary], "vcd_cell.failover_mode", arg=[mode])
-    why = steps.errors(answer, [primary], "vcd_cell.failover_mode")[primary]
-    if why is None and answer[primary].get("failover") != mode.upper():
-        why = f"the failover mode is {answer[primary].get('failover')} after setting it {mode}"
-    return why
+    return cluster.set_failover(context["cells"], context["record"].data["primary"], mode)
 
 
 def failover(cells, context):
@@ -160,7 +123,7 @@ def _node_back(cell, context, view):
     """
     if view is None:
         return "its minion or appliance API does not answer yet"
-    if context["record"].data["roles"][cell] == CELL_ROLE:
+    if context["record"].data["roles"][cell] == cluster.CELL_ROLE:
         return None
     own = next((node for node in view["nodes"] if node["name"] == view["node"]), None)
     if own is None or own["status"] != "running" or own["health"] != "HEALTHY":
@@ -182,7 +145,7 @@ def _may_reboot(group, context):
     )
     running = answers["vcd_cell.is_running"]
     outcome = steps.errors(running, group, "vcd_cell.is_running")
-    view = _nodes(answers["vcd_cell.appliance_nodes"], primary)
+    view = cluster.nodes_of(answers["vcd_cell.appliance_nodes"], primary)
     if view is None or view["failover"] != "MANUAL":
         seen = view["failover"] if view else answers["vcd_cell.appliance_nodes"].get(primary, "no answer")
         why = f"failover must be MANUAL before a reboot (found: {seen}): a standby could be promoted behind the upgrade"
@@ -224,7 +187,7 @@ def _reboot_and_wait(group, context):
         )
         for cell in list(pending):
             serving = answers["vcd_cell.wait_serving"].get(cell)
-            lacking = _node_back(cell, context, _nodes(answers["vcd_cell.appliance_nodes"], cell))
+            lacking = _node_back(cell, context, cluster.nodes_of(answers["vcd_cell.appliance_nodes"], cell))
             pending[cell] = lacking or (None if serving is True else "vCD does not serve yet")
             if pending[cell] is None:
                 del pending[cell]
@@ -263,14 +226,14 @@ def verify(cells, context):
     answers = context["answers"]["vcd_cell.appliance_nodes"]
     record = context["record"]
     primary, before = record.data["primary"], record.data["failover_before"]
-    planned = [record.data["nodes"][cell] for cell in cells if record.data["roles"][cell] != CELL_ROLE]
+    planned = [record.data["nodes"][cell] for cell in cells if record.data["roles"][cell] != cluster.CELL_ROLE]
     for cell in cells:
-        view = _nodes(answers, cell)
+        view = cluster.nodes_of(answers, cell)
         if view is None:
             problems = [steps.errors(answers, [cell], "vcd_cell.appliance_nodes")[cell] or str(answers.get(cell))]
         else:
             # The failover mode is Manual until this step sets it back: judged below.
-            problems = [p for p in _cluster_problems(view, planned) if not p.startswith("the failover mode")]
+            problems = [p for p in cluster.problems(view, planned) if not p.startswith("the failover mode")]
             if view["primaries"] != [record.data["nodes"][primary]]:
                 problems.append(
                     f"the primary is {', '.join(view['primaries'])}, not {record.data['nodes'][primary]} as before"
@@ -278,7 +241,7 @@ def verify(cells, context):
         outcome[cell] = "; ".join(filter(None, [outcome[cell], *problems])) or None
     if any(outcome.values()):
         return outcome
-    if _nodes(answers, primary)["failover"] != before:
+    if cluster.nodes_of(answers, primary)["failover"] != before:
         outcome[primary] = _set_failover(context, before.lower())
     return outcome
 
@@ -293,7 +256,7 @@ def where_appliances_are(cells, context, report):
     for cell in cells:
         running = answers["vcd_cell.is_running"].get(cell)
         service = "running" if running is True else "stopped" if running is False else "unknown"
-        view = _nodes(answers["vcd_cell.appliance_nodes"], cell)
+        view = cluster.nodes_of(answers["vcd_cell.appliance_nodes"], cell)
         own = next((n for n in view["nodes"] if n["name"] == view["node"]), None) if view else None
         node = f"node {own['status']}, {own['health']}" if own else "no database node" if view else "node unknown"
         version = answers["vcd_cell.version"].get(cell, "unknown")

@@ -1,11 +1,11 @@
 {#- Rolling maintenance of a server group, one batch of cells at a time (see the docs' guide):
       salt-run state.orchestrate orch.vcd_rolling pillar='<the vcd_rolling pillar as JSON>'
     Pillar vcd_rolling: cells (required: minion ids, or a target expression with tgt_type), batch,
-    min_active, maintenance_sls, health_timeout, pause, timeout, cell_pillar, rollout_id. A key left out
-    takes the vcd_rolling.rollout runner's default: none is written here. #}
+    min_active, maintenance_sls, health_timeout, pause, timeout, cell_pillar, rollout_id, switchover
+    (appliances). A key left out takes the vcd_rolling.rollout runner's default: none is written here. #}
 {%- set rolling = salt['pillar.get']('vcd_rolling', {}) %}
 {%- set keys = ('tgt_type', 'batch', 'min_active', 'maintenance_sls', 'health_timeout', 'pause', 'timeout',
-                'cell_pillar', 'rollout_id') %}
+                'cell_pillar', 'rollout_id', 'switchover') %}
 
 vcd_rolling:
   salt.runner:

@@ -1,0 +1,51 @@
+"""
+What the master-side orchestrations read of an appliance group's embedded database cluster, through the
+cells' minions: the cluster as one appliance answered it, what is wrong with it, and its failover mode
+set through a database node.
+"""
+
+import _vcd_orchestration as orchestration
+
+# An appliance the cluster does not hold: a cell-type one.
+CELL_ROLE = "CELL"
+
+
+def nodes_of(answers, cell):
+    """The cluster as ``cell`` answered it, or None."""
+    view = answers.get(cell)
+    return view if isinstance(view, dict) and "nodes" in view else None
+
+
+def problems(view, planned_nodes=None):
+    """
+    What is wrong with the cluster ``view`` for taking database nodes down: an empty list when nothing is.
+    ``planned_nodes``: the database nodes the plan's appliances hold (None: unknown, not compared).
+    """
+    problems = []
+    if len(view["primaries"]) != 1:
+        problems.append(f"the cluster has {len(view['primaries'])} primaries ({', '.join(view['primaries'])}), not one")
+    if view["health"] != "HEALTHY":
+        problems.append(f"the cluster is {view['health']}, not HEALTHY ({'; '.join(view['warnings']) or 'no reason'})")
+    down = [
+        f"{node['name']} ({node['status']}, {node['health']})" for node in view["nodes"] if node["status"] != "running"
+    ]
+    if down:
+        problems.append(f"database node(s) not running: {', '.join(down)}")
+    if view["failover"] not in ("MANUAL", "AUTOMATIC"):
+        problems.append(f"the failover mode is {view['failover']}")
+    listed = sorted(node["name"] for node in view["nodes"])
+    if planned_nodes is not None and listed != sorted(planned_nodes):
+        problems.append(
+            f"the database cluster's nodes ({', '.join(listed) or 'none'}) and the planned primary and standby "
+            f"appliances ({', '.join(sorted(planned_nodes)) or 'none'}) differ: plan the whole server group"
+        )
+    return problems
+
+
+def set_failover(calls, cell, mode):
+    """The failover mode set to ``mode`` through ``cell``'s minion (a database node); None, or why it failed."""
+    answer = calls.call([cell], "vcd_cell.failover_mode", arg=[mode])
+    why = orchestration.answered(answer, [cell], "vcd_cell.failover_mode")[cell]
+    if why is None and answer[cell].get("failover") != mode.upper():
+        why = f"the failover mode is {answer[cell].get('failover')} after setting it {mode}"
+    return why

@@ -1,0 +1,155 @@
+"""
+Rolling maintenance of a group of vCD appliances (``vcd_rolling`` on its appliance route): the order the
+embedded database cluster needs, cell-type appliances first, then the standbys, the primary last; never
+two database nodes in one batch, and none taken down unless the cluster is HEALTHY right then; the
+failover mode Manual from the first database node taken down until the last is back (and when the
+rollout fails); and before the primary goes down, a planned switchover to a healthy standby with every
+cell of the group quiesced for its duration, so the old primary is maintained as a standby.
+"""
+
+from salt.exceptions import SaltInvocationError
+
+import _vcd_appliance_cluster as cluster
+import _vcd_orchestration as orchestration
+
+# Within a role the plan's order is kept.
+ROLE_ORDER = {cluster.CELL_ROLE: 0, "STANDBY": 1, "PRIMARY": 2}
+# Seconds a quiesce is given to return before the switchover; a newer tool that waits for the jobs is
+# stopped then, and the cell stays quiesced (its tasks survive the switchover, those of a cell not
+# quiesced fail).
+QUIESCE_WAIT = 30
+
+
+def plan(calls, cells, batch, record):
+    """
+    The batches in the order the cluster needs, each cell's role and node, as the appliances answer
+    right now; a SaltInvocationError, before anything is touched, when an appliance does not answer or
+    the cluster is not HEALTHY with one primary. The failover mode found is kept in ``record`` (a re-run
+    after a crash finds it Manual: the mode to restore is the first run's).
+    """
+    answers = calls.call(cells, "vcd_cell.appliance_nodes")
+    errors = orchestration.answered(answers, cells, "vcd_cell.appliance_nodes")
+    silent = [f"{cell}: {why}" for cell, why in errors.items() if why or cluster.nodes_of(answers, cell) is None]
+    if silent:
+        raise SaltInvocationError(f"the appliances' database cluster cannot be read: {'; '.join(silent)}")
+    for cell in cells:
+        problems = [p for p in cluster.problems(answers[cell]) if not p.startswith("the failover mode")]
+        if problems:
+            raise SaltInvocationError(
+                f"the database cluster, as {cell} sees it: {'; '.join(problems)}. No database node goes down "
+                "unless it is HEALTHY"
+            )
+    roles = {cell: answers[cell]["role"] for cell in cells}
+    ordered = sorted(cells, key=lambda cell: ROLE_ORDER.get(roles[cell], 0))
+    cell_type = [cell for cell in ordered if roles[cell] == cluster.CELL_ROLE]
+    batches = [cell_type[i : i + batch] for i in range(0, len(cell_type), batch)]
+    batches += [[cell] for cell in ordered if roles[cell] != cluster.CELL_ROLE]
+    record.data.setdefault("failover_before", answers[cells[0]]["failover"])
+    record.save()
+    return batches, roles, {cell: answers[cell]["node"] for cell in cells}
+
+
+def healthy(batch, context):
+    """Asked live, right before a database node goes down: the cluster is HEALTHY with one primary."""
+    (cell,) = batch
+    answer = context["cells"].call([cell], "vcd_cell.appliance_nodes")
+    view = cluster.nodes_of(answer, cell)
+    if view is None:
+        return {cell: orchestration.answered(answer, [cell], "vcd_cell.appliance_nodes")[cell] or str(answer)}
+    problems = [p for p in cluster.problems(view) if not p.startswith("the failover mode")]
+    why = f"{'; '.join(problems)}: no database node goes down unless the cluster is HEALTHY" if problems else None
+    return {cell: why}
+
+
+def failover_manual(batch, context):
+    """Failover Manual before the first database node goes down, when it was Automatic (recorded)."""
+    record = context["record"]
+    (cell,) = batch
+    if record.data.get("failover_changed") or record.data["failover_before"] != "AUTOMATIC":
+        return {cell: None}
+    why = cluster.set_failover(context["cells"], cell, "manual")
+    if why is None:
+        record.data["failover_changed"] = True
+        record.save()
+    return {cell: why}
+
+
+def restore_failover(context):
+    """The failover mode back to what it was, if the rollout changed it: None, or why it failed."""
+    record = context["record"]
+    if not record.data.get("failover_changed"):
+        return None
+    database_nodes = [cell for cell in context["all"] if context["roles"][cell] != cluster.CELL_ROLE]
+    why = cluster.set_failover(context["cells"], database_nodes[0], record.data["failover_before"].lower())
+    if why is None:
+        record.data["failover_changed"] = False
+        record.save()
+    return why
+
+
+def _target(view, context):
+    """The standby to switch over to: a healthy one, one this rollout maintained first."""
+    healthy_standbys = [
+        node["name"]
+        for node in view["nodes"]
+        if node["role"] == "STANDBY" and node["health"] == "HEALTHY" and node["status"] == "running"
+    ]
+    maintained = [context["nodes"][cell] for cell in context["all"] if context["record"].done(cell)]
+    return next((node for node in healthy_standbys if node in maintained), next(iter(healthy_standbys), None))
+
+
+def _quiesce_all(context):
+    """Every running cell of the plan quiesced, under a quiesce lease; (the cells quiesced, why not all were)."""
+    calls, cells = context["cells"], context["all"]
+    running = calls.call(cells, "vcd_cell.is_running")
+    up = [cell for cell in cells if running.get(cell) is True]
+    answers = calls.call(up, "vcd_cell.quiesce", kwarg={"timeout": QUIESCE_WAIT, "lease": context["lease"]})
+    missed = [cell for cell in up if not (isinstance(answers.get(cell), dict) and answers[cell].get("quiesced"))]
+    return up, (f"could not quiesce {', '.join(missed)}: no switchover" if missed else None)
+
+
+def switchover(batch, context):
+    """
+    Before the primary goes down: a switchover to a healthy standby, every running cell quiesced for its
+    duration (under a quiesce lease) and unquiesced right after, the database then checked reachable.
+    A re-run that finds the cell a standby already has nothing to do.
+    """
+    (cell,) = batch
+    calls = context["cells"]
+    view = cluster.nodes_of(calls.call([cell], "vcd_cell.appliance_nodes"), cell)
+    if view is None or view["role"] != "PRIMARY":
+        return {cell: None if view is not None else "its appliance API does not answer"}
+    target = _target(view, context)
+    if target is None:
+        return {cell: "no healthy standby to switch over to: the primary is not taken down"}
+    context["fire"]("switchover/start", {"primary": view["node"], "to": target})
+    quiesced, why = _quiesce_all(context)
+    if why is None:
+        answer = calls.call([cell], "vcd_cell.switchover", arg=[target])
+        why = orchestration.answered(answer, [cell], "vcd_cell.switchover")[cell]
+    back = calls.call_each(quiesced, [("vcd_cell.unquiesce", (), None), ("vcd_cell.release_lease", (), None)])
+    stuck = [other for other in quiesced if back["vcd_cell.unquiesce"].get(other) is not True]
+    if stuck:
+        why = (why + "; " if why else "") + f"unquiescing {', '.join(stuck)} failed: unquiesce them by hand"
+    if why is None:
+        # vCD lists its cells from the database: an answer proves the cells reach the new primary.
+        listing = calls.call(quiesced[:1], "vcd_cell.cells")
+        if quiesced and not isinstance(listing.get(quiesced[0]), list):
+            why = f"the database is not reachable from {quiesced[0]} after the switchover: {listing.get(quiesced[0])}"
+    context["fire"]("switchover/finish", {"primary": target, "previous": view["node"], "result": why or "done"})
+    return {cell: why}
+
+
+def steps_for(batch, context, common):
+    """
+    The steps of one batch: for a database node, the live cluster check and the failover mode first,
+    and for the primary the switchover; then the ``common`` steps.
+    """
+    (first, *_) = batch
+    role = context["roles"][first]
+    if role == cluster.CELL_ROLE:
+        return common
+    steps = [("cluster", healthy), ("failover", failover_manual)]
+    if role == "PRIMARY":
+        steps.append(("switchover", switchover))
+    return steps + common

@@ -46,6 +46,7 @@ script and the vCD REST API for tasks and health.
           update_repo: file:///tmp/local-update-package
           backup_command: /opt/vmware/appliance/bin/create-backup.sh
           reboot_command: shutdown -r now
+          boot_id_command: cat /proc/sys/kernel/random/boot_id     # new at each boot
 
 The administrator password never goes on an argument list (``ps`` shows those to every user): with
 ``auth: password`` the module answers the tool's ``Password:`` prompt through a pseudo-terminal. Nor
@@ -67,6 +68,7 @@ try:
     import _vcd_cell_appliance as appliances
     import _vcd_cell_defaults as defaults
     import _vcd_cell_drain as draining
+    import _vcd_cell_host as host
     import _vcd_cell_lease as leases
     import _vcd_cell_settings as config
     import _vcd_cell_tools as tools
@@ -719,11 +721,12 @@ def backup_database():
 
 def reboot():
     """
-    Reboot this appliance's host with ``vcd_cell:reboot_command`` (default ``shutdown -r now``). Returns
-    at once: the command starts, detached, once the process that called this function has ended, so this
-    return reaches the master before the host goes down. Refuses while the cell runs (drain it first:
-    ``vcd.drained``), on the primary while failover is Automatic, and on another appliance while the
-    primary is not running.
+    Reboot the cell's host (an appliance, or a Linux install) with ``vcd_cell:reboot_command`` (default
+    ``shutdown -r now``). Returns at once: the command starts, detached, once the process that called
+    this function has ended, so this return reaches the master before the host goes down (wait for a
+    new ``vcd_cell.boot_id``). Refuses while the cell runs (drain it first: ``vcd.drained``), on the
+    primary appliance while failover is Automatic, and on another appliance while the primary is not
+    running.
 
     CLI Example:
 
@@ -735,4 +738,18 @@ def reboot():
     _refuse_running("rebooting")
     if settings.appliance:
         _refuse_unsafe(settings, "rebooting", needs_primary=True)
-    return vamicli.reboot_later(settings)
+    return host.reboot_later(settings)
+
+
+def boot_id():
+    """
+    The host kernel's boot id (``vcd_cell:boot_id_command``, by default ``cat
+    /proc/sys/kernel/random/boot_id``): new at each boot, so a changed one says the host rebooted.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt 'cell1*' vcd_cell.boot_id
+    """
+    return host.read_boot_id(_settings())

@@ -14,7 +14,9 @@ For each batch of cells, in order:
 1. budget: enough *other* cells answer their health check right now (asked live, never assumed);
 2. ``vcd.drained`` on the batch;
 3. ``maintenance_sls`` on the batch (OS patches, hardware: never a vCD upgrade, see ``vcd_upgrade``), if given;
-4. ``vcd.active`` on the batch, the health gate: each cell must serve again within ``health_timeout``.
+4. with ``reboot``, the hosts rebooted (``vcd_cell.reboot``), each back once it answers on a new boot
+   id (on appliances, its database node healthy);
+5. ``vcd.active`` on the batch, the health gate: each cell must serve again within ``health_timeout``.
 
 The first failure ends the rollout: no further cell is touched and the return names the failed cell and
 step. Cells that completed are recorded in the master's cache, so running the same rollout again resumes
@@ -91,10 +93,18 @@ def _applying(sls):
     return apply
 
 
-def _steps(maintenance_sls):
+def _rebooted(batch, context):
+    """The hosts rebooted, each back on a new boot id (an appliance with its database node healthy)."""
+    back = appliances.node_back(context) if context["route"] == "appliance" else None
+    return context["cells"].reboot(batch, context["timeout"], back)
+
+
+def _steps(maintenance_sls, reboot):
     steps = [("budget", _budget), ("vcd.drained", _applying("vcd.drained"))]
     if maintenance_sls:
         steps.append((maintenance_sls, _applying(maintenance_sls)))
+    if reboot:
+        steps.append(("reboot", _rebooted))
     return steps + [("vcd.active", _back_in_service)]
 
 
@@ -137,6 +147,7 @@ def rollout(
     cell_pillar=defaults.ROLLOUT["cell_pillar"],
     rollout_id=defaults.ROLLOUT["rollout_id"],
     switchover=defaults.ROLLOUT["switchover"],
+    reboot=defaults.ROLLOUT["reboot"],
 ):
     """
     Take the cells of a server group through maintenance, ``batch`` at a time, keeping at least
@@ -180,6 +191,11 @@ def rollout(
         quiesced meanwhile) and maintain the old primary as a standby. ``False``: the primary is not
         taken down; it is left for last, untouched, and the return says so.
 
+    reboot
+        After ``maintenance_sls``, reboot each cell's host (``vcd_cell.reboot``) and wait until it is back
+        (on a new boot id; on appliances its database node healthy), within ``timeout``, before the
+        health gate.
+
     Events: ``vcd/rolling/<cell>/start`` and ``vcd/rolling/<cell>/finish`` on the master's bus; on
     appliances ``vcd/rolling/switchover/start`` and ``vcd/rolling/switchover/finish``.
 
@@ -200,8 +216,9 @@ def rollout(
         orchestration.optional_text("maintenance_sls", maintenance_sls, "the name of an SLS")
         orchestration.optional_dict("cell_pillar", cell_pillar)
         orchestration.optional_text("rollout_id", rollout_id, "a non-empty string")
-        if not isinstance(switchover, bool):
-            raise SaltInvocationError(f"switchover must be true or false, not {switchover!r}")
+        for name, value in (("switchover", switchover), ("reboot", reboot)):
+            if not isinstance(value, bool):
+                raise SaltInvocationError(f"{name} must be true or false, not {value!r}")
     except SaltInvocationError as exc:
         return _refused(exc)
     rollout_id = rollout_id or orchestration.plan_id(ordered, maintenance_sls)
@@ -214,7 +231,8 @@ def rollout(
         "min_active": min_active,
         "health_timeout": health_timeout,
         "cell_pillar": cell_pillar,
-        "steps": _steps(maintenance_sls),
+        "steps": _steps(maintenance_sls, reboot),
+        "timeout": timeout,
         "switchover": switchover,
         "lease": drain.get("lease", defaults.DRAIN["lease"]),
         "fire": _fire,

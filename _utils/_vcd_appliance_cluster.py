@@ -42,6 +42,23 @@ def problems(view, planned_nodes=None):
     return problems
 
 
+def node_lacking(view, role, expected_role=None):
+    """
+    None when the appliance whose cluster ``view`` this is (its ``role`` as planned) has its database
+    node running and healthy (as ``expected_role``, when given), else what it lacks.
+    """
+    if view is None:
+        return "its minion or appliance API does not answer yet"
+    if role == CELL_ROLE:
+        return None
+    own = next((node for node in view["nodes"] if node["name"] == view["node"]), None)
+    if own is None or own["status"] != "running" or own["health"] != "HEALTHY":
+        return f"its database node is {own and (own['status'], own['health'])}"
+    if expected_role and own["role"] != expected_role:
+        return f"its node came back as {own['role']}, not {expected_role}"
+    return None
+
+
 def set_failover(calls, cell, mode):
     """The failover mode set to ``mode`` through ``cell``'s minion (a database node); None, or why it failed."""
     answer = calls.call([cell], "vcd_cell.failover_mode", arg=[mode])

@@ -32,6 +32,7 @@ ROLLOUT = {
     "cell_pillar": None,
     "rollout_id": None,
     "switchover": True,
+    "reboot": False,
 }
 
 # The vcd_upgrade runner (orch.vcd_upgrade).

@@ -36,6 +36,8 @@ DEFAULTS = {
     "update_repo": "file:///tmp/local-update-package",
     "backup_command": "/opt/vmware/appliance/bin/create-backup.sh",
     "reboot_command": "shutdown -r now",
+    # The host's boot id, new at each boot: how a reboot is seen done.
+    "boot_id_command": "cat /proc/sys/kernel/random/boot_id",
 }
 SECRETS = ("password", "appliance_password")
 REDACTED = "******"
@@ -119,7 +121,7 @@ def _read_appliance(values):
     values["appliance_node"] = values["appliance_node"] or values["cell_name"]
     if not isinstance(values["appliance_verify"], (bool, str)):
         raise SaltInvocationError("vcd_cell:appliance_verify must be true, false or the path of a CA bundle")
-    for key in ("vamicli", "update_repo", "backup_command"):
+    for key in ("vamicli", "update_repo", "backup_command", "boot_id_command"):
         if not isinstance(values[key], str) or not values[key]:
             raise SaltInvocationError(f"vcd_cell:{key} must be a non-empty string, not {values[key]!r}")
     reboot = values["reboot_command"]
@@ -127,6 +129,7 @@ def _read_appliance(values):
         raise SaltInvocationError(f"vcd_cell:reboot_command must be a command, as a string or a list, not {reboot!r}")
     values["reboot_command"] = command(reboot)
     values["backup_command"] = command(values["backup_command"])
+    values["boot_id_command"] = command(values["boot_id_command"])
 
 
 def read(salt, opts):

@@ -1,12 +1,9 @@
 """
-A vCD appliance's host tools: ``vamicli`` (the installed version; the update from a repository, checked
-against the version asked before anything is installed), the database backup script of the primary,
-and the reboot, which starts once the calling process has ended (its return sent).
+A vCD appliance's own tools: ``vamicli`` (the installed version; the update from a repository, checked
+against the version asked before anything is installed) and the database backup script of the primary.
 """
 
-import os
 import re
-import subprocess
 
 from salt.exceptions import CommandExecutionError
 
@@ -17,13 +14,6 @@ DOTTED_VERSION = re.compile(r"\d+(?:\.\d+)+")
 # What vamicli says when the repository holds nothing newer; its wording is undocumented.
 NO_UPDATE = re.compile(r"no (available )?updates?|up[ -]to[ -]date", re.IGNORECASE)
 BACKUP_FILE = re.compile(r"(/[^\s'\"]+\.(?:tgz|tar\.gz|tar|gz|zip|bak|dump|sql))\b")
-# The reboot command starts once the process that asked for it has ended: a minion's job process ends
-# once it has sent the function's return (and salt-call once it has printed it), so the return is out
-# before the host goes down. A process that lives on (a threaded minion) is waited for at most this long.
-REBOOT_WAIT_SECONDS = 10
-REBOOT_POLL_SECONDS = 0.05
-# $0: the process waited for, $1: how many polls at most, then the command.
-LAUNCHER = 'i=0; while kill -0 "$0" 2>/dev/null && [ "$i" -lt "$1" ]; do sleep 0.05; i=$((i+1)); done; shift; exec "$@"'
 
 
 def _vamicli(settings, *args, timeout=None):
@@ -81,24 +71,3 @@ def create_backup(settings):
         raise CommandExecutionError(f"{' '.join(argv)} failed (exit {result['retcode']}): {said or 'no output'}")
     files = BACKUP_FILE.findall(said)
     return {"path": files[-1] if files else None, "output": said}
-
-
-def reboot_later(settings):
-    """
-    Start ``reboot_command`` detached from this process, to run once this process has ended (at most
-    :data:`REBOOT_WAIT_SECONDS` from now): it outlives the minion's job, and the minion, which the reboot
-    takes down.
-    """
-    argv = settings.reboot_command
-    path = tools.require_executable(argv[0], "reboot_command")
-    polls = str(int(REBOOT_WAIT_SECONDS / REBOOT_POLL_SECONDS))
-    with open(os.devnull, "rb") as stdin, open(os.devnull, "wb") as devnull:
-        subprocess.Popen(  # noqa: S603 - an argument list; the shell runs only the fixed launcher
-            ["/bin/sh", "-c", LAUNCHER, str(os.getpid()), polls, path, *argv[1:]],
-            stdin=stdin,
-            stdout=devnull,
-            stderr=devnull,
-            start_new_session=True,
-            close_fds=True,
-        )
-    return {"rebooting": True, "command": argv, "after": "this function's return"}

@@ -11,6 +11,7 @@ why it failed}``. :func:`run_steps` runs them in order, records each one done, f
 import copy
 import hashlib
 import json
+import time
 
 import salt.cache
 import salt.client
@@ -19,6 +20,10 @@ import salt.utils.minions
 from salt.exceptions import SaltInvocationError
 
 HEALTH_CALL_TIMEOUT = 60
+# How often a wait for rebooted hosts asks again, and how long one ask may wait for a minion (one whose
+# host is down answers nothing).
+WAIT_POLL_SECONDS = 0.5
+WAIT_CALL_TIMEOUT = 10
 # How a minion's return says a function failed: its error, an unforeseen exception, a missing function,
 # and, in a job of several functions, the traceback of one that raised.
 SALT_ERRORS = ("ERROR", "Error", "The minion function caused an exception", "'vcd_cell", "Traceback")
@@ -169,6 +174,51 @@ class Cells:
             kwarg["pillar"] = pillar
         answers = self.call(cells, fun, arg=arg, kwarg=kwarg)
         return {cell: state_failure(answers.get(cell)) for cell in cells}
+
+    def wait_for_each(self, cells, calls, lacking, timeout):
+        """
+        Ask ``cells`` the functions ``calls`` (one job a round, as :meth:`call_each`) until
+        ``lacking(cell, answers)`` says nothing is lacking any more (None) for each, within ``timeout``
+        seconds; ``{cell: None, or what it still lacked}``.
+        """
+        pending, deadline = dict.fromkeys(cells, "not asked yet"), time.monotonic() + timeout
+        while pending:
+            asked = time.monotonic()
+            answers = self.call_each(list(pending), calls, timeout=WAIT_CALL_TIMEOUT)
+            for cell in list(pending):
+                pending[cell] = lacking(cell, answers)
+                if pending[cell] is None:
+                    del pending[cell]
+            if pending and time.monotonic() >= deadline:
+                return {
+                    cell: f"not back within {timeout}s: {pending[cell]}" if cell in pending else None for cell in cells
+                }
+            time.sleep(max(0.0, WAIT_POLL_SECONDS - (time.monotonic() - asked)) if pending else 0)
+        return dict.fromkeys(cells)
+
+    def reboot(self, cells, timeout, back=None):
+        """
+        Reboot the hosts of ``cells`` (``vcd_cell.reboot``) and wait until each runs again on a new boot
+        id and, with ``back(cell, answers)``, nothing else is lacking (asked with ``back.calls``);
+        ``{cell: None, or why it is not back}``.
+        """
+        before = self.call(cells, "vcd_cell.boot_id")
+        outcome = answered(before, cells, "vcd_cell.boot_id")
+        if any(outcome.values()):
+            return outcome
+        started = self.call(cells, "vcd_cell.reboot")
+        outcome = answered(started, cells, "vcd_cell.reboot")
+        if any(outcome.values()):
+            return outcome
+
+        def lacking(cell, answers):
+            now = answers["vcd_cell.boot_id"].get(cell)
+            if not isinstance(now, str) or answered({cell: now}, [cell], "")[cell] or now == before[cell]:
+                return "its host has not come back from the reboot yet"
+            return back(cell, answers) if back else None
+
+        extra = list(back.calls) if back else []
+        return self.wait_for_each(cells, [("vcd_cell.boot_id", (), None), *extra], lacking, timeout)
 
     def close(self):
         self.client.destroy()

@@ -140,6 +140,17 @@ def switchover(batch, context):
     return {cell: why}
 
 
+def node_back(context):
+    """For :meth:`~_vcd_orchestration.Cells.reboot`: an appliance is back once its database node is healthy."""
+
+    def back(cell, answers):
+        view = cluster.nodes_of(answers["vcd_cell.appliance_nodes"], cell)
+        return cluster.node_lacking(view, context["roles"][cell])
+
+    back.calls = (("vcd_cell.appliance_nodes", (), None),)
+    return back
+
+
 def steps_for(batch, context, common):
     """
     The steps of one batch: for a database node, the live cluster check and the failover mode first,

@@ -23,16 +23,12 @@ appliance before the primary is back: checked live by the orchestration before e
 ``vcd_cell.install`` and ``vcd_cell.reboot`` themselves on the appliance.
 """
 
-import time
-
 import _vcd_appliance_cluster as cluster
 import _vcd_orchestration as orchestration
 import _vcd_upgrade_steps as steps
 
-# How often the reboot step asks whether the appliances are back, and how long one ask may wait for
-# a minion (one that is rebooting answers nothing).
+# Seconds a round of the reboot step's wait lets vCD take to serve before asking again.
 REBOOT_POLL_SECONDS = 0.5
-REBOOT_CALL_TIMEOUT = 10
 BACK = "its appliance API answers, its node is healthy, its minion answers and vCD started at boot and serves"
 
 
@@ -121,16 +117,8 @@ def _node_back(cell, context, view):
     None once the appliance API of ``cell`` answers with its node healthy (the primary's as PRIMARY),
     else what it lacks.
     """
-    if view is None:
-        return "its minion or appliance API does not answer yet"
-    if context["record"].data["roles"][cell] == cluster.CELL_ROLE:
-        return None
-    own = next((node for node in view["nodes"] if node["name"] == view["node"]), None)
-    if own is None or own["status"] != "running" or own["health"] != "HEALTHY":
-        return f"its database node is {own and (own['status'], own['health'])}"
-    if cell == context["record"].data["primary"] and own["role"] != "PRIMARY":
-        return f"its node came back as {own['role']}, not PRIMARY"
-    return None
+    data = context["record"].data
+    return cluster.node_lacking(view, data["roles"][cell], "PRIMARY" if cell == data["primary"] else None)
 
 
 def _may_reboot(group, context):
@@ -176,30 +164,14 @@ def _reboot_and_wait(group, context):
     record.data["rebooted"] = issued + to_reboot
     record.save()
     orchestration.fire(context["opts"], f"{context['event_prefix']}/reboot/waiting", {"cells": group, "until": BACK})
-    pending, deadline = dict.fromkeys(group, "not asked yet"), time.monotonic() + context["timeout"]
-    while pending:
-        asked = time.monotonic()
-        # wait_serving waits up to a poll interval itself: it paces the loop.
-        answers = calls.call_each(
-            list(pending),
-            [("vcd_cell.appliance_nodes", (), None), ("vcd_cell.wait_serving", (), {"timeout": REBOOT_POLL_SECONDS})],
-            timeout=REBOOT_CALL_TIMEOUT,
-        )
-        for cell in list(pending):
-            serving = answers["vcd_cell.wait_serving"].get(cell)
-            lacking = _node_back(cell, context, cluster.nodes_of(answers["vcd_cell.appliance_nodes"], cell))
-            pending[cell] = lacking or (None if serving is True else "vCD does not serve yet")
-            if pending[cell] is None:
-                del pending[cell]
-        if pending and time.monotonic() >= deadline:
-            return {
-                cell: f"not back within {context['timeout']}s of its reboot: {pending[cell]}"
-                if cell in pending
-                else None
-                for cell in group
-            }
-        time.sleep(max(0.0, REBOOT_POLL_SECONDS - (time.monotonic() - asked)) if pending else 0)
-    return dict.fromkeys(group)
+
+    def lacking(cell, answers):
+        node = _node_back(cell, context, cluster.nodes_of(answers["vcd_cell.appliance_nodes"], cell))
+        return node or (None if answers["vcd_cell.wait_serving"].get(cell) is True else "vCD does not serve yet")
+
+    # wait_serving waits up to a poll interval itself: it paces the rounds.
+    rounds = [("vcd_cell.appliance_nodes", (), None), ("vcd_cell.wait_serving", (), {"timeout": REBOOT_POLL_SECONDS})]
+    return calls.wait_for_each(group, rounds, lacking, context["timeout"])
 
 
 def reboot(cells, context):

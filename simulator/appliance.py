@@ -189,6 +189,7 @@ class ApplianceGroup(ServerGroup):
     def _boot(self, when, appliance):
         appliance.down_until = None
         appliance.boots += 1
+        appliance.cell.boot_id = str(uuid.uuid4())
         appliance.tasks.clear()  # the appliance API's tasks do not survive a reboot
         if appliance.db_up:
             appliance.db_down_since = None

@@ -6,7 +6,10 @@ The stub tools of a vCD appliance's host, acting on its fake appliance:
   --check`` (lists the update the repository holds, with its version and build); ``update --install
   latest [--accepteula]`` (asks to accept the EULA without that option);
 - ``create-backup.sh``: a backup of the embedded database, on the primary only;
-- ``reboot``: the host reboots (the command returns at once, the host goes down after).
+- ``reboot``: the host reboots (the command returns at once, the host goes down after); on a Linux
+  install too;
+- ``boot-id``: the host kernel's boot id (``cat /proc/sys/kernel/random/boot_id``), new at each boot;
+  fails while the host is down.
 
 The real tools' output is undocumented: each cell's ``prompts`` knob picks one of two wordings, so
 callers must read them by meaning.
@@ -23,6 +26,7 @@ from simulator.toolclient import ToolError, announce, call, run
 VAMICLI = "vamicli"
 BACKUP = "create-backup.sh"
 REBOOT = "reboot"
+BOOT_ID = "boot-id"
 MANIFEST = "manifest/manifest-latest.xml"
 VAMICLI_USAGE = (
     "usage: vamicli version --appliance\n       vamicli update --repo URL | --check | --install latest [--accepteula]"
@@ -135,6 +139,16 @@ def reboot_main(argv):
     announce(REBOOT, argv)
     _act("/sim/tool/reboot")
     return 0
+
+
+def boot_id_main(argv):
+    announce(BOOT_ID, argv)
+    print(_act("/sim/tool/host")["boot_id"])
+    return 0
+
+
+def boot_id_entry_point(argv):
+    return run(boot_id_main, argv)
 
 
 def vamicli_entry_point(argv):

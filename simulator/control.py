@@ -288,5 +288,19 @@ def create_backup():
 
 @blueprint.post("/tool/reboot")
 def reboot():
-    _appliance().group.reboot(_appliance())
+    """The host reboots: an appliance with its database node, a Linux install with its cell."""
+    cell = _cell()
+    if cell.appliance is not None:
+        cell.appliance.group.reboot(cell.appliance)
+    else:
+        cell.reboot_host()
     return jsonify({"rebooting": True})
+
+
+@blueprint.post("/tool/host")
+def host():
+    """What a command run on the host reads of it (the kernel's boot id); 503 while it is down."""
+    cell = _cell()
+    if not cell.host_up():
+        return _fail(503, "The host is down: no command runs on it")
+    return jsonify({"boot_id": cell.boot_id})

@@ -10,6 +10,7 @@ without a background thread, and lets tests drive the model with a fake clock.
 Every change is written to the :class:`Timeline`, which is what tests assert on.
 """
 
+import contextlib
 import datetime
 import itertools
 import random
@@ -74,6 +75,8 @@ class CellConfig:
     cli_delay: float = 0.0
     # Seconds between `start` and the cell serving requests.
     start_seconds: float = 0.0
+    # Seconds the cell's host takes to reboot (a Linux install; an appliance has its own knob).
+    reboot_seconds: float = 1.0
     # Seconds a cancelled job takes to end.
     cancel_seconds: float = 0.0
     # Whether the REST query honours a cellName filter (unconfirmed on real cells).
@@ -111,7 +114,7 @@ class CellConfig:
             raise ValueError("lockout_after must not be negative")
         if self.prompts not in PROMPT_WORDINGS:
             raise ValueError(f"prompts must be one of {', '.join(PROMPT_WORDINGS)}, not {self.prompts!r}")
-        for name in ("cli_delay", "start_seconds", "cancel_seconds", "install_seconds"):
+        for name in ("cli_delay", "start_seconds", "cancel_seconds", "install_seconds", "reboot_seconds"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
 
@@ -262,6 +265,9 @@ class Cell:
         self.state_tasks = {}
         # The appliance this cell runs on (simulator.appliance); None for a Linux install.
         self.appliance = None
+        # Its host: the kernel's boot id (new at each boot), and until when a reboot keeps it down.
+        self.boot_id = str(uuid.uuid4())
+        self.host_down_until = None
 
     # -- time -------------------------------------------------------------------------------------
 
@@ -274,11 +280,13 @@ class Cell:
         return stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
     def _advance(self):
-        """Bring the cell up to now: end due jobs in time order, finish a pending start."""
+        """Bring the cell up to now: end due jobs in time order, finish a pending start, a host's boot."""
         if self.appliance is not None:
             # Its host may have rebooted meanwhile (the appliance group shares this cell's lock).
             self.appliance.group.advance()
         now = self.now()
+        if self.host_down_until is not None and self.host_down_until <= now:
+            self._boot(self.host_down_until)
         while True:
             due = [(job.end_due, job) for job in self._running_jobs() if job.end_due is not None]
             due = [(when, outcome, job) for (when, outcome), job in due if when <= now]
@@ -621,6 +629,31 @@ class Cell:
             for job in jobs:
                 self._end_job(job, JOB_ABORTED, now)
             return len(jobs)
+
+    def reboot_host(self):
+        """The cell's (Linux) host reboots: the cell stops, and starts at boot ``reboot_seconds`` later."""
+        with self._lock:
+            now = self._advance()
+            if self.host_down_until is not None:
+                raise CellError("The host is rebooting already")
+            self.timeline.add(now, "reboot", boot_id=self.boot_id)
+            self.power_off()
+            self.host_down_until = now + self.config.reboot_seconds
+
+    def host_up(self):
+        with self._lock:
+            self._advance()
+            if self.appliance is not None:
+                return self.appliance.host_up
+            return self.host_down_until is None
+
+    def _boot(self, when):
+        """The host is up again with a new boot id; vmware-vcd starts at boot."""
+        self.host_down_until = None
+        self.boot_id = str(uuid.uuid4())
+        self.timeline.add(when, "boot", boot_id=self.boot_id)
+        with contextlib.suppress(CellError):
+            self.service_start(at=when)
 
     def power_off(self):
         """The host goes down under the cell (a reboot): a running cell stops, its jobs aborted."""

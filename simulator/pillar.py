@@ -9,6 +9,7 @@ variable, so each cell gets two small wrapper scripts that set it, and the pilla
 import pathlib
 
 from simulator import (
+    BOOT_ID,
     CELL_MANAGEMENT_TOOL,
     CREATE_BACKUP,
     INSTALLER,
@@ -25,6 +26,8 @@ TOOLS = (
     ("cell_script", VMWARE_VCD_CELL),
     ("upgrade_tool", UPGRADE_TOOL),
     ("version_command", VCD_VERSION),
+    ("reboot_command", REBOOT),
+    ("boot_id_command", BOOT_ID),
 )
 
 
@@ -44,7 +47,6 @@ def write_tool_wrappers(directory, url):
 APPLIANCE_TOOLS = (
     ("vamicli", VAMICLI),
     ("backup_command", CREATE_BACKUP),
-    ("reboot_command", REBOOT),
 )
 
 

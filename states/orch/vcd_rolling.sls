@@ -2,10 +2,11 @@
       salt-run state.orchestrate orch.vcd_rolling pillar='<the vcd_rolling pillar as JSON>'
     Pillar vcd_rolling: cells (required: minion ids, or a target expression with tgt_type), batch,
     min_active, maintenance_sls, health_timeout, pause, timeout, cell_pillar, rollout_id, switchover
-    (appliances). A key left out takes the vcd_rolling.rollout runner's default: none is written here. #}
+    (appliances), reboot. A key left out takes the vcd_rolling.rollout runner's default: none is
+    written here. #}
 {%- set rolling = salt['pillar.get']('vcd_rolling', {}) %}
 {%- set keys = ('tgt_type', 'batch', 'min_active', 'maintenance_sls', 'health_timeout', 'pause', 'timeout',
-                'cell_pillar', 'rollout_id', 'switchover') %}
+                'cell_pillar', 'rollout_id', 'switchover', 'reboot') %}
 
 vcd_rolling:
   salt.runner:

@@ -77,11 +77,18 @@ def on_axis(group, event):
     return absolute(group.cells[0], event)
 
 
-def test_a_rolling_maintenance_takes_the_cluster_in_its_order_and_switches_the_primary_over(fresh_group, orchestrate):
+def test_a_rolling_reboot_takes_the_cluster_in_its_order_and_switches_the_primary_over(fresh_group, orchestrate):
     group = fresh_group()
     cells = {cell.config.cell_name: cell for cell in group.cells}
-    success, report = orchestrate(rollout_id="appliance-rolling")
+    success, report = orchestrate(rollout_id="appliance-rolling", reboot=True)
     assert success is True, report
+    # Each appliance rebooted once, after its drain; never two database nodes down at once.
+    reboots = cluster_events(group, "reboot", "boot")
+    assert sorted(e["node"] for e in reboots if e["event"] == "reboot") == sorted(CELLS)
+    down = 0
+    for event in reboots:
+        down += (1 if event["event"] == "reboot" else -1) if event["node"] in DATABASE_NODES else 0
+        assert down <= 1, reboots
     for cell in group.cells:
         assert not events_of(cell, "job_abort", "database_lost"), cell.config.cell_name
         assert_every_shutdown_follows_a_drained_reading(cell)

@@ -370,6 +370,49 @@ def tasks():
         return api.running_tasks()
 
 
+def vcenters():
+    """
+    The registered vCenters, through the REST API (``/api/query?type=virtualCenter``): each with its
+    ``id``, ``name``, ``proxy`` (the cell its VC proxy runs on), ``listener`` (its listener's state),
+    ``connected``, and ``here`` (the proxy runs on this cell: stopping the cell stalls that vCenter's
+    work until the proxy moves).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt 'cell1*' vcd_cell.vcenters
+    """
+    with rest.Api(_settings()) as api:
+        return api.vcenters()
+
+
+def reconnect_vcenter(vcenter, timeout=300):
+    """
+    Reconnect a vCenter (``vcenter``: its id or its name) through this serving cell's API
+    (``forcevimserverreconnect``), waiting up to ``timeout`` seconds for its task: its VC proxy moves to a
+    serving cell at once, instead of after the heartbeat failover (5 minutes by default). Returns the
+    vCenter as listed afterwards.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt 'cell2*' vcd_cell.reconnect_vcenter vc1.example.com
+    """
+    if not isinstance(vcenter, str) or not vcenter:
+        raise SaltInvocationError(f"vcenter must be a vCenter's id or name, not {vcenter!r}")
+    config.positive_number("timeout", timeout)
+    with rest.Api(_settings()) as api:
+        listed = api.vcenters()
+        found = next((v for v in listed if vcenter in (v["id"], v["name"])), None)
+        if found is None:
+            names = ", ".join(str(v["name"]) for v in listed) or "none"
+            raise CommandExecutionError(f"No vCenter is named or has the id {vcenter}: the vCenters are {names}")
+        api.reconnect_vcenter(found["id"], timeout)
+        return next((v for v in api.vcenters() if v["id"] == found["id"]), found)
+
+
 def describe_tasks(tasks):
     """
     One line naming each task: id, name, owner and age.

@@ -12,7 +12,8 @@ directly:
 For each batch of cells, in order:
 
 1. budget: enough *other* cells answer their health check right now (asked live, never assumed);
-2. ``vcd.drained`` on the batch;
+2. ``vcd.drained`` on the batch (with ``vcenter_reconnect``, the vCenter proxies its cells run read
+   before, and each such vCenter reconnected through a serving cell once they are stopped);
 3. ``maintenance_sls`` on the batch (OS patches, hardware: never a vCD upgrade, see ``vcd_upgrade``), if given;
 4. with ``reboot``, the hosts rebooted (``vcd_cell.reboot``), each back once it answers on a new boot
    id (on appliances, its database node healthy);
@@ -38,6 +39,7 @@ from salt.exceptions import SaltInvocationError
 import _vcd_cell_defaults as defaults
 import _vcd_orchestration as orchestration
 import _vcd_rolling_appliance as appliances
+import _vcd_vcenter_proxies as proxies
 
 __virtualname__ = "vcd_rolling"
 
@@ -99,8 +101,13 @@ def _rebooted(batch, context):
     return context["cells"].reboot(batch, context["timeout"], back)
 
 
-def _steps(maintenance_sls, reboot):
-    steps = [("budget", _budget), ("vcd.drained", _applying("vcd.drained"))]
+def _steps(maintenance_sls, reboot, vcenter_reconnect):
+    steps = [("budget", _budget)]
+    if vcenter_reconnect:
+        steps.append(("vcenter proxies", proxies.read))
+    steps.append(("vcd.drained", _applying("vcd.drained")))
+    if vcenter_reconnect:
+        steps.append(("vcenter reconnect", proxies.reconnect))
     if maintenance_sls:
         steps.append((maintenance_sls, _applying(maintenance_sls)))
     if reboot:
@@ -148,6 +155,7 @@ def rollout(
     rollout_id=defaults.ROLLOUT["rollout_id"],
     switchover=defaults.ROLLOUT["switchover"],
     reboot=defaults.ROLLOUT["reboot"],
+    vcenter_reconnect=defaults.ROLLOUT["vcenter_reconnect"],
 ):
     """
     Take the cells of a server group through maintenance, ``batch`` at a time, keeping at least
@@ -196,8 +204,15 @@ def rollout(
         (on a new boot id; on appliances its database node healthy), within ``timeout``, before the
         health gate.
 
-    Events: ``vcd/rolling/<cell>/start`` and ``vcd/rolling/<cell>/finish`` on the master's bus; on
-    appliances ``vcd/rolling/switchover/start`` and ``vcd/rolling/switchover/finish``.
+    vcenter_reconnect
+        Before a batch drains, read which vCenters' VC proxies its cells run; once they are stopped,
+        reconnect each such vCenter through a serving cell, which moves its proxy there at once instead
+        of after vCD's heartbeat failover (5 minutes by default). A failed reconnect is reported in the
+        cell's ``vcenters``; the rollout goes on.
+
+    Events: ``vcd/rolling/<cell>/start`` and ``vcd/rolling/<cell>/finish`` on the master's bus, and
+    ``vcd/rolling/<cell>/vcenters`` naming where its proxies moved; on appliances
+    ``vcd/rolling/switchover/start`` and ``vcd/rolling/switchover/finish``.
 
     CLI Example:
 
@@ -216,7 +231,7 @@ def rollout(
         orchestration.optional_text("maintenance_sls", maintenance_sls, "the name of an SLS")
         orchestration.optional_dict("cell_pillar", cell_pillar)
         orchestration.optional_text("rollout_id", rollout_id, "a non-empty string")
-        for name, value in (("switchover", switchover), ("reboot", reboot)):
+        for name, value in (("switchover", switchover), ("reboot", reboot), ("vcenter_reconnect", vcenter_reconnect)):
             if not isinstance(value, bool):
                 raise SaltInvocationError(f"{name} must be true or false, not {value!r}")
     except SaltInvocationError as exc:
@@ -231,7 +246,7 @@ def rollout(
         "min_active": min_active,
         "health_timeout": health_timeout,
         "cell_pillar": cell_pillar,
-        "steps": _steps(maintenance_sls, reboot),
+        "steps": _steps(maintenance_sls, reboot, vcenter_reconnect),
         "timeout": timeout,
         "switchover": switchover,
         "lease": drain.get("lease", defaults.DRAIN["lease"]),
@@ -272,6 +287,7 @@ def _roll(context, batches, pause):
     """The rollout proper, batch after batch, resuming after the cells its record lists as done."""
     ordered, record = context["all"], context["record"]
     report = {cell: {"result": "done earlier" if record.done(cell) else "not started"} for cell in ordered}
+    context["report"] = report
     for index, group in enumerate(batches):
         todo = [cell for cell in group if not record.done(cell)]
         if not todo or _left_alone(context, todo, report):

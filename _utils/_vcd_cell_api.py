@@ -9,6 +9,7 @@ import base64
 import contextlib
 import datetime
 import logging
+import re
 import time
 
 import requests
@@ -218,6 +219,33 @@ class Api:
         path = url[len(self.settings.api_url) :] if url.startswith(self.settings.api_url) else url
         return self._get(path, {}).get("status")
 
+    def vcenters(self):
+        """The registered vCenters, each with the cell its VC proxy (listener) runs on."""
+        body = self._get("/api/query", {"type": "virtualCenter", "format": "records", "pageSize": API_PAGE_SIZE})
+        return [vcenter_summary(record, self.settings.cell_name) for record in body.get("record") or []]
+
+    def reconnect_vcenter(self, vcenter_id, timeout):
+        """A forced reconnect of the vCenter, waiting for its task: its proxy moves to a serving cell."""
+        path = f"/api/admin/extension/vimServer/{vcenter_id}/action/forcevimserverreconnect"
+        response = self._request("POST", path, headers=dict(self.token_headers, Accept=self.accept))
+        if response.status_code not in (200, 202):
+            self._fail(response, f"Reconnecting the vCenter {vcenter_id}")
+        task = {}
+        with contextlib.suppress(ValueError):
+            task = response.json()
+        href = task.get("href") or response.headers.get("Location")
+        status = str(task.get("status") or "").lower()
+        deadline = time.monotonic() + timeout
+        while href and status not in ("success", "error", "aborted", "canceled"):
+            if time.monotonic() >= deadline:
+                raise CommandExecutionError(
+                    f"Reconnecting the vCenter {vcenter_id}: its task was still {status} after {timeout}s"
+                )
+            time.sleep(API_POLL_SECONDS)
+            status = str(self.task_status(href) or "").lower()
+        if status not in ("success", ""):
+            raise CommandExecutionError(f"Reconnecting the vCenter {vcenter_id} failed: its task ended {status}")
+
     def cancel(self, task_id):
         path = f"/api/task/{task_id}/action/cancel"
         response = self._request("POST", path, headers=dict(self.token_headers, Accept=self.accept))
@@ -237,6 +265,29 @@ def cell_summary(name, active, product_version, record):
         "version": product_version,
         "status": record.get("status"),
         "primary_ip": record.get("primaryIP") or record.get("primaryIp"),
+    }
+
+
+def proxy_is_on(proxy, cell_name):
+    """
+    Whether the virtualCenter record's ``vcProxy`` names the cell ``cell_name``: its exact form is
+    unconfirmed (a cell name, perhaps with its address), so the name as a whole word, in any case.
+    """
+    if not proxy or not cell_name:
+        return False
+    return bool(re.search(rf"(?<![\w.-]){re.escape(cell_name)}(?![\w.-])", str(proxy), re.IGNORECASE))
+
+
+def vcenter_summary(record, cell_name):
+    """A virtualCenter record as plain data; ``here``: its proxy runs on this cell."""
+    listener = record.get("listenerState")
+    return {
+        "id": (record.get("href") or "").rstrip("/").rsplit("/", 1)[-1],
+        "name": record.get("name"),
+        "proxy": record.get("vcProxy"),
+        "listener": listener,
+        "connected": record.get("isConnected") in (True, 1, "true"),
+        "here": proxy_is_on(record.get("vcProxy"), cell_name),
     }
 
 

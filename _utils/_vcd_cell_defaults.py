@@ -33,6 +33,7 @@ ROLLOUT = {
     "rollout_id": None,
     "switchover": True,
     "reboot": False,
+    "vcenter_reconnect": True,
 }
 
 # The vcd_upgrade runner (orch.vcd_upgrade).

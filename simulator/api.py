@@ -382,12 +382,55 @@ def _cell_query():
     )
 
 
+def _vcenter_href(vcenter_id):
+    return f"{request.host_url.rstrip('/')}/api/admin/extension/vimServer/{vcenter_id}"
+
+
+def _vcenter_query():
+    """``/api/query?type=virtualCenter``: each vCenter with the cell its VC proxy runs on."""
+    group = _sim()["cell"].group
+    records = [
+        {
+            "_type": "QueryResultVirtualCenterRecordType",
+            "name": v["name"],
+            "href": _vcenter_href(v["id"]),
+            "isConnected": True,
+            "isEnabled": True,
+            "vcProxy": v["proxy"],
+            "listenerState": "CONNECTED" if v["live"] else "DISCONNECTED",
+        }
+        for v in (group.vcenter_records() if group is not None else [])
+    ]
+    return jsonify(
+        {"_type": "QueryResultRecordsType", "name": "virtualCenter", "total": len(records), "record": records}
+    )
+
+
+@blueprint.post("/api/admin/extension/vimServer/<vcenter_id>/action/forcevimserverreconnect")
+def reconnect_vcenter(vcenter_id):
+    """A forced reconnect of the vCenter (system administrator): 202 with its task; the proxy moves here."""
+    cell = _sim()["cell"]
+    if cell.group is None:
+        return _error(404, f"No vCenter has the id {vcenter_id}", "NOT_FOUND")
+    try:
+        cell.group.reconnect(vcenter_id, cell.config.cell_name)
+    except KeyError as exc:
+        return _error(404, exc.args[0], "NOT_FOUND")
+    task_id = cell.add_task("RECONNECT")
+    body = {"href": _task_href(task_id), "status": "running", "operationName": "vimServerReconnect"}
+    return jsonify(body), 202
+
+
 @blueprint.get("/api/query")
 def query():
     if request.args.get("type") == "cell":
         return _cell_query()
+    if request.args.get("type") == "virtualCenter":
+        return _vcenter_query()
     if request.args.get("type") != "adminTask":
-        return _error(400, f"Query type {request.args.get('type')!r} is not supported here: use adminTask or cell")
+        return _error(
+            400, f"Query type {request.args.get('type')!r} is not supported here: use adminTask, cell or virtualCenter"
+        )
     if request.args.get("format", "records") != "records":
         return _error(400, "Only format=records is supported")
     cell = _sim()["cell"]

@@ -2,14 +2,33 @@
 A server group: fake cells sharing one database, as vCD cells do.
 
 The database holds the schema version and every cell's tasks, so any cell's task query lists the tasks
-of all of them, and vCD's list of cells names every cell that shares it. The database upgrade utility
+of all of them, and vCD's list of cells names every cell that shares it. Each registered vCenter has its
+VC proxy on one cell: when that cell stops, the proxy is lost until the heartbeat failover moves it to a
+serving cell (``heartbeat_seconds`` later) or a reconnect of the vCenter moves it at once; the timeline
+records each loss and move. The database upgrade utility
 acts here: it refuses to run from a cell whose software is not the one it upgrades to, does nothing
 when the schema is already there, and records every cell's state at the instant it runs.
 """
 
 import threading
+import uuid
+from dataclasses import dataclass
 
 from simulator.model import CellError, Timeline
+
+# Seconds until another cell takes over the VC proxy of a cell that stopped: vCD's heartbeat failover
+# timeout (vcloud.heartbeat.failoverTimeoutMsecs, 5 minutes by default).
+HEARTBEAT_SECONDS = 300.0
+
+
+@dataclass
+class VCenter:
+    """A registered vCenter: its VC proxy (listener) runs on one cell; ``lost_since`` while that cell is down."""
+
+    id: str
+    name: str
+    proxy: str
+    lost_since: float | None = None
 
 
 def version_key(version):
@@ -31,6 +50,10 @@ class ServerGroup:
         self.timeline = Timeline()
         self._lock = threading.Lock()
         self._clock_cell = cells[0]
+        self.vcenters = {}
+        self.heartbeat_seconds = HEARTBEAT_SECONDS
+        # Guards the vCenters only; never held while a cell's lock is taken (a stopping cell calls in).
+        self._vcenter_lock = threading.Lock()
         for cell in cells:
             cell.group = self
 
@@ -82,6 +105,82 @@ class ServerGroup:
             self._record("db_upgrade", by=by, version=target, previous=self.schema_version, cells=cells)
             self.schema_version = target
             return "upgraded"
+
+    # -- vCenters and their proxies --------------------------------------------------------------------
+
+    def add_vcenter(self, name, proxy):
+        """Register a vCenter whose VC proxy runs on the cell ``proxy``."""
+        self.cell(proxy)
+        vcenter = VCenter(id=str(uuid.uuid4()), name=name, proxy=proxy)
+        self.vcenters[vcenter.id] = vcenter
+        return vcenter
+
+    def cell_stopped(self, cell, t):
+        """A cell stopped at ``t`` on its own clock: the proxies it ran are lost from then."""
+        name = cell.config.cell_name
+        when = cell.epoch + t - self._clock_cell.epoch
+        with self._vcenter_lock:
+            for vcenter in self.vcenters.values():
+                if vcenter.proxy == name and vcenter.lost_since is None:
+                    vcenter.lost_since = when
+                    self.timeline.add(when, "proxy_lost", vcenter=vcenter.name, cell=name)
+
+    def _move(self, vcenter, cell, when, via):
+        lost = round(when - vcenter.lost_since, 6) if vcenter.lost_since is not None else 0.0
+        self.timeline.add(
+            when, "proxy_moved", vcenter=vcenter.name, previous=vcenter.proxy, cell=cell, via=via, without_proxy=lost
+        )
+        vcenter.proxy, vcenter.lost_since = cell, None
+
+    def advance_vcenters(self):
+        """Each lost proxy whose heartbeat failover is due moved to a serving cell, at its due time."""
+        serving = [c.config.cell_name for c in self.cells if c.serves_requests()]
+        now = self._clock_cell.now()
+        with self._vcenter_lock:
+            for vcenter in self.vcenters.values():
+                due = None if vcenter.lost_since is None else vcenter.lost_since + self.heartbeat_seconds
+                if due is not None and due <= now and serving:
+                    self._move(vcenter, serving[0], due, "heartbeat")
+        return serving
+
+    def vcenter_records(self):
+        """The vCenters as the virtualCenter query lists them, each with its proxy's cell and state."""
+        self.advance_vcenters()
+        with self._vcenter_lock:
+            return [
+                {"id": v.id, "name": v.name, "proxy": v.proxy, "live": v.lost_since is None}
+                for v in self.vcenters.values()
+            ]
+
+    def reconnect(self, vcenter_id, via):
+        """A forced reconnect of the vCenter, asked of the cell ``via``: a lost proxy moves to it at once."""
+        serving = self.advance_vcenters()
+        if via not in serving:
+            raise CellError(f"The cell {via} does not serve: it cannot reconnect a vCenter")
+        now = self._clock_cell.now()
+        with self._vcenter_lock:
+            vcenter = self.vcenters.get(vcenter_id)
+            if vcenter is None:
+                raise KeyError(f"No vCenter has the id {vcenter_id}")
+            if vcenter.lost_since is not None or vcenter.proxy not in serving:
+                self._move(vcenter, via, now, "reconnect")
+            else:
+                self.timeline.add(now, "reconnect", vcenter=vcenter.name, cell=vcenter.proxy)
+            return vcenter.proxy
+
+    def without_proxy(self):
+        """``{vCenter name: [seconds each loss of its proxy lasted]}`` (a loss still going is counted to now)."""
+        self.advance_vcenters()
+        spans = {v.name: [] for v in self.vcenters.values()}
+        for event in self.timeline.since(0):
+            if event["event"] == "proxy_moved" and event["without_proxy"]:
+                spans[event["vcenter"]].append(event["without_proxy"])
+        now = self._clock_cell.now()
+        with self._vcenter_lock:
+            for vcenter in self.vcenters.values():
+                if vcenter.lost_since is not None:
+                    spans[vcenter.name].append(round(now - vcenter.lost_since, 6))
+        return spans
 
     def snapshot(self):
         return {

@@ -570,6 +570,14 @@ class Cell:
             self.state_tasks[task_id] = {"state": state, "started": now}
             return task_id
 
+    def add_task(self, operation):
+        """A task this cell completed at once (a vCenter reconnect); its id, for ``GET /api/task/{id}``."""
+        with self._lock:
+            now = self._advance()
+            task_id = str(uuid.uuid4())
+            self.state_tasks[task_id] = {"state": operation, "started": now}
+            return task_id
+
     def state_task(self, task_id):
         """The status of a cell-state task: ``running`` until a quiesce's jobs have ended, then ``success``."""
         with self._lock:
@@ -592,13 +600,15 @@ class Cell:
     # -- the service ------------------------------------------------------------------------------
 
     def _stop(self, event, now, **details):
-        """Stop the services; jobs still running on this cell fail (are aborted)."""
+        """Stop the services; jobs still running on this cell fail (are aborted), its VC proxies are lost."""
         jobs = self._running_jobs(local_only=True)
         self.timeline.add(now, event, job_count=len(jobs), active=self._active(), **details)
         for job in jobs:
             self._end_job(job, JOB_ABORTED, now)
         self.service = SERVICE_STOPPED
         self.quiesced = False
+        if self.group is not None:
+            self.group.cell_stopped(self, now)
 
     def shutdown(self):
         """`cell --shutdown`: stops the cell whatever it runs."""

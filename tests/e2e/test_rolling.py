@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from simulator.group import ServerGroup
 from simulator.model import Cell, CellConfig
 from simulator.server import CellServer
 from tests.e2e.conftest import (
@@ -102,7 +103,14 @@ def test_a_full_rollout_keeps_the_budget_and_loses_no_job(
     )
     assert success is True, report
     assert {name: entry["result"] for name, entry in report["cells"].items()} == dict.fromkeys(CELLS, "done")
-    assert report["cells"]["cell-a"]["steps"] == ["budget", "vcd.drained", UPGRADE_SLS, "vcd.active"]
+    assert report["cells"]["cell-a"]["steps"] == [
+        "budget",
+        "vcenter proxies",
+        "vcd.drained",
+        "vcenter reconnect",
+        UPGRADE_SLS,
+        "vcd.active",
+    ]
     assert_budget_held(cells, batch=1, min_active=1)
     for name, cell in cells.items():
         assert not events_of(cell, "job_abort"), name
@@ -231,7 +239,7 @@ def test_a_master_restarted_during_a_rollout_resumes_when_run_again(
 def test_a_rolling_reboot_reboots_each_host_after_its_drain_and_waits_for_its_new_boot(fresh_cells, orchestrate):
     cells = fresh_cells(jobs=(0.5,))
     boot_ids = {name: cell.boot_id for name, cell in cells.items()}
-    success, report = orchestrate(cells=list(CELLS), reboot=True, rollout_id="reboot")
+    success, report = orchestrate(cells=list(CELLS), reboot=True, vcenter_reconnect=False, rollout_id="reboot")
     assert success is True, report
     assert report["cells"]["cell-a"]["steps"] == ["budget", "vcd.drained", "reboot", "vcd.active"]
     assert_budget_held(cells, batch=1, min_active=1)
@@ -241,3 +249,31 @@ def test_a_rolling_reboot_reboots_each_host_after_its_drain_and_waits_for_its_ne
         assert kinds == ["shutdown", "reboot", "boot", "start", "serving"], (name, kinds)
         assert cell.boot_id != boot_ids[name] and not events_of(cell, "job_abort", "power_off"), name
         assert cell.snapshot()["service"] == "running"
+
+
+HEARTBEAT = 15.0
+
+
+@pytest.mark.parametrize("reconnect", [True, False], ids=["reconnected", "heartbeat-failover"])
+def test_vcenter_proxies_move_at_once_with_a_reconnect_and_only_after_the_heartbeat_without(
+    fresh_cells, orchestrate, reconnect
+):
+    cells = fresh_cells(jobs=(0.5,))
+    group = ServerGroup(list(cells.values()))
+    group.heartbeat_seconds = HEARTBEAT
+    for name in ("vc1.example.com", "vc2.example.com"):
+        group.add_vcenter(name, "cell-a")
+    success, report = orchestrate(cells=list(CELLS), vcenter_reconnect=reconnect, rollout_id=f"proxies-{reconnect}")
+    assert success is True, report
+    # Every vCenter has a live proxy again (without the reconnect, once the heartbeat failover moved it).
+    wait_for(lambda: all(v["live"] for v in group.vcenter_records()), "every vCenter's proxy to be live", deadline=120)
+    losses = group.without_proxy()
+    assert set(losses) == {"vc1.example.com", "vc2.example.com"} and all(losses.values()), losses
+    longest = max(max(spans) for spans in losses.values())
+    if reconnect:
+        assert longest < 10, losses
+        moved = report["cells"]["cell-a"]["vcenters"]
+        assert moved == dict.fromkeys(("vc1.example.com", "vc2.example.com"), "proxy moved to cell-b"), report
+    else:
+        assert longest >= HEARTBEAT, losses
+        assert "vcenters" not in report["cells"]["cell-a"]

@@ -9,9 +9,10 @@ import pytest
 
 from simulator.app import create_app
 from simulator.group import ServerGroup
-from simulator.model import Cell, CellConfig
+from simulator.model import Cell, CellConfig, CellError
 from simulator.pillar import write_installer, write_tool_wrappers
 from simulator.server import CellServer, quiet_request_log
+from tests.simulator.test_model import FakeClock
 from tests.simulator.test_rest_api import bearer, provider_token
 
 TOOL_TIMEOUT = 60
@@ -192,3 +193,45 @@ def test_the_alternate_wording_asks_the_same_questions_otherwise(group):
     assert "Proceed with the database upgrade (y/n)?" in done.stdout
     assert "Confirm that a backup of the database was made (y/n)?" in done.stdout
     assert "[Y/N]" not in done.stdout
+
+
+def test_a_stopped_cells_vcenter_proxies_are_lost_until_the_heartbeat_failover_or_a_reconnect_moves_them():
+    clock = FakeClock()
+    cells = [Cell(CellConfig(cell_name=f"cell{i}"), clock=clock) for i in (1, 2)]
+    group = ServerGroup(cells)
+    group.heartbeat_seconds = 300
+    vc1, vc2 = group.add_vcenter("vc1", "cell1"), group.add_vcenter("vc2", "cell1")
+    clock.advance(1)
+    cells[0].shutdown()
+    assert [v["live"] for v in group.vcenter_records()] == [False, False]
+    clock.advance(2)
+    assert group.reconnect(vc1.id, "cell2") == "cell2"
+    clock.advance(297.5)
+    assert {v["name"]: v["live"] for v in group.vcenter_records()} == {"vc1": True, "vc2": False}
+    clock.advance(0.5)
+    assert {v["name"]: (v["proxy"], v["live"]) for v in group.vcenter_records()} == {
+        "vc1": ("cell2", True),
+        "vc2": ("cell2", True),
+    }
+    assert group.without_proxy() == {"vc1": [2.0], "vc2": [300.0]}
+    moves = [(e["vcenter"], e["via"], e["t"]) for e in group.timeline.since(0) if e["event"] == "proxy_moved"]
+    assert moves == [("vc1", "reconnect", 3.0), ("vc2", "heartbeat", 301.0)]
+    with pytest.raises(CellError, match="does not serve"):
+        group.reconnect(vc2.id, "cell1")
+
+
+def test_the_virtualcenter_query_and_the_reconnect_action_over_rest(group):
+    vcenter = group.add_vcenter("vc1.example.com", "cell1")
+    group.cells[0].shutdown()
+    client = create_app(group.cells[1]).test_client()
+    headers = dict(bearer(provider_token(client)), Accept="application/*+json;version=37.0")
+    (record,) = client.get("/api/query?type=virtualCenter&format=records", headers=headers).get_json()["record"]
+    assert (record["vcProxy"], record["listenerState"]) == ("cell1", "DISCONNECTED")
+    assert record["href"].endswith(f"/api/admin/extension/vimServer/{vcenter.id}")
+    action = f"/api/admin/extension/vimServer/{vcenter.id}/action/forcevimserverreconnect"
+    answer = client.post(action, headers=headers)
+    assert answer.status_code == 202
+    task = client.get(answer.get_json()["href"].split("localhost", 1)[-1], headers=headers).get_json()
+    assert task["status"] == "success"
+    (record,) = client.get("/api/query?type=virtualCenter&format=records", headers=headers).get_json()["record"]
+    assert (record["vcProxy"], record["listenerState"]) == ("cell2", "CONNECTED")

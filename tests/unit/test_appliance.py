@@ -10,6 +10,7 @@ import sys
 import pytest
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
+import _vcd_cell_api as rest
 import _vcd_cell_appliance as appliance_api
 import _vcd_cell_settings as vcd_settings
 import _vcd_cell_vamicli as vamicli
@@ -236,3 +237,19 @@ def test_a_switchover_waits_until_the_cluster_is_whole_again_around_the_new_prim
     with appliance_api.ApplianceApi(refused_settings) as api, pytest.raises(CommandExecutionError) as refused:
         api.switchover("vcd1")
     assert "DEGRADED: a switchover needs every node healthy" in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("proxy", "here"),
+    [
+        ("cell1", True),
+        ("CELL1", True),
+        ("cell1 (10.0.0.1)", True),
+        ("cell1.example.com", False),
+        ("cell10", False),
+        ("", False),
+        (None, False),
+    ],
+)
+def test_a_vcenter_proxy_is_matched_to_the_cell_by_its_name_as_a_whole_word(proxy, here):
+    assert rest.proxy_is_on(proxy, "cell1") is here

@@ -26,6 +26,9 @@ script and the vCD REST API for tasks and health.
           api_version: "38.1"         # by default the newest the cell lists in GET /api/versions
           cli_timeout: 300            # seconds any one run of a tool may take
           cell_name: cell1            # the cell's name in vCD task records; default: the minion id
+          # The server group's address (its load balancer), which reaches a serving cell once this one
+          # is stopped: vcd_cell.drained's vcenter_reconnect goes through it.
+          group_api_url: https://vcd.example.com
           event_interval: 5           # seconds between drain progress events
           # Upgrades: the installer's path on the cell, the database upgrade utility, the command that
           # prints the installed version (a string or a list), and their time limits.
@@ -387,11 +390,12 @@ def vcenters():
         return api.vcenters()
 
 
-def reconnect_vcenter(vcenter, timeout=300):
+def reconnect_vcenter(vcenter, timeout=300, api_url=None):
     """
-    Reconnect a vCenter (``vcenter``: its id or its name) through this serving cell's API
-    (``forcevimserverreconnect``), waiting up to ``timeout`` seconds for its task: its VC proxy moves to a
-    serving cell at once, instead of after the heartbeat failover (5 minutes by default). Returns the
+    Reconnect a vCenter (``vcenter``: its id or its name) through this serving cell's API, or through
+    ``api_url`` (another serving cell, or the server group's load balancer: what a stopped cell uses),
+    with ``forcevimserverreconnect``, waiting up to ``timeout`` seconds for its task: its VC proxy moves
+    to a serving cell at once, instead of after the heartbeat failover (5 minutes by default). Returns the
     vCenter as listed afterwards.
 
     CLI Example:
@@ -399,11 +403,17 @@ def reconnect_vcenter(vcenter, timeout=300):
     .. code-block:: bash
 
         salt 'cell2*' vcd_cell.reconnect_vcenter vc1.example.com
+        salt 'cell1*' vcd_cell.reconnect_vcenter vc1.example.com api_url=https://vcd.example.com
     """
     if not isinstance(vcenter, str) or not vcenter:
         raise SaltInvocationError(f"vcenter must be a vCenter's id or name, not {vcenter!r}")
     config.positive_number("timeout", timeout)
-    with rest.Api(_settings()) as api:
+    settings = _settings()
+    if api_url is not None:
+        if not isinstance(api_url, str) or not api_url.startswith(("http://", "https://")):
+            raise SaltInvocationError(f"api_url must be an http(s) URL, not {api_url!r}")
+        settings.api_url = api_url.rstrip("/")
+    with rest.Api(settings) as api:
         listed = api.vcenters()
         found = next((v for v in listed if vcenter in (v["id"], v["name"])), None)
         if found is None:

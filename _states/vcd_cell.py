@@ -92,6 +92,41 @@ def _check_drained_arguments(timeout, interval, maintenance_message, on_timeout,
             raise SaltInvocationError(f"lease ({lease}) must be 0 (no lease) or longer than interval ({interval})")
 
 
+def _reconnect_through(vcenter_reconnect):
+    """The address a stopped cell's vCenters are reconnected through (None: not asked)."""
+    if not isinstance(vcenter_reconnect, bool):
+        raise SaltInvocationError(f"vcenter_reconnect must be true or false, not {vcenter_reconnect!r}")
+    if not vcenter_reconnect:
+        return None
+    url = __salt__["config.get"]("vcd_cell:group_api_url")
+    if not url:
+        raise SaltInvocationError(
+            "vcenter_reconnect needs vcd_cell:group_api_url: the server group's address (its load balancer), "
+            "which reaches a serving cell once this one is stopped"
+        )
+    return url
+
+
+def _proxies_moved(ret, proxies, group_api_url):
+    """Name the VC proxies the stopped cell ran; with ``group_api_url``, reconnect each such vCenter there."""
+    if not proxies:
+        return
+    names = [vcenter["name"] for vcenter in proxies]
+    ret["changes"]["vcenter_proxies"] = names
+    ret["comment"] += f"; it ran the VC proxies of {', '.join(names)}"
+    if not group_api_url:
+        return
+    moved = {}
+    for vcenter in proxies:
+        try:
+            after = __salt__["vcd_cell.reconnect_vcenter"](vcenter["id"], api_url=group_api_url)
+            moved[vcenter["name"]] = f"proxy moved to {after.get('proxy')}"
+        except CommandExecutionError as exc:
+            moved[vcenter["name"]] = f"not reconnected ({exc}): the heartbeat failover will move it"
+    ret["changes"]["vcenters"] = moved
+    ret["comment"] += ", reconnected through the server group"
+
+
 def _blocking(wait):
     """What still holds the drain, for a person: the tasks when the REST API named them."""
     if wait.get("tasks"):
@@ -174,6 +209,7 @@ def drained(
     on_timeout=defaults.DRAIN["on_timeout"],
     cancel_grace=defaults.DRAIN["cancel_grace"],
     lease=defaults.DRAIN["lease"],
+    vcenter_reconnect=defaults.DRAIN["vcenter_reconnect"],
 ):
     """
     Ensure the cell is shut down with no job lost: read its status, quiesce it (unless it is quiesced
@@ -213,6 +249,13 @@ def drained(
         ``on_timeout: fail`` the cell stays quiesced for one more lease, then returns to service unless
         the drain is re-applied. 0 turns the lease off.
 
+    vcenter_reconnect
+        The drain names the vCenters whose VC proxy (listener) runs on this cell (their work stalls once
+        it stops, until vCD's heartbeat failover moves the proxy, 5 minutes by default). With this, once
+        the cell is stopped, each is reconnected through ``vcd_cell:group_api_url`` (the server group's
+        address, which reaches a serving cell), moving its proxy at once. A failed reconnect is reported
+        in ``changes``; the state still succeeds.
+
     Only one drain of a cell runs at a time: a second one fails at once, naming the first, and touches
     nothing.
 
@@ -229,6 +272,7 @@ def drained(
     ret = {"name": name, "result": False, "comment": "", "changes": {}}
     with _errors_reported(ret):
         _check_drained_arguments(timeout, interval, maintenance_message, on_timeout, cancel_grace, lease)
+        group_api_url = _reconnect_through(vcenter_reconnect)
         __salt__["vcd_cell.claim"]()
         if not __salt__["vcd_cell.is_running"]():
             return _stopped_cell(ret, maintenance_message)
@@ -271,6 +315,7 @@ def drained(
         ret["changes"]["stopped"] = True
         ret["changes"]["drain_seconds"] = round(time.monotonic() - started, 1)
         ret["comment"] = f"The cell was drained of {jobs} job(s) and shut down"
+        _proxies_moved(ret, wait.get("vcenter_proxies"), group_api_url)
         if maintenance_message:
             __salt__["vcd_cell.maintenance_message"](True)
             ret["changes"]["maintenance_message"] = True

@@ -342,6 +342,20 @@ def logged_in(api):
         return None
 
 
+def hosted_proxies(api):
+    """
+    The vCenters whose VC proxy runs on this cell (``id``, ``name``, ``proxy``), read once; None when
+    the API is not there or cannot say (the drain goes on without).
+    """
+    if api is None:
+        return None
+    try:
+        return [v for v in api.vcenters() if v["here"]]
+    except (CommandExecutionError, ValueError, KeyError) as exc:
+        log.debug("vcd_cell: the vCenters' proxies could not be read: %s", exc)
+        return None
+
+
 def own_cell(api):
     """This cell's record when its state can be read and set through the API (vCD 10.5.1), else None."""
     try:

@@ -13,6 +13,7 @@ DRAIN = {
     "on_timeout": "fail",
     "cancel_grace": 300,
     "lease": 900,
+    "vcenter_reconnect": False,
 }
 
 # vcd_cell.active (and vcd_cell.wait_serving).

@@ -29,7 +29,7 @@ class Progress:
         self.events = events.Events(settings)
         self.last_sent = None
 
-    def report(self, job_count, tasks, force=False):
+    def report(self, job_count, tasks, force=False, vcenter_proxies=None):
         now = time.monotonic()
         if not force and self.last_sent is not None and now - self.last_sent < self.settings.event_interval:
             return
@@ -41,6 +41,9 @@ class Progress:
             "remaining": max(0, round(self.deadline - now, 1)),
             "tasks": tasks,
         }
+        if vcenter_proxies:
+            # The vCenters whose work stalls once this cell stops, until their proxies move.
+            data["vcenter_proxies"] = [vcenter["name"] for vcenter in vcenter_proxies]
         self.events.send(self.tag, data)
 
     def close(self):
@@ -99,6 +102,7 @@ class Drain:
         # jobs it lost.
         self.api = rest.open_api(settings)
         self._poll_api()
+        self.vcenter_proxies = rest.hosted_proxies(self.api)
 
     def quiesce(self):
         """Through the cells API where the cell has it (vCD 10.5.1: no tool start), else the tool."""
@@ -179,6 +183,7 @@ class Drain:
             "tasks": [] if drained else self.tasks,
             "jobs_at_start": self.jobs_at_start,
             "elapsed": round(now - self.started, 1),
+            "vcenter_proxies": self.vcenter_proxies,
         }
 
     def _pause(self, now):
@@ -197,10 +202,10 @@ class Drain:
             self._check_quiesce()
             self._poll_api()
             if self._tool_due(now) and drained(self._read_status(now)):
-                self.progress.report(0, [], force=True)
+                self.progress.report(0, [], force=True, vcenter_proxies=self.vcenter_proxies)
                 return self._outcome(True, now)
             job_count = len(self.tasks) if self.tasks is not None else (self.reading or {}).get("job_count")
-            self.progress.report(job_count, self.tasks)
+            self.progress.report(job_count, self.tasks, vcenter_proxies=self.vcenter_proxies)
             if now >= self.deadline:
                 return self._outcome(False, now)
             self._pause(now)

@@ -15,6 +15,7 @@ DEFAULTS = {
     "password": None,
     "auth": None,
     "api_url": None,
+    "group_api_url": None,
     "api_verify": True,
     "api_version": None,
     "cli_timeout": 300,
@@ -137,6 +138,7 @@ def read(salt, opts):
     values = {key: salt["config.get"](f"vcd_cell:{key}", default) for key, default in DEFAULTS.items()}
     values["password"] = values["password"] or None
     values["api_url"] = (values["api_url"] or "").rstrip("/") or None
+    values["group_api_url"] = (values["group_api_url"] or "").rstrip("/") or None
     values["cell_name"] = values["cell_name"] or opts["id"]
     if values["auth"] is None:
         values["auth"] = "password" if values["password"] else "pid"

@@ -277,3 +277,23 @@ def test_vcenter_proxies_move_at_once_with_a_reconnect_and_only_after_the_heartb
     else:
         assert longest >= HEARTBEAT, losses
         assert "vcenters" not in report["cells"]["cell-a"]
+
+
+def test_a_drain_names_the_vcenter_proxies_it_stops_and_reconnects_them_through_the_group(
+    fresh_cells, group, salt_cli, event_listener, salt_master
+):
+    cells = fresh_cells(jobs=(0.5,))
+    server_group = ServerGroup(list(cells.values()))
+    server_group.add_vcenter("vc1.example.com", "cell-a")
+    started = time.time()
+    pillar = {"vcd_cell": {"group_api_url": group.servers["cell-b"].url, "drain": {"vcenter_reconnect": True}}}
+    ret = salt_cli.run("state.apply", "vcd.drained", minion_tgt="cell-a", pillar=pillar, _timeout=180)
+    (result,) = ret.data.values()
+    assert result["result"] is True, result
+    assert result["changes"]["vcenter_proxies"] == ["vc1.example.com"]
+    assert result["changes"]["vcenters"] == {"vc1.example.com": "proxy moved to cell-b"}
+    assert "it ran the VC proxies of vc1.example.com, reconnected through the server group" in result["comment"]
+    assert server_group.without_proxy()["vc1.example.com"][0] < 10
+    progress = event_listener.get_events([(salt_master.id, "vcd/cell/cell-a/drain")], after_time=started)
+    assert progress and all(e.data["data"].get("vcenter_proxies") == ["vc1.example.com"] for e in progress)
+    assert salt_cli.run("state.apply", "vcd.active", minion_tgt="cell-a", _timeout=180).returncode == 0

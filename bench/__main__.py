@@ -1,6 +1,6 @@
 """
 `make bench`: the drain against the hand loop, the state's overhead, a 3-cell rollout, a 3-cell upgrade
-and a 3-appliance upgrade.
+a 3-appliance upgrade and the vCenter proxies over a rollout.
 """
 
 import argparse
@@ -8,10 +8,17 @@ import datetime
 import os
 import platform
 
-from bench import appliance, drain, overhead, rollout, upgrade
+from bench import appliance, drain, overhead, proxies, rollout, upgrade
 from simulator.server import quiet_request_log
 
-BENCHMARKS = {"drain": drain, "overhead": overhead, "rollout": rollout, "upgrade": upgrade, "appliance": appliance}
+BENCHMARKS = {
+    "drain": drain,
+    "overhead": overhead,
+    "rollout": rollout,
+    "upgrade": upgrade,
+    "appliance": appliance,
+    "proxies": proxies,
+}
 
 
 def main():
@@ -33,6 +40,7 @@ def main():
     rolled = rollout.main(options.repeats)
     upgraded = upgrade.main(options.repeats)
     appliances = appliance.main(options.repeats)
+    moved = proxies.main(options.repeats)
     rest, polled, cells_api, masterless, hand = drained.values()
     print("\nTargets:")
     print(f"  decision latency with REST <= 1 s: {rest['decision']:.2f} s; cells API {cells_api['decision']:.2f} s")
@@ -54,6 +62,11 @@ def main():
     salt_run, by_hand = upgraded.values()
     print(f"  upgrade overhead <= 3 s per cell: {salt_run['per_cell']:.2f} s")
     print(f"  appliance upgrade overhead <= 3 s per appliance: {appliances['per_appliance']:.2f} s")
+    print(
+        "  a vCenter without a live proxy over a rollout: "
+        f"{moved['vcenter_reconnect: true']['longest']:.2f} s with the reconnect, "
+        f"{moved['vcenter_reconnect: false']['longest']:.2f} s without (the heartbeat failover)"
+    )
     print(
         f"  upgrade window of 3 cells: {salt_run['window']:.2f} s against {by_hand['window']:.2f} s by hand "
         f"({salt_run['window'] / by_hand['window']:.2f} x)"

@@ -7,8 +7,6 @@ yet.
 import os
 import subprocess
 
-from salt.exceptions import CommandExecutionError
-
 import _vcd_cell_tools as tools
 
 # The reboot command starts once the process that asked for it has ended: a minion's job process ends
@@ -22,14 +20,7 @@ LAUNCHER = 'i=0; while kill -0 "$0" 2>/dev/null && [ "$i" -lt "$1" ]; do sleep 0
 
 def read_boot_id(settings):
     """The first non-empty line ``boot_id_command`` prints (``/proc/sys/kernel/random/boot_id``)."""
-    argv = settings.boot_id_command
-    path = tools.require_executable(argv[0], "boot_id_command")
-    result = tools.run_command(settings, [path, *argv[1:]], "boot_id_command")
-    lines = [line.strip() for line in result["stdout"].splitlines() if line.strip()]
-    if result["retcode"] != 0 or not lines:
-        said = (result["stdout"] + " " + result["stderr"]).strip() or "no output"
-        raise CommandExecutionError(f"Cannot read the host's boot id with {' '.join(argv)}: {said}")
-    return lines[0]
+    return tools.first_line(settings, settings.boot_id_command, "boot_id_command", "the host's boot id")
 
 
 def reboot_later(settings):

@@ -54,6 +54,17 @@ def run_command(settings, argv, key, timeout=None):
     return result
 
 
+def first_line(settings, argv, key, what):
+    """The first non-empty line the command ``argv`` (setting ``key``) prints; an error naming ``what`` else."""
+    path = require_executable(argv[0], key)
+    result = run_command(settings, [path, *argv[1:]], key)
+    lines = [line.strip() for line in result["stdout"].splitlines() if line.strip()]
+    if result["retcode"] != 0 or not lines:
+        detail = (result["stdout"] + " " + result["stderr"]).strip() or "no output"
+        raise CommandExecutionError(f"Cannot read {what} with {' '.join(argv)} (exit {result['retcode']}): {detail}")
+    return lines[0]
+
+
 def cell_pid(settings):
     """The cell's process id for ``cell -i PID``, from ``pid_command``."""
     result = run_command(settings, settings.pid_command, "pid_command")

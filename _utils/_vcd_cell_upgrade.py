@@ -33,16 +33,7 @@ def same_version(asked, found):
 
 def read_version(settings):
     """The first non-empty line ``version_command`` prints; an error quoting it when there is none."""
-    argv = settings.version_command
-    path = tools.require_executable(argv[0], "version_command")
-    result = tools.run_command(settings, [path, *argv[1:]], "version_command")
-    lines = [line.strip() for line in result["stdout"].splitlines() if line.strip()]
-    if result["retcode"] != 0 or not lines:
-        detail = (result["stdout"] + " " + result["stderr"]).strip() or "no output"
-        raise CommandExecutionError(
-            f"Cannot read the installed vCD version with {' '.join(argv)} (exit {result['retcode']}): {detail}"
-        )
-    return lines[0]
+    return tools.first_line(settings, settings.version_command, "version_command", "the installed vCD version")
 
 
 def run_installer(settings, path):

@@ -80,11 +80,16 @@ def restore_failover(context):
     if not record.data.get("failover_changed"):
         return None
     database_nodes = [cell for cell in context["all"] if context["roles"][cell] != cluster.CELL_ROLE]
-    why = cluster.set_failover(context["cells"], database_nodes[0], record.data["failover_before"].lower())
-    if why is None:
-        record.data["failover_changed"] = False
-        record.save()
-    return why
+    failures = []
+    # Any database node's appliance API sets it: one that is down (a failed reboot) gives way to the next.
+    for cell in database_nodes:
+        why = cluster.set_failover(context["cells"], cell, record.data["failover_before"].lower())
+        if why is None:
+            record.data["failover_changed"] = False
+            record.save()
+            return None
+        failures.append(f"{cell}: {why}")
+    return "; ".join(failures)
 
 
 def _target(view, context):

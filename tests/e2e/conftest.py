@@ -19,9 +19,11 @@ from types import SimpleNamespace
 import pytest
 
 from simulator import file_roots
+from simulator.appliance import AUTOMATIC, appliance_group
 from simulator.model import Cell, CellConfig
 from simulator.pillar import vcd_cell_pillar
-from simulator.server import CellServer, quiet_request_log
+from simulator.server import ApplianceServer, CellServer, quiet_request_log
+from tests.conftest import APPLIANCE_ROOT_PASSWORD
 from tests.support import wait_for
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -128,6 +130,55 @@ def cell_minions(salt_master, salt_cli, register_pillar, tmp_path_factory):
         finally:
             for minion in minions.values():
                 minion.terminate()
+
+    return start
+
+
+def fresh_appliances(servers, roles, jobs=(0.5, 1.0), appliance=None, failover=AUTOMATIC, **config):
+    """
+    A new group of fake appliances (``roles``: ``{cell name: role}``) served behind ``servers``, each
+    appliance configured with ``appliance.get(name, {})`` and each cell with ``config`` and ``jobs``
+    running; returns the group.
+    """
+    settings = {
+        name: dict({"root_password": APPLIANCE_ROOT_PASSWORD}, **(appliance or {}).get(name, {})) for name in roles
+    }
+    group = appliance_group(roles, failover=failover, appliances=settings, admin_password=ADMIN_PASSWORD, **config)
+    for member in group.appliances:
+        name = member.cell.config.cell_name
+        servers[name].cell.replace_cell(member.cell)
+        servers[name].api.replace_appliance(member)
+        for seconds in jobs:
+            member.cell.add_job(seconds=seconds, name="vappDeploy", owner="alice")
+    return group
+
+
+@pytest.fixture(scope="session")
+def appliance_minions(cell_minions):
+    """
+    ``with appliance_minions(roles, **settings) as appliances:`` fake appliances (``roles``: ``{cell
+    name: role}``), each its cell and its appliance API served, behind started minions with ``settings``
+    added to their ``vcd_cell`` pillar. ``appliances.servers[name].cell`` / ``.api``,
+    ``appliances.minions``, and ``appliances.fresh(jobs=..., appliance=..., **config)``, which serves a
+    new group behind them (:func:`fresh_appliances`).
+    """
+
+    @contextlib.contextmanager
+    def start(roles, **settings):
+        first = appliance_group(roles, admin_password=ADMIN_PASSWORD)
+        with contextlib.ExitStack() as stack:
+            servers = {}
+            for member in first.appliances:
+                member.config.root_password = APPLIANCE_ROOT_PASSWORD
+                cell = stack.enter_context(CellServer(member.cell))
+                servers[member.name] = SimpleNamespace(cell=cell, api=stack.enter_context(ApplianceServer(member)))
+            cells = {name: (server.cell, dict(settings, appliance=server.api)) for name, server in servers.items()}
+            minions = stack.enter_context(cell_minions(cells))
+            yield SimpleNamespace(
+                servers=servers,
+                minions=minions,
+                fresh=lambda **changes: fresh_appliances(servers, roles, **changes),
+            )
 
     return start
 

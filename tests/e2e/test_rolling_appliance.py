@@ -4,15 +4,9 @@ group (a primary, two standbys, a cell-type appliance sharing the embedded datab
 running, proven on the cells' and the cluster's timelines.
 """
 
-import contextlib
-from types import SimpleNamespace
-
 import pytest
 
-from simulator.appliance import appliance_group
-from simulator.server import ApplianceServer, CellServer
-from tests.conftest import APPLIANCE_ROOT_PASSWORD
-from tests.e2e.conftest import ADMIN_PASSWORD, absolute, events_of, run_orchestration
+from tests.e2e.conftest import absolute, events_of, run_orchestration
 from tests.e2e.test_rolling import down_intervals
 from tests.support import assert_every_shutdown_follows_a_drained_reading
 
@@ -22,41 +16,16 @@ DATABASE_NODES = ("ra1", "ra2", "ra3")
 
 
 @pytest.fixture(scope="module")
-def appliances(cell_minions, runners_synced):
-    """Four appliances' servers (cell and appliance API) and minions; each test serves a fresh group behind them."""
-    first = appliance_group(ROLES, admin_password=ADMIN_PASSWORD)
-    with contextlib.ExitStack() as stack:
-        servers = {}
-        for appliance in first.appliances:
-            appliance.config.root_password = APPLIANCE_ROOT_PASSWORD
-            cell = stack.enter_context(CellServer(appliance.cell))
-            servers[appliance.name] = SimpleNamespace(cell=cell, api=stack.enter_context(ApplianceServer(appliance)))
-        minions = stack.enter_context(
-            cell_minions({name: (server.cell, {"appliance": server.api}) for name, server in servers.items()})
-        )
-        yield SimpleNamespace(servers=servers, minions=minions)
+def appliances(appliance_minions, runners_synced):
+    """Four appliances' servers and minions; each test serves a fresh group behind them (``appliances.fresh``)."""
+    with appliance_minions(ROLES) as served:
+        yield served
 
 
 @pytest.fixture
 def fresh_group(appliances):
-    """
-    ``fresh_group(jobs=[...], appliance={name: {...}})``: a new appliance group behind the servers,
-    failover AUTOMATIC, each cell with those jobs running.
-    """
-
-    def make(jobs=(0.5, 1.0), appliance=None):
-        settings = {
-            name: dict({"root_password": APPLIANCE_ROOT_PASSWORD}, **(appliance or {}).get(name, {})) for name in CELLS
-        }
-        group = appliance_group(ROLES, appliances=settings, admin_password=ADMIN_PASSWORD)
-        for member in group.appliances:
-            appliances.servers[member.name].cell.replace_cell(member.cell)
-            appliances.servers[member.name].api.replace_appliance(member)
-            for seconds in jobs:
-                member.cell.add_job(seconds=seconds, name="vappDeploy", owner="alice")
-        return group
-
-    return make
+    """``fresh_group(jobs=[...], appliance={name: {...}})``: a new group, failover AUTOMATIC, with those jobs."""
+    return appliances.fresh
 
 
 @pytest.fixture

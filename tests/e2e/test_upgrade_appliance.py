@@ -4,19 +4,15 @@ server group (a primary, a standby and a cell-type appliance sharing the embedde
 with jobs running, proven on the cells', the cluster's and the database's timelines.
 """
 
-import contextlib
 import json
 import pathlib
 import time
-from types import SimpleNamespace
 
 import pytest
 
-from simulator.appliance import appliance_group
 from simulator.pillar import write_update_package
-from simulator.server import ApplianceServer, CellServer
 from tests.conftest import APPLIANCE_ROOT_PASSWORD
-from tests.e2e.conftest import ADMIN_PASSWORD, BackgroundRun, absolute, events_of, run_orchestration
+from tests.e2e.conftest import BackgroundRun, absolute, events_of, run_orchestration
 from tests.e2e.test_secrets import CommandLineSampler, files_holding
 from tests.support import assert_every_shutdown_follows_a_drained_reading, wait_for
 
@@ -27,50 +23,22 @@ STEPS = ["preflight", "failover", "quiesce", "drain", "install", "database", "re
 
 
 @pytest.fixture(scope="module")
-def appliances(cell_minions, runners_synced, tmp_path_factory):
-    """Three appliances' servers (cell and appliance API) and minions; each test serves a fresh group behind them."""
+def appliances(appliance_minions, runners_synced, tmp_path_factory):
+    """Three appliances' servers and minions, the update package of NEW in their ``update_repo``."""
     package = write_update_package(tmp_path_factory.mktemp("update-package"), NEW, "24000000")
-    first = appliance_group(ROLES, admin_password=ADMIN_PASSWORD)
-    with contextlib.ExitStack() as stack:
-        servers = {}
-        for appliance in first.appliances:
-            appliance.config.root_password = APPLIANCE_ROOT_PASSWORD
-            cell = stack.enter_context(CellServer(appliance.cell))
-            api = stack.enter_context(ApplianceServer(appliance))
-            servers[appliance.name] = SimpleNamespace(cell=cell, api=api)
-        cells = {
-            name: (server.cell, {"appliance": server.api, "update_repo": package}) for name, server in servers.items()
-        }
-        minions = stack.enter_context(cell_minions(cells))
-        yield SimpleNamespace(servers=servers, minions=minions)
+    with appliance_minions(ROLES, update_repo=package) as served:
+        yield served
 
 
 @pytest.fixture
 def appliance_group_of(appliances):
     """
     ``appliance_group_of(jobs=[...], appliance={name: {...}}, **cell_config)``: a fresh appliance group
-    behind the servers, failover AUTOMATIC, each cell with those jobs running.
+    on OLD behind the servers, failover AUTOMATIC, each cell with those jobs running.
     """
 
-    def make(jobs=(1.0, 1.5), appliance=None, failover="AUTOMATIC", **config):
-        settings = {
-            name: dict({"root_password": APPLIANCE_ROOT_PASSWORD}, **(appliance or {}).get(name, {})) for name in CELLS
-        }
-        group = appliance_group(
-            ROLES,
-            failover=failover,
-            appliances=settings,
-            admin_password=ADMIN_PASSWORD,
-            installed_version=OLD,
-            **config,
-        )
-        for member in group.appliances:
-            name = member.cell.config.cell_name
-            appliances.servers[name].cell.replace_cell(member.cell)
-            appliances.servers[name].api.replace_appliance(member)
-            for seconds in jobs:
-                member.cell.add_job(seconds=seconds, name="vappDeploy", owner="alice")
-        return group
+    def make(jobs=(1.0, 1.5), **changes):
+        return appliances.fresh(jobs=jobs, installed_version=OLD, **changes)
 
     return make
 

@@ -71,7 +71,6 @@ try:
     import _vcd_cell_appliance as appliances
     import _vcd_cell_defaults as defaults
     import _vcd_cell_drain as draining
-    import _vcd_cell_host as host
     import _vcd_cell_lease as leases
     import _vcd_cell_settings as config
     import _vcd_cell_tools as tools
@@ -373,56 +372,6 @@ def tasks():
         return api.running_tasks()
 
 
-def vcenters():
-    """
-    The registered vCenters, through the REST API (``/api/query?type=virtualCenter``): each with its
-    ``id``, ``name``, ``proxy`` (the cell its VC proxy runs on), ``listener`` (its listener's state),
-    ``connected``, and ``here`` (the proxy runs on this cell: stopping the cell stalls that vCenter's
-    work until the proxy moves).
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt 'cell1*' vcd_cell.vcenters
-    """
-    with rest.Api(_settings()) as api:
-        return api.vcenters()
-
-
-def reconnect_vcenter(vcenter, timeout=300, api_url=None):
-    """
-    Reconnect a vCenter (``vcenter``: its id or its name) through this serving cell's API, or through
-    ``api_url`` (another serving cell, or the server group's load balancer: what a stopped cell uses),
-    with ``forcevimserverreconnect``, waiting up to ``timeout`` seconds for its task: its VC proxy moves
-    to a serving cell at once, instead of after the heartbeat failover (5 minutes by default). Returns the
-    vCenter as listed afterwards.
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt 'cell2*' vcd_cell.reconnect_vcenter vc1.example.com
-        salt 'cell1*' vcd_cell.reconnect_vcenter vc1.example.com api_url=https://vcd.example.com
-    """
-    if not isinstance(vcenter, str) or not vcenter:
-        raise SaltInvocationError(f"vcenter must be a vCenter's id or name, not {vcenter!r}")
-    config.positive_number("timeout", timeout)
-    settings = _settings()
-    if api_url is not None:
-        if not isinstance(api_url, str) or not api_url.startswith(("http://", "https://")):
-            raise SaltInvocationError(f"api_url must be an http(s) URL, not {api_url!r}")
-        settings.api_url = api_url.rstrip("/")
-    with rest.Api(settings) as api:
-        listed = api.vcenters()
-        found = next((v for v in listed if vcenter in (v["id"], v["name"])), None)
-        if found is None:
-            names = ", ".join(str(v["name"]) for v in listed) or "none"
-            raise CommandExecutionError(f"No vCenter is named or has the id {vcenter}: the vCenters are {names}")
-        api.reconnect_vcenter(found["id"], timeout)
-        return next((v for v in api.vcenters() if v["id"] == found["id"]), found)
-
-
 def describe_tasks(tasks):
     """
     One line naming each task: id, name, owner and age.
@@ -623,7 +572,7 @@ def install(installer=None, version=None):
         if not isinstance(version, str) or not version:
             raise SaltInvocationError("On an appliance, pass version=: the version the update must carry")
         _refuse_running("installing")
-        _refuse_unsafe(settings, "installing")
+        appliances.check_safe(settings, "installing")
         said = vamicli.install_update(settings, version)
         return {"version": vamicli.read_version(settings), "vamicli": said}
     path = installer or settings.installer
@@ -638,12 +587,6 @@ def install(installer=None, version=None):
 def _refuse_running(doing):
     if is_running():
         raise CommandExecutionError(f"The cell is running: drain and shut it down before {doing} (vcd.drained)")
-
-
-def _refuse_unsafe(settings, doing, needs_primary=False):
-    """On an appliance: never the primary with failover Automatic, never another without a running primary."""
-    with appliances.ApplianceApi(settings) as api:
-        appliances.refuse_unsafe(api.nodes(), doing, needs_primary)
 
 
 def upgrade_database(backup_completed=False):
@@ -679,130 +622,3 @@ def cells():
     """
     with rest.Api(_settings()) as api:
         return api.cells()
-
-
-# -- the vCD appliance --------------------------------------------------------------------------------
-
-
-def appliance_nodes():
-    """
-    The appliance's embedded database cluster, as its management API reports it
-    (``GET /api/1.0.0/nodes``): ``failover`` (MANUAL, AUTOMATIC or INDETERMINATE), ``health`` (HEALTHY,
-    DEGRADED...), ``warnings``, ``nodes`` (each ``name``, ``role``, ``health``, ``status``,
-    ``upstream``), ``primaries``, and this appliance's ``node`` and ``role`` (PRIMARY, STANDBY, or CELL
-    for a cell-type appliance, which holds no database).
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt 'appliance*' vcd_cell.appliance_nodes
-    """
-    with appliances.ApplianceApi(_settings()) as api:
-        return api.nodes()
-
-
-def failover_mode(mode=None):
-    """
-    The database cluster's failover mode: read it, or set it to ``manual`` or ``automatic`` and wait for
-    the appliance's task. Not applicable on a cell-type appliance. VMware's upgrade procedure sets it
-    to manual for the whole upgrade: with automatic failover, a primary rebooted or upgraded can be
-    replaced by a promoted standby.
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt 'appliance1*' vcd_cell.failover_mode
-        salt 'appliance1*' vcd_cell.failover_mode manual
-    """
-    with appliances.ApplianceApi(_settings()) as api:
-        if mode is None:
-            return {"failover": api.nodes()["failover"], "changed": False}
-        mode = appliances.check_mode(mode)
-        before = api.nodes()["failover"]
-        if before == mode.upper():
-            return {"failover": before, "changed": False}
-        api.set_failover(mode)
-        return {"failover": api.nodes()["failover"], "previous": before, "changed": True}
-
-
-def switchover(node):
-    """
-    Make the standby appliance ``node`` (its name in the database cluster) the primary, through this
-    appliance's management API (``POST /api/1.0.0/nodes/{node}/switchover``): refused unless the cluster
-    is HEALTHY; waits for the appliance's task, then until the cluster is HEALTHY again with ``node`` its
-    primary. The database is unavailable meanwhile (30 to 60 s on real appliances) and a cell that is not
-    quiesced fails the tasks it runs: quiesce every cell of the group first, as VMware says. Returns the
-    primary before and after.
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt 'appliance1*' vcd_cell.switchover appliance2
-    """
-    if not isinstance(node, str) or not node:
-        raise SaltInvocationError(f"node must be the name of a standby node of the cluster, not {node!r}")
-    with appliances.ApplianceApi(_settings()) as api:
-        cluster = api.switchover(node)
-    return {"previous": cluster["before"]["primaries"], "primary": cluster["after"]["primaries"][0]}
-
-
-def backup_database():
-    """
-    Back up the embedded database with ``vcd_cell:backup_command`` (``create-backup.sh``), on the
-    primary appliance only. Returns where the backup went (``path``, when the script says) and what it
-    said.
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt 'appliance1*' vcd_cell.backup_database
-    """
-    settings = _settings()
-    with appliances.ApplianceApi(settings) as api:
-        role = api.nodes()["role"]
-    if role != "PRIMARY":
-        raise CommandExecutionError(
-            f"This appliance ({settings.appliance_node}) is the {role.lower()}, not the primary: the backup runs "
-            "on the primary"
-        )
-    return vamicli.create_backup(settings)
-
-
-def reboot():
-    """
-    Reboot the cell's host (an appliance, or a Linux install) with ``vcd_cell:reboot_command`` (default
-    ``shutdown -r now``). Returns at once: the command starts, detached, once the process that called
-    this function has ended, so this return reaches the master before the host goes down (wait for a
-    new ``vcd_cell.boot_id``). Refuses while the cell runs (drain it first: ``vcd.drained``), on the
-    primary appliance while failover is Automatic, and on another appliance while the primary is not
-    running.
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt 'appliance1*' vcd_cell.reboot
-    """
-    settings = _settings()
-    _refuse_running("rebooting")
-    if settings.appliance:
-        _refuse_unsafe(settings, "rebooting", needs_primary=True)
-    return host.reboot_later(settings)
-
-
-def boot_id():
-    """
-    The host kernel's boot id (``vcd_cell:boot_id_command``, by default ``cat
-    /proc/sys/kernel/random/boot_id``): new at each boot, so a changed one says the host rebooted.
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt 'cell1*' vcd_cell.boot_id
-    """
-    return host.read_boot_id(_settings())

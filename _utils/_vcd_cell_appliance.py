@@ -219,6 +219,12 @@ def refuse_unsafe(view, doing, needs_primary=False):
             )
 
 
+def check_safe(settings, doing, needs_primary=False):
+    """:func:`refuse_unsafe`, on the cluster as this appliance's API reports it right now."""
+    with ApplianceApi(settings) as api:
+        refuse_unsafe(api.nodes(), doing, needs_primary)
+
+
 def check_mode(mode):
     """``mode`` in lower case, when it is one the appliance API takes."""
     if not isinstance(mode, str) or mode.lower() not in MODES:

@@ -8,6 +8,9 @@ from tests.support import load_salt_module
 
 LOADER_MODULES = {
     "_modules/vcd_cell.py": "vcd_cell_execution_module_docs",
+    "_modules/vcd_cell_appliance.py": "vcd_cell_appliance_module_docs",
+    "_modules/vcd_cell_host.py": "vcd_cell_host_module_docs",
+    "_modules/vcd_cell_vcenter.py": "vcd_cell_vcenter_module_docs",
     "_runners/vcd_rolling.py": "vcd_rolling_runner_docs",
     "_runners/vcd_upgrade.py": "vcd_upgrade_runner_docs",
 }

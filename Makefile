@@ -16,7 +16,7 @@ LTS_TESTS := tests/unit tests/loader tests/test_installation.py tests/test_packa
 # tests stay together, so each process starts a file's master and minions once.
 PYTEST := python -m pytest -n 3 --dist loadfile
 
-.PHONY: demo demo-rolling demo-upgrade demo-upgrade-appliance demo-manual test test-all test-lts lint docs bench serve clean
+.PHONY: demo demo-rolling demo-upgrade demo-upgrade-appliance demo-ssh demo-manual test test-all test-lts check-sshd lint docs bench serve clean
 
 demo: $(INSTALLED)
 	$(BIN)/python -m demo
@@ -33,6 +33,10 @@ demo-upgrade: $(INSTALLED)
 demo-upgrade-appliance: $(INSTALLED)
 	$(BIN)/python -m demo --upgrade-appliance
 
+# A fake cell drained over salt-ssh through a throwaway OpenSSH server: no salt-minion, no salt-master.
+demo-ssh: $(INSTALLED) check-sshd
+	$(BIN)/python -m demo --ssh
+
 # The same procedure done by hand with the stub tools, as operators do it today.
 demo-manual: $(INSTALLED)
 	$(BIN)/python -m simulator manual-drain
@@ -41,16 +45,24 @@ demo-manual: $(INSTALLED)
 # it all took, environments included, at the end.
 test:
 	@start=$$(date +%s); status=0; \
-	$(MAKE) --no-print-directory lint docs test-all test-lts || status=$$?; \
+	$(MAKE) --no-print-directory check-sshd lint docs test-all test-lts || status=$$?; \
 	echo "make test: $$( [ $$status = 0 ] && echo passed || echo FAILED ) in $$(( $$(date +%s) - start )) s"; \
 	exit $$status
 
-test-all: $(INSTALLED)
+test-all: $(INSTALLED) check-sshd
 	$(BIN)/$(PYTEST)
 
-test-lts: $(LTS_INSTALLED)
+test-lts: $(LTS_INSTALLED) check-sshd
 	$(LTS_VENV)/bin/$(PYTEST) $(LTS_TESTS)
 	$(LTS_VENV)/bin/$(PYTEST) -m every_salt tests/e2e
+
+# The salt-ssh tests and demo start OpenSSH's server (on 127.0.0.1, with throwaway keys): checked first,
+# so a machine without it learns at once what to install.
+SSHD_MISSING := make test and make demo-ssh need OpenSSH's server (sshd) for the salt-ssh tests. Install it, \
+then run make again: Debian/Ubuntu: sudo apt-get update && sudo apt-get install -y openssh-server; \
+Fedora/RHEL: sudo dnf install -y openssh-server; SUSE: sudo zypper install -y openssh-server
+check-sshd:
+	@command -v sshd >/dev/null 2>&1 || test -x /usr/sbin/sshd || { echo "$(SSHD_MISSING)" >&2; exit 2; }
 
 # Style and SLS best practice; part of `make test`.
 lint: $(INSTALLED)

@@ -179,7 +179,7 @@ def quiesce(timeout=None, lease=0):
     config.lease_seconds(lease)
     settings = _settings()
     limit = config.positive_number("timeout", timeout) if timeout is not None else settings.cli_timeout
-    leases.claim_cell(__opts__)
+    leases.claim_cell(settings)
     with leases.leased(settings, lease), leases.quiescing():
         finished = rest.set_state_through_api(settings, "QUIESCED", limit)
         if finished is not None:
@@ -470,7 +470,7 @@ def drain(timeout=DRAIN["timeout"], interval=DRAIN["interval"], lease=0, shutdow
     config.flag("shutdown", shutdown)
     config.flag("quiesce", quiesce)
     settings = _settings()
-    leases.claim_cell(__opts__)
+    leases.claim_cell(settings)
     with leases.leased(settings, lease):
         how = "first" if quiesce else "if active"
         return draining.wait(settings, timeout, interval, quiesce=how, lease=lease, shutdown=shutdown)
@@ -489,7 +489,7 @@ def claim():
 
         salt 'cell1*' vcd_cell.claim
     """
-    leases.claim_cell(__opts__)
+    leases.claim_cell(config.lease_only(__salt__, __opts__))
     return True
 
 
@@ -504,7 +504,7 @@ def release_lease():
 
         salt 'cell1*' vcd_cell.release_lease
     """
-    return leases.release(__opts__)
+    return leases.release(config.lease_only(__salt__, __opts__))
 
 
 def lease():
@@ -519,7 +519,7 @@ def lease():
 
         salt 'cell1*' vcd_cell.lease
     """
-    return leases.report(__opts__)
+    return leases.report(config.lease_only(__salt__, __opts__))
 
 
 # -- upgrades ----------------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from salt.exceptions import SaltInvocationError
 # this file (synced from file_roots with saltutil.sync_all); installed, the package's entry point does.
 import _vcd_cell_defaults as defaults
 import _vcd_orchestration as orchestration
+import _vcd_orchestration_ssh as ssh_cells
 import _vcd_rolling_appliance as appliances
 import _vcd_vcenter_proxies as proxies
 
@@ -156,6 +157,7 @@ def rollout(
     switchover=defaults.ROLLOUT["switchover"],
     reboot=defaults.ROLLOUT["reboot"],
     vcenter_reconnect=defaults.ROLLOUT["vcenter_reconnect"],
+    ssh=defaults.ROLLOUT["ssh"],
 ):
     """
     Take the cells of a server group through maintenance, ``batch`` at a time, keeping at least
@@ -210,6 +212,10 @@ def rollout(
         of after vCD's heartbeat failover (5 minutes by default). A failed reconnect is reported in the
         cell's ``vcenters``; the rollout goes on.
 
+    ssh
+        Reach the cells through salt-ssh (the roster's targets) instead of their minions, for cells that
+        run no salt-minion. Works with no salt-master running (events are then skipped).
+
     Events: ``vcd/rolling/<cell>/start`` and ``vcd/rolling/<cell>/finish`` on the master's bus, and
     ``vcd/rolling/<cell>/vcenters`` naming where its proxies moved; on appliances
     ``vcd/rolling/switchover/start`` and ``vcd/rolling/switchover/finish``.
@@ -221,9 +227,14 @@ def rollout(
         salt-run vcd_rolling.rollout cells='[cell1, cell2, cell3]' maintenance_sls=os_patches
         salt-run vcd_rolling.rollout cells='cell*' batch=2 min_active=2
         salt-run vcd_rolling.rollout cells='[vcd1, vcd2, vcd3, vcd4]' maintenance_sls=os_patches
+        salt-run vcd_rolling.rollout cells='cell*' ssh=True
     """
     try:
-        ordered = orchestration.resolve_cells(__opts__, cells, tgt_type)
+        calls = ssh_cells.reach(__opts__, timeout, ssh)
+    except SaltInvocationError as exc:
+        return _refused(exc)
+    try:
+        ordered = orchestration.resolve_cells(calls, cells, tgt_type)
         batches = _batches(ordered, batch, min_active)
         orchestration.seconds("health_timeout", health_timeout, 1)
         orchestration.seconds("pause", pause)
@@ -235,12 +246,13 @@ def rollout(
             if not isinstance(value, bool):
                 raise SaltInvocationError(f"{name} must be true or false, not {value!r}")
     except SaltInvocationError as exc:
+        calls.close()
         return _refused(exc)
     rollout_id = rollout_id or orchestration.plan_id(ordered, maintenance_sls)
     drain = ((cell_pillar or {}).get("vcd_cell") or {}).get("drain", {})
     context = {
         "id": rollout_id,
-        "cells": orchestration.Cells(__opts__, timeout),
+        "cells": calls,
         "record": orchestration.Record(__opts__, CACHE_BANK, rollout_id),
         "all": ordered,
         "min_active": min_active,

@@ -42,6 +42,7 @@ from salt.exceptions import SaltInvocationError
 
 import _vcd_cell_defaults as defaults
 import _vcd_orchestration as orchestration
+import _vcd_orchestration_ssh as ssh_cells
 import _vcd_upgrade_appliance as appliance_route
 import _vcd_upgrade_steps as steps
 
@@ -206,6 +207,7 @@ def upgrade(
     timeout=defaults.UPGRADE["timeout"],
     cell_pillar=defaults.UPGRADE["cell_pillar"],
     upgrade_id=defaults.UPGRADE["upgrade_id"],
+    ssh=defaults.UPGRADE["ssh"],
 ):
     """
     Upgrade every cell of a server group to ``version``: drain and stop them all, install on each,
@@ -254,6 +256,10 @@ def upgrade(
     upgrade_id
         Names the record a re-run resumes from; by default derived from the cells and ``version``.
 
+    ssh
+        Reach the cells through salt-ssh (the roster's targets) instead of their minions, for cells that
+        run no salt-minion. Works with no salt-master running (events are then skipped).
+
     Events: ``vcd/upgrade/<step>/start`` and ``vcd/upgrade/<step>/finish`` (with each cell's result);
     on appliances ``vcd/upgrade/reboot/waiting`` says which appliances the reboot step waits for.
 
@@ -264,6 +270,7 @@ def upgrade(
         salt-run vcd_upgrade.upgrade cells='[cell1, cell2, cell3]' version=10.6.0 backup_completed=True
         salt-run vcd_upgrade.upgrade cells='cell*' version=10.6.0 backup_completed=True db_cell=cell2
         salt-run vcd_upgrade.upgrade cells='[vcd1, vcd2, vcd3]' version=10.6.0 backup=appliance
+        salt-run vcd_upgrade.upgrade cells='cell*' version=10.6.0 backup_completed=True ssh=True
     """
     others = {
         "install_sls": install_sls,
@@ -273,9 +280,14 @@ def upgrade(
         "upgrade_id": upgrade_id,
     }
     try:
-        ordered = orchestration.resolve_cells(__opts__, cells, tgt_type)
+        calls = ssh_cells.reach(__opts__, timeout, ssh)
+    except SaltInvocationError as exc:
+        return _refused(exc)
+    try:
+        ordered = orchestration.resolve_cells(calls, cells, tgt_type)
         _check_arguments(ordered, version, backup, backup_completed, db_cell, on_failure, others)
     except SaltInvocationError as exc:
+        calls.close()
         return _refused(exc)
     lease = ((cell_pillar or {}).get("vcd_cell") or {}).get("drain", {}).get("lease", defaults.DRAIN["lease"])
     upgrade_id = upgrade_id or orchestration.plan_id(ordered, version)
@@ -293,7 +305,7 @@ def upgrade(
         "lease": lease,
         "opts": __opts__,
         "event_prefix": EVENT_PREFIX,
-        "cells": orchestration.Cells(__opts__, timeout),
+        "cells": calls,
         "record": orchestration.Record(__opts__, CACHE_BANK, upgrade_id),
     }
     try:

@@ -27,6 +27,7 @@ from salt.exceptions import CommandExecutionError, SaltInvocationError
 # Defaults shared with the execution module and the runners, from _utils (on the import path while
 # Salt's loader loads this file).
 import _vcd_cell_defaults as defaults
+import _vcd_cell_events as events
 import _vcd_cell_upgrade as upgrades
 
 log = logging.getLogger(__name__)
@@ -201,6 +202,61 @@ def _after_timeout(ret, wait, timeout, on_timeout, cancel_grace, interval, lease
     return after
 
 
+def _drain(ret, timeout, interval, maintenance_message, on_timeout, cancel_grace, lease, vcenter_reconnect):
+    """:func:`drained`'s work, filling ``ret``."""
+    _check_drained_arguments(timeout, interval, maintenance_message, on_timeout, cancel_grace, lease)
+    group_api_url = _reconnect_through(vcenter_reconnect)
+    __salt__["vcd_cell.claim"]()
+    if not __salt__["vcd_cell.is_running"]():
+        _stopped_cell(ret, maintenance_message)
+        return
+    # A quiesce of this host's still in force (its lease held: orch.vcd_upgrade's quiesce step, a
+    # re-applied drain) needs no reading first: the drain reads the cell at once and, finding it
+    # drained, shuts it down on that very reading.
+    under_lease = __salt__["vcd_cell.lease"]()["held"]
+    before = None
+    if __opts__["test"] or not under_lease:
+        # Read before anything is touched: a tool that cannot report the status (an output it does not
+        # know, a hang) stops the drain here, and a scheduler already quiesced is not quiesced again.
+        before = __salt__["vcd_cell.status"]()
+    if __opts__["test"]:
+        ret["result"] = None
+        ret["comment"] = (
+            f"The cell would be quiesced, drained of its {before['job_count']} running job(s) within "
+            f"{timeout}s (on timeout: {on_timeout}) and shut down"
+            + ("; then its maintenance message would be turned on" if maintenance_message else "")
+        )
+        ret["changes"] = {"quiesced": True, "stopped": True}
+        if maintenance_message:
+            ret["changes"]["maintenance_message"] = True
+        return
+    started = time.monotonic()
+    quiesced = under_lease or before.get("quiesced") is True or not before["active"]
+    wait = __salt__["vcd_cell.drain"](
+        timeout=timeout, interval=interval, lease=lease, shutdown=True, quiesce=not quiesced
+    )
+    ret["changes"]["quiesced"] = True
+    jobs = before["job_count"] if before else wait["jobs_at_start"] or 0
+    if not wait["drained"]:
+        wait = _after_timeout(ret, wait, timeout, on_timeout, cancel_grace, interval, lease)
+        if wait is None:
+            return
+    if lease:
+        __salt__["vcd_cell.release_lease"]()
+    if __salt__["vcd_cell.is_running"]():
+        ret["comment"] = "The cell was told to shut down but its service still runs"
+        return
+    ret["changes"]["stopped"] = True
+    ret["changes"]["drain_seconds"] = round(time.monotonic() - started, 1)
+    ret["comment"] = f"The cell was drained of {jobs} job(s) and shut down"
+    _proxies_moved(ret, wait.get("vcenter_proxies"), group_api_url)
+    if maintenance_message:
+        __salt__["vcd_cell.maintenance_message"](True)
+        ret["changes"]["maintenance_message"] = True
+        ret["comment"] += "; its maintenance message is on"
+    ret["result"] = True
+
+
 def drained(
     name,
     timeout=defaults.DRAIN["timeout"],
@@ -271,56 +327,8 @@ def drained(
     """
     ret = {"name": name, "result": False, "comment": "", "changes": {}}
     with _errors_reported(ret):
-        _check_drained_arguments(timeout, interval, maintenance_message, on_timeout, cancel_grace, lease)
-        group_api_url = _reconnect_through(vcenter_reconnect)
-        __salt__["vcd_cell.claim"]()
-        if not __salt__["vcd_cell.is_running"]():
-            return _stopped_cell(ret, maintenance_message)
-        # A quiesce of this host's still in force (its lease held: orch.vcd_upgrade's quiesce step, a
-        # re-applied drain) needs no reading first: the drain reads the cell at once and, finding it
-        # drained, shuts it down on that very reading.
-        under_lease = __salt__["vcd_cell.lease"]()["held"]
-        before = None
-        if __opts__["test"] or not under_lease:
-            # Read before anything is touched: a tool that cannot report the status (an output it does not
-            # know, a hang) stops the drain here, and a scheduler already quiesced is not quiesced again.
-            before = __salt__["vcd_cell.status"]()
-        if __opts__["test"]:
-            ret["result"] = None
-            ret["comment"] = (
-                f"The cell would be quiesced, drained of its {before['job_count']} running job(s) within "
-                f"{timeout}s (on timeout: {on_timeout}) and shut down"
-                + ("; then its maintenance message would be turned on" if maintenance_message else "")
-            )
-            ret["changes"] = {"quiesced": True, "stopped": True}
-            if maintenance_message:
-                ret["changes"]["maintenance_message"] = True
-            return ret
-        started = time.monotonic()
-        quiesced = under_lease or before.get("quiesced") is True or not before["active"]
-        wait = __salt__["vcd_cell.drain"](
-            timeout=timeout, interval=interval, lease=lease, shutdown=True, quiesce=not quiesced
-        )
-        ret["changes"]["quiesced"] = True
-        jobs = before["job_count"] if before else wait["jobs_at_start"] or 0
-        if not wait["drained"]:
-            wait = _after_timeout(ret, wait, timeout, on_timeout, cancel_grace, interval, lease)
-            if wait is None:
-                return ret
-        if lease:
-            __salt__["vcd_cell.release_lease"]()
-        if __salt__["vcd_cell.is_running"]():
-            ret["comment"] = "The cell was told to shut down but its service still runs"
-            return ret
-        ret["changes"]["stopped"] = True
-        ret["changes"]["drain_seconds"] = round(time.monotonic() - started, 1)
-        ret["comment"] = f"The cell was drained of {jobs} job(s) and shut down"
-        _proxies_moved(ret, wait.get("vcenter_proxies"), group_api_url)
-        if maintenance_message:
-            __salt__["vcd_cell.maintenance_message"](True)
-            ret["changes"]["maintenance_message"] = True
-            ret["comment"] += "; its maintenance message is on"
-        ret["result"] = True
+        _drain(ret, timeout, interval, maintenance_message, on_timeout, cancel_grace, lease, vcenter_reconnect)
+    events.to_log(__opts__, f"vcd/cell/{__opts__.get('id')}/drained", ret)
     return ret
 
 
@@ -475,4 +483,48 @@ def installed(name, version, installer=None):
             )
         ret["result"] = True
         ret["comment"] = f"vCD {before} was upgraded to {version}"
+    return ret
+
+
+def call(name, arg=None, kwarg=None):
+    """
+    Call the execution function ``name`` (one of ``vcd_cell.*``) inside a state run and return what it
+    returned, in ``changes`` under ``return``; its error fails the state, with the error as the comment.
+
+    For salt-ssh: there, an execution function called on its own gets no pillar (a limitation of
+    salt-ssh), so the module would find none of its ``vcd_cell:`` settings; a state run gets the
+    target's pillar, shipped to the host in a file, never on a command line. The orchestrations call
+    the cells this way when their ``ssh`` key is true. In test mode nothing is called.
+
+    arg
+        The function's positional arguments, a list.
+
+    kwarg
+        Its keyword arguments, a dictionary.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-ssh cell1 state.single vcd_cell.call name=vcd_cell.tasks
+        salt-ssh cell1 state.single vcd_cell.call name=vcd_cell.drain kwarg='{"timeout": 1800}'
+    """
+    ret = {"name": name, "result": False, "comment": "", "changes": {}}
+    if not isinstance(name, str) or not name.startswith("vcd_cell.") or name not in __salt__:
+        ret["comment"] = f"{name!r} is not a function of the vcd_cell execution module"
+        return ret
+    if arg is not None and not isinstance(arg, list):
+        ret["comment"] = f"arg must be a list of {name}'s positional arguments, not {arg!r}"
+        return ret
+    if kwarg is not None and not isinstance(kwarg, dict):
+        ret["comment"] = f"kwarg must be a dictionary of {name}'s keyword arguments, not {kwarg!r}"
+        return ret
+    if __opts__["test"]:
+        ret["result"] = None
+        ret["comment"] = f"{name} would be called"
+        return ret
+    with _errors_reported(ret):
+        ret["changes"] = {"return": __salt__[name](*(arg or []), **(kwarg or {}))}
+        ret["result"] = True
+        ret["comment"] = f"{name} was called"
     return ret

@@ -35,6 +35,7 @@ ROLLOUT = {
     "switchover": True,
     "reboot": False,
     "vcenter_reconnect": True,
+    "ssh": False,
 }
 
 # The vcd_upgrade runner (orch.vcd_upgrade).
@@ -49,4 +50,5 @@ UPGRADE = {
     "timeout": 7200,
     "cell_pillar": None,
     "upgrade_id": None,
+    "ssh": False,
 }

@@ -198,7 +198,7 @@ class Drain:
         while True:
             now = time.monotonic()
             if self.lease:
-                leases.renew_lease(self.settings.opts, self.lease)
+                leases.renew_lease(self.settings, self.lease)
             self._check_quiesce()
             self._poll_api()
             if self._tool_due(now) and drained(self._read_status(now)):

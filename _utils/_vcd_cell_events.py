@@ -1,13 +1,16 @@
 """
 Events on the master's bus, for ``salt-run state.event`` watchers: a drain's progress, sent by a thread
 of its own so the drain never waits on the bus, and the lease keeper's word, sent straight to the master.
-Where there is no master (``salt-call --local``) there is no bus, and nothing is sent.
+Where there is no master (``salt-call --local``, salt-ssh) there is no bus: the host's log says it instead.
 """
 
 import contextvars
+import json
 import logging
 import queue
 import threading
+
+import _vcd_cell_settings as config
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +32,7 @@ class Events:
 
     def send(self, tag, data):
         if self.queue is None:
+            to_log(self.settings.opts, tag, data)
             return
         if self.thread is None:
             # The loader's context (its __opts__, __salt__) goes with the thread.
@@ -68,3 +72,13 @@ def send_to_master(settings, tag, data):
         settings.salt["event.fire_master"](data, tag, preload={"id": settings.minion_id})
     except Exception as exc:  # pylint: disable=broad-except
         log.warning("vcd_cell: could not send the event %s to the master: %s", tag, type(exc).__name__)
+
+
+def to_log(opts, tag, data):
+    """
+    What would have gone on the bus, in the host's log: at WARNING over salt-ssh, whose log file (in
+    its thin directory) keeps warnings only by default and is all a person has of a run on that host;
+    at INFO under ``salt-call --local``, whose caller sees the return.
+    """
+    level = logging.WARNING if config.over_ssh(opts) else logging.INFO
+    log.log(level, "vcd_cell: %s %s", tag, json.dumps(data, default=str))

@@ -7,11 +7,14 @@ yet.
 import os
 import subprocess
 
+import _vcd_cell_settings as config
 import _vcd_cell_tools as tools
 
 # The reboot command starts once the process that asked for it has ended: a minion's job process ends
 # once it has sent the function's return (and salt-call once it has printed it), so the return is out
-# before the host goes down. A process that lives on (a threaded minion) is waited for at most this long.
+# before the host goes down. Over salt-ssh, salt-call's parent (salt-ssh's shim) is waited for: it
+# passes the return on to the ssh connection that the reboot then ends. A process that lives on (a
+# threaded minion) is waited for at most this long.
 REBOOT_WAIT_SECONDS = 10
 REBOOT_POLL_SECONDS = 0.05
 # $0: the process waited for, $1: how many polls at most, then the command.
@@ -34,7 +37,7 @@ def reboot_later(settings):
     polls = str(int(REBOOT_WAIT_SECONDS / REBOOT_POLL_SECONDS))
     with open(os.devnull, "rb") as stdin, open(os.devnull, "wb") as devnull:
         subprocess.Popen(  # noqa: S603 - an argument list; the shell runs only the fixed launcher
-            ["/bin/sh", "-c", LAUNCHER, str(os.getpid()), polls, path, *argv[1:]],
+            ["/bin/sh", "-c", LAUNCHER, str(_caller(settings)), polls, path, *argv[1:]],
             stdin=stdin,
             stdout=devnull,
             stderr=devnull,
@@ -42,3 +45,8 @@ def reboot_later(settings):
             close_fds=True,
         )
     return {"rebooting": True, "command": argv, "after": "this function's return"}
+
+
+def _caller(settings):
+    """The process whose end means the return is on its way."""
+    return os.getppid() if config.over_ssh(settings.opts) else os.getpid()

@@ -2,15 +2,17 @@
 The quiesce lease, and the claim of one drain per cell.
 
 A drain that quiesced a cell and then died (a dropped ssh session, a killed job, a killed minion) must
-not leave the cell quiesced forever. Before the quiesce, the drain writes a lease (a file in the
-minion's cachedir) and makes sure a keeper process guards it: a grandchild of the drain in a session of
-its own, so it outlives the drain's process group, its terminal and the minion daemon, and needs nothing
-but the cell host. The drain renews the lease while it waits and releases it once the cell is shut down.
-If the lease runs out, the keeper unquiesces the cell (if it still runs). One lock file serialises every
-change of the lease, so the keeper never acts on a lease that was renewed or released meanwhile.
+not leave the cell quiesced forever. Before the quiesce, the drain writes a lease (a file in the lease
+directory, ``vcd_cell:lease_dir``) and makes sure a keeper process guards it: a grandchild of the drain
+in a session of its own, so it outlives the drain's process group, its terminal and the minion daemon,
+and needs nothing but the cell host. The drain renews the lease while it waits and releases it once the
+cell is shut down. If the lease runs out, the keeper unquiesces the cell (if it still runs). One lock
+file serialises every change of the lease, so the keeper never acts on a lease that was renewed or
+released meanwhile.
 
-Every function takes the minion's options (``opts``: its cachedir holds the files) or the module's
-settings, which carry them.
+Every function takes the module's settings (:func:`_vcd_cell_settings.read`, or
+:func:`_vcd_cell_settings.lease_only` where the lease alone is concerned): ``settings.lease_dir`` holds the
+files, shared by every way Salt reaches the host (minion, ``salt-call``, salt-ssh).
 """
 
 import contextlib
@@ -43,19 +45,15 @@ LEASE_GIVE_UP_SECONDS = 600
 KEEPER_START_SECONDS = 10
 
 
-def lease_dir(opts):
-    return os.path.join(opts["cachedir"], "vcd_cell")
-
-
-def lease_file(opts, name):
-    os.makedirs(lease_dir(opts), mode=0o700, exist_ok=True)
-    return os.path.join(lease_dir(opts), name)
+def lease_file(settings, name):
+    os.makedirs(settings.lease_dir, mode=0o700, exist_ok=True)
+    return os.path.join(settings.lease_dir, name)
 
 
 @contextlib.contextmanager
-def lease_lock(opts):
+def lease_lock(settings):
     """Exclusive use of the lease record, across every process of this host."""
-    fd = os.open(lease_file(opts, "lease.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(lease_file(settings, "lease.lock"), os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -71,27 +69,29 @@ def read_json(path):
         return None
 
 
-def read_lease(opts):
-    return read_json(lease_file(opts, LEASE_FILE))
+def read_lease(settings):
+    return read_json(lease_file(settings, LEASE_FILE))
 
 
-def write_lease(opts, lease):
+def write_lease(settings, lease):
     """Written whole, so a reader never sees half a lease."""
-    path = lease_file(opts, LEASE_FILE)
+    path = lease_file(settings, LEASE_FILE)
     partial = path + ".new"
     with open(partial, "w", encoding="utf-8") as handle:
         json.dump(lease, handle)
     os.replace(partial, path)
 
 
-def remove_lease(opts):
+def remove_lease(settings):
     with contextlib.suppress(FileNotFoundError):
-        os.remove(lease_file(opts, LEASE_FILE))
+        os.remove(lease_file(settings, LEASE_FILE))
 
 
 def this_run(opts):
     """Who runs this drain, for a person: the process and how Salt was started, never its command line."""
-    if opts.get("__cli") == "salt-call":
+    if config.over_ssh(opts):
+        how = "salt-ssh"
+    elif opts.get("__cli") == "salt-call":
         how = "salt-call --local" if config.masterless(opts) else "salt-call"
     else:
         how = "salt-minion job"
@@ -103,12 +103,12 @@ def describe_run(run):
     return f"pid {run.get('pid')} ({run.get('run')}, since {run.get('since')})"
 
 
-def held_by_a_live_process(opts, name):
+def held_by_a_live_process(settings, name):
     """
     Whether a process holds the lock ``name`` (a drain, or the keeper): the kernel drops a lock with its
     holder, so a killed process never looks alive, whatever became of its pid.
     """
-    path = lease_file(opts, name)
+    path = lease_file(settings, name)
     if not os.path.exists(path):
         return False
     fd = os.open(path, os.O_RDONLY)
@@ -121,9 +121,9 @@ def held_by_a_live_process(opts, name):
         os.close(fd)
 
 
-def hold(opts, name, record):
+def hold(settings, name, record):
     """Take the lock ``name`` for this process and write ``record`` into it; its fd, or None when taken."""
-    fd = os.open(lease_file(opts, name), os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(lease_file(settings, name), os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -139,12 +139,12 @@ def hold(opts, name, record):
 _CLAIMS = {}
 
 
-def claim_cell(opts):
+def claim_cell(settings):
     """This process drains the cell; an error naming the other run when one already does."""
-    path = lease_file(opts, DRAIN_LOCK)
+    path = lease_file(settings, DRAIN_LOCK)
     if path in _CLAIMS:
         return
-    fd = hold(opts, DRAIN_LOCK, this_run(opts))
+    fd = hold(settings, DRAIN_LOCK, this_run(settings.opts))
     if fd is None:
         other = read_json(path) or {}
         if other.get("pid") == os.getpid():
@@ -156,8 +156,8 @@ def claim_cell(opts):
     _CLAIMS[path] = fd
 
 
-def end_claim(opts):
-    fd = _CLAIMS.pop(lease_file(opts, DRAIN_LOCK), None)
+def end_claim(settings):
+    fd = _CLAIMS.pop(lease_file(settings, DRAIN_LOCK), None)
     if fd is not None:
         os.close(fd)
 
@@ -183,15 +183,14 @@ def arrange_lease(settings, seconds):
     guarding this cell's lease (a re-applied drain) is kept: one lease, one keeper per cell. Returns
     whether the lease is new (none was held).
     """
-    opts = settings.opts
-    with lease_lock(opts):
-        fresh = read_lease(opts) is None
-        write_lease(opts, {"expires": time.time() + seconds, "seconds": seconds, "by": this_run(opts)})
-        if not held_by_a_live_process(opts, KEEPER_LOCK):
+    with lease_lock(settings):
+        fresh = read_lease(settings) is None
+        write_lease(settings, {"expires": time.time() + seconds, "seconds": seconds, "by": this_run(settings.opts)})
+        if not held_by_a_live_process(settings, KEEPER_LOCK):
             try:
                 start_keeper(settings)
             except CommandExecutionError:
-                remove_lease(opts)
+                remove_lease(settings)
                 raise
     return fresh
 
@@ -207,33 +206,33 @@ def leased(settings, seconds):
         yield
     except QuiesceFailed:
         if fresh:
-            with lease_lock(settings.opts):
-                remove_lease(settings.opts)
+            with lease_lock(settings):
+                remove_lease(settings)
         raise
 
 
-def renew_lease(opts, seconds):
+def renew_lease(settings, seconds):
     """Push the lease's end ``seconds`` from now; an error when it was released or ran out meanwhile."""
-    with lease_lock(opts):
-        lease = read_lease(opts)
+    with lease_lock(settings):
+        lease = read_lease(settings)
         if lease is None:
             raise CommandExecutionError(
                 "The quiesce lease ended while the drain waited (it ran out, or was released by vcd.active "
                 "or vcd_cell.release_lease): the cell may be back in service, so it is not shut down"
             )
         lease["expires"] = time.time() + seconds
-        write_lease(opts, lease)
+        write_lease(settings, lease)
 
 
-def report(opts):
+def report(settings):
     """
     The lease as a person reads it: held, when it expires and in how many seconds, which drain took it,
     its keeper (alive or gone), and the drain running on this host now, if any.
     """
-    with lease_lock(opts):
-        record = read_lease(opts)
-        keeper = read_json(lease_file(opts, KEEPER_LOCK)) if held_by_a_live_process(opts, KEEPER_LOCK) else None
-    drain = read_json(lease_file(opts, DRAIN_LOCK)) if held_by_a_live_process(opts, DRAIN_LOCK) else None
+    with lease_lock(settings):
+        record = read_lease(settings)
+        keeper = read_json(lease_file(settings, KEEPER_LOCK)) if held_by_a_live_process(settings, KEEPER_LOCK) else None
+    drain = read_json(lease_file(settings, DRAIN_LOCK)) if held_by_a_live_process(settings, DRAIN_LOCK) else None
     summary = {"held": record is not None, "expires": None, "seconds_left": None, "taken_by": None}
     if record is not None:
         expires = datetime.datetime.fromtimestamp(record["expires"], datetime.timezone.utc)
@@ -247,12 +246,12 @@ def report(opts):
     return summary
 
 
-def release(opts):
+def release(settings):
     """End the lease and this process's claim on the cell; whether there was a lease."""
-    with lease_lock(opts):
-        held = read_lease(opts) is not None
-        remove_lease(opts)
-    end_claim(opts)
+    with lease_lock(settings):
+        held = read_lease(settings) is not None
+        remove_lease(settings)
+    end_claim(settings)
     return held
 
 
@@ -336,13 +335,12 @@ def _leave_the_drain(ready_write):
 
 def _become_keeper(settings):
     """Its own log handlers and process title, and the keeper's lock: one keeper per cell."""
-    opts = settings.opts
-    _keeper_log(opts)
+    _keeper_log(settings.opts)
     with contextlib.suppress(ImportError):
         import setproctitle  # pylint: disable=import-outside-toplevel
 
         setproctitle.setproctitle(f"vcd_cell lease keeper (cell {settings.cell_name}, minion {settings.minion_id})")
-    if hold(opts, KEEPER_LOCK, {"pid": os.getpid()}) is None:
+    if hold(settings, KEEPER_LOCK, {"pid": os.getpid()}) is None:
         raise RuntimeError("another keeper guards the lease")
 
 
@@ -370,18 +368,17 @@ def _keeper_log(opts):
 
 def _keep_lease(settings):
     """Until the lease is released (end quietly) or runs out (act once, say so, then end)."""
-    opts = settings.opts
     while True:
         outcome = None
-        with lease_lock(opts):
-            lease = read_lease(opts)
+        with lease_lock(settings):
+            lease = read_lease(settings)
             if lease is None:
                 return 0
             left = lease["expires"] - time.time()
             if left <= 0:
                 outcome = _act_on_expired_lease(settings, overdue=-left)
                 if outcome is not None:
-                    remove_lease(opts)
+                    remove_lease(settings)
         if outcome is not None:
             _announce_expiry(settings, lease, outcome)
             return 0

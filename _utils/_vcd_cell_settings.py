@@ -3,6 +3,7 @@ The execution module's settings: every key under ``vcd_cell:`` with its default,
 through ``config.get`` (minion config, grains, pillar) and checked before anything runs.
 """
 
+import os
 import shlex
 
 from salt.exceptions import SaltInvocationError
@@ -39,7 +40,12 @@ DEFAULTS = {
     "reboot_command": "shutdown -r now",
     # The host's boot id, new at each boot: how a reboot is seen done.
     "boot_id_command": "cat /proc/sys/kernel/random/boot_id",
+    # Where the quiesce lease and the drain's claim live (default: see lease_dir()).
+    "lease_dir": None,
 }
+# The cachedir of a salt-minion or salt-call installed the usual way: the lease directory a salt-ssh run
+# shares with them by default, as its own cachedir is inside its thin directory.
+MINION_CACHEDIR = "/var/cache/salt/minion"
 SECRETS = ("password", "appliance_password")
 REDACTED = "******"
 
@@ -90,6 +96,37 @@ def masterless(opts):
     """
     local = bool(opts.get("local")) or opts.get("file_client") == "local" or opts.get("master_type") == "disable"
     return local and not opts.get("use_master_when_local")
+
+
+def over_ssh(opts):
+    """
+    Whether salt-ssh runs this call: its shim starts ``salt-call --local -c <thin_dir>``, whose options
+    set ``root_dir`` to ``<thin_dir>/running_data``. There is no master's bus to reach.
+    """
+    conf_dir = os.path.dirname(str(opts.get("conf_file") or ""))
+    return bool(conf_dir) and os.path.normpath(str(opts.get("root_dir") or "")) == os.path.join(
+        conf_dir, "running_data"
+    )
+
+
+def lease_dir(salt, opts):
+    """
+    The directory of the quiesce lease and the drain's claim: ``vcd_cell:lease_dir``, else
+    ``<cachedir>/vcd_cell``, where a salt-ssh run takes the usual minion cachedir (not its thin
+    directory's), so that one drain per cell holds across the minion, salt-call and salt-ssh.
+    """
+    configured = salt["config.get"]("vcd_cell:lease_dir", None)
+    if configured is not None:
+        if not isinstance(configured, str) or not os.path.isabs(configured):
+            raise SaltInvocationError(f"vcd_cell:lease_dir must be an absolute path, not {configured!r}")
+        return configured
+    cachedir = MINION_CACHEDIR if over_ssh(opts) else opts.get("cachedir", MINION_CACHEDIR)
+    return os.path.join(cachedir, "vcd_cell")
+
+
+def lease_only(salt, opts):
+    """The settings the lease alone needs (its directory), for calls that touch nothing else."""
+    return Settings({"lease_dir": lease_dir(salt, opts)}, salt, opts)
 
 
 def positive_number(name, value):
@@ -156,4 +193,5 @@ def read(salt, opts):
     pid_command = values["pid_command"] or [values["cell_script"], "pid"]
     values["pid_command"] = command(pid_command)
     values["version_command"] = command(values["version_command"])
+    values["lease_dir"] = lease_dir(salt, opts)
     return Settings(values, salt, opts)

@@ -11,6 +11,7 @@ why it failed}``. :func:`run_steps` runs them in order, records each one done, f
 import copy
 import hashlib
 import json
+import os
 import time
 
 import salt.cache
@@ -68,8 +69,11 @@ def optional_dict(name, value):
     return value
 
 
-def resolve_cells(opts, cells, tgt_type):
-    """The cells in order: a list as given, or the minions a target expression matches, sorted."""
+def resolve_cells(calls, cells, tgt_type):
+    """
+    The cells in order: a list as given, or the targets an expression matches, sorted (the accepted
+    minions, or the roster's over salt-ssh: ``calls`` is a :class:`Cells`).
+    """
     if isinstance(cells, (list, tuple)):
         if not cells or not all(isinstance(cell, str) and cell for cell in cells):
             raise SaltInvocationError("cells must be a non-empty list of minion ids or a target expression")
@@ -78,12 +82,12 @@ def resolve_cells(opts, cells, tgt_type):
         return list(cells)
     if not isinstance(cells, str) or not cells:
         raise SaltInvocationError("cells must be a non-empty list of minion ids or a target expression")
-    if tgt_type not in TARGET_TYPES:
-        raise SaltInvocationError(f"tgt_type must be one of {', '.join(TARGET_TYPES)}, not {tgt_type!r}")
-    matched = salt.utils.minions.CkMinions(opts).check_minions(cells, tgt_type)["minions"]
+    if tgt_type not in calls.target_types:
+        raise SaltInvocationError(f"tgt_type must be one of {', '.join(calls.target_types)}, not {tgt_type!r}")
+    matched = calls.targets(cells, tgt_type)
     if not matched:
-        raise SaltInvocationError(f"The target {cells!r} ({tgt_type}) matches no accepted minion")
-    return sorted(matched)
+        raise SaltInvocationError(f"The target {cells!r} ({tgt_type}) matches no {calls.what}")
+    return matched
 
 
 def with_cell_setting(pillar, section, key, value):
@@ -129,9 +133,17 @@ def plan_id(*parts):
 class Cells:
     """Runs functions and states on the cells' minions and reads their answers."""
 
+    target_types = TARGET_TYPES
+    what = "accepted minion"
+
     def __init__(self, opts, timeout):
+        self.opts = opts
         self.client = salt.client.get_local_client(opts["conf_file"])
         self.timeout = timeout
+
+    def targets(self, expression, tgt_type):
+        """The accepted minions matching ``expression``, sorted."""
+        return sorted(salt.utils.minions.CkMinions(self.opts).check_minions(expression, tgt_type)["minions"])
 
     def call(self, cells, fun, arg=(), kwarg=None, timeout=None):
         """``{cell: return}``; a cell that did not answer is missing."""
@@ -208,12 +220,18 @@ class Cells:
             return outcome
         started = self.call(cells, "vcd_cell.reboot")
         outcome = answered(started, cells, "vcd_cell.reboot")
-        if any(outcome.values()):
-            return outcome
+        # An error refused the reboot. No answer at all may be a reboot that ended the connection (salt-ssh)
+        # or took the minion down before its return went out: only a new boot id tells, so it is waited for.
+        refused = {cell: why for cell, why in outcome.items() if why and cell in started}
+        if refused:
+            return dict(dict.fromkeys(cells), **refused)
+        unanswered = [cell for cell in cells if cell not in started]
 
         def lacking(cell, answers):
             now = answers["vcd_cell.boot_id"].get(cell)
             if not isinstance(now, str) or answered({cell: now}, [cell], "")[cell] or now == before[cell]:
+                if cell in unanswered:
+                    return "it did not answer vcd_cell.reboot and has not come back on a new boot id"
                 return "its host has not come back from the reboot yet"
             return back(cell, answers) if back else None
 
@@ -255,7 +273,12 @@ def answered(answers, cells, fun):
 
 
 def fire(opts, tag, data):
-    """An event on the master's bus, for ``salt-run state.event`` watchers."""
+    """
+    An event on the master's bus, for ``salt-run state.event`` watchers; none when no salt-master runs
+    (salt-ssh needs none): the orchestration's return says everything then.
+    """
+    if not os.path.exists(os.path.join(opts["sock_dir"], "master_event_pull.ipc")):
+        return
     event = salt.utils.event.get_master_event(opts, opts["sock_dir"], listen=False)
     try:
         event.fire_event(data, tag)

@@ -16,6 +16,10 @@ a standby and a cell-type appliance sharing the embedded database cluster), each
 upgraded by the same orchestration on the appliance route: failover Manual, the drain, a backup on the
 primary, vamicli on the primary then the others, the database upgrade, the reboots (the primary first),
 failover Automatic again.
+
+``python -m demo --ssh`` (``make demo-ssh``): no salt-minion and no salt-master: a fake cell with three
+running jobs drained by ``salt-ssh cell1 state.apply vcd.drained`` through OpenSSH's server on 127.0.0.1
+(throwaway keys), then brought back by ``vcd.active``; the host's log tells the drain's progress.
 """
 
 import argparse
@@ -27,6 +31,7 @@ import sys
 import tempfile
 
 from demo.lab import REPO, SaltLab
+from demo.ssh import SshLab
 from simulator.appliance import appliance_group
 from simulator.group import ServerGroup
 from simulator.model import Cell, CellConfig
@@ -218,7 +223,32 @@ def appliance_upgrade_demo(root):
         return upgrade
 
 
-DEMOS = {"rolling": rolling_demo, "upgrade": upgrade_demo, "upgrade_appliance": appliance_upgrade_demo}
+def ssh_demo(root):
+    cell = new_cell("cell1")
+    with CellServer(cell) as server, SshLab(root, {"cell1": server}) as lab:
+        banner(f"salt-ssh cell1 test.ping   (sshd on 127.0.0.1:{lab.port}; the first call ships Salt's thin)")
+        if lab.run("cell1", "test.ping") != 0:
+            return 1
+        for name, owner, seconds in JOBS:
+            cell.add_job(seconds=seconds, name=name, owner=owner)
+        banner(f"The fake vCD cell at {server.url} runs 3 jobs, ending after 6, 9 and 12 s")
+        banner("salt-ssh cell1 state.apply vcd.drained   (no minion: progress goes to the host's log)")
+        drained = lab.run("cell1", "state.apply", "vcd.drained")
+        banner("What the fake cell saw")
+        print_timeline(cell)
+        log = lab.thin_dir("cell1") / "running_data" / "salt-call.log"
+        banner(f"The drain's word in the host's log ({log})")
+        for line in log.read_text().splitlines():
+            if "vcd_cell: vcd/cell/" in line:
+                print(f"   {line.split('vcd_cell: ', 1)[1]}")
+        banner("salt-ssh cell1 state.apply vcd.active")
+        active = lab.run("cell1", "state.apply", "vcd.active")
+        state = cell.snapshot()
+        banner(f"The cell is {state['service']}, scheduler active: {state['active']}")
+        return 0 if drained == 0 and active == 0 else 1
+
+
+DEMOS = {"ssh": ssh_demo, "rolling": rolling_demo, "upgrade": upgrade_demo, "upgrade_appliance": appliance_upgrade_demo}
 
 
 def main(argv=None):
@@ -229,12 +259,17 @@ def main(argv=None):
     choice.add_argument(
         "--upgrade-appliance", action="store_true", help="an upgrade of a group of three vCD appliances"
     )
+    choice.add_argument("--ssh", action="store_true", help="a cell drained over salt-ssh, no minion or master")
     options = parser.parse_args(argv)
     quiet_request_log()
     os.chdir(REPO)
     demo = next((run for name, run in DEMOS.items() if getattr(options, name)), drain_demo)
     with tempfile.TemporaryDirectory(prefix="vcd-demo-") as tmp:
-        banner(f"Starting a salt-master and minions on 127.0.0.1 under {tmp}")
+        banner(
+            f"Starting OpenSSH's server on 127.0.0.1 under {tmp}"
+            if options.ssh
+            else f"Starting a salt-master and minions on 127.0.0.1 under {tmp}"
+        )
         return demo(pathlib.Path(tmp))
 
 

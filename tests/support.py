@@ -5,6 +5,7 @@ import os
 import pathlib
 import pty
 import select
+import threading
 import time
 
 import pytest
@@ -99,3 +100,38 @@ def end_running_jobs(url):
         if job["status"] == "running":
             ended = requests.post(f"{url}/sim/jobs/{job['id']}/end", timeout=10)
             assert ended.status_code == 200, ended.text
+
+
+# How often the command lines are read.
+SAMPLE_SECONDS = 0.01
+
+
+class CommandLineSampler:
+    """Reads every process's command line over and over while running, keeping those holding ``secret``."""
+
+    def __init__(self, secret):
+        self.secret = secret.encode()
+        self.samples = 0
+        self.leaks = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.is_set():
+            for path in pathlib.Path("/proc").glob("[0-9]*/cmdline"):
+                try:
+                    raw = path.read_bytes()
+                except OSError:
+                    continue
+                if self.secret in raw or self.secret in raw.replace(b"\0", b" "):
+                    self.leaks.append(raw)
+            self.samples += 1
+            self._stop.wait(SAMPLE_SECONDS)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self._stop.set()
+        self._thread.join(timeout=30)

@@ -3,11 +3,11 @@
     Pillar vcd_upgrade: cells (required: minion ids, or a target expression with tgt_type), version
     (required), backup (confirmed, or appliance: create-backup.sh on the primary), backup_completed
     (must be true with backup: confirmed), db_cell, install_sls, on_failure, health_timeout, timeout,
-    cell_pillar, upgrade_id. A key left out takes the vcd_upgrade.upgrade runner's default:
+    cell_pillar, upgrade_id, ssh (the cells reached through salt-ssh). A key left out takes the vcd_upgrade.upgrade runner's default:
     none is written here. #}
 {%- set upgrade = salt['pillar.get']('vcd_upgrade', {}) %}
 {%- set keys = ('tgt_type', 'backup', 'backup_completed', 'db_cell', 'install_sls', 'on_failure',
-                'health_timeout', 'timeout', 'cell_pillar', 'upgrade_id') %}
+                'health_timeout', 'timeout', 'cell_pillar', 'upgrade_id', 'ssh') %}
 
 vcd_upgrade:
   salt.runner:

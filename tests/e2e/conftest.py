@@ -24,11 +24,20 @@ from simulator.model import Cell, CellConfig
 from simulator.pillar import vcd_cell_pillar
 from simulator.server import ApplianceServer, CellServer, quiet_request_log
 from tests.conftest import APPLIANCE_ROOT_PASSWORD
+from tests.e2e import ssh
 from tests.support import wait_for
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 ADMIN_PASSWORD = "vmware-Adm1n"
 STATE_TIMEOUT = 180
+
+
+# The cells reached through salt-ssh (tests/e2e/ssh.py).
+ssh_files = ssh.ssh_files
+sshd = ssh.sshd
+ssh_targets = ssh.ssh_targets
+salt_ssh_cli = ssh.salt_ssh_cli
+master_without_daemon = ssh.master_without_daemon
 
 
 @pytest.fixture(scope="session")
@@ -43,11 +52,13 @@ def extension_root(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def salt_master(salt_factories, pillar_dir, extension_root):
+def salt_master(salt_factories, pillar_dir, extension_root, ssh_files):
     quiet_request_log()
     overrides = {
         "file_roots": {"base": [str(REPO / "states"), str(extension_root)]},
         "pillar_roots": {"base": [str(pillar_dir)]},
+        # The cells without a minion, reached through salt-ssh (tests/e2e/ssh.py).
+        **ssh.master_ssh_config(ssh_files),
     }
     master = salt_factories.salt_master_daemon("vcd-master", overrides=overrides)
     with master.started():

@@ -7,7 +7,6 @@ and the events.
 
 import json
 import pathlib
-import threading
 import time
 
 import pytest
@@ -16,41 +15,10 @@ from simulator.model import Cell, CellConfig
 from simulator.pillar import vcd_cell_pillar
 from simulator.server import CellServer
 from tests.e2e.conftest import REPO, STATE_TIMEOUT, events_of, state_result
+from tests.support import CommandLineSampler
 
 PASSWORD = "Sp ace \"dq\" 'sq' $HOME \\back ñandú€"
 MINION = "secret-cell"
-SAMPLE_SECONDS = 0.01
-
-
-class CommandLineSampler:
-    """Reads every process's command line over and over while running, keeping those holding ``secret``."""
-
-    def __init__(self, secret):
-        self.secret = secret.encode()
-        self.samples = 0
-        self.leaks = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        while not self._stop.is_set():
-            for path in pathlib.Path("/proc").glob("[0-9]*/cmdline"):
-                try:
-                    raw = path.read_bytes()
-                except OSError:
-                    continue
-                if self.secret in raw or self.secret in raw.replace(b"\0", b" "):
-                    self.leaks.append(raw)
-            self.samples += 1
-            self._stop.wait(SAMPLE_SECONDS)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info):
-        self._stop.set()
-        self._thread.join(timeout=30)
 
 
 @pytest.fixture(scope="module")

@@ -152,7 +152,7 @@ def test_the_reboot_starts_once_the_process_that_asked_for_it_has_ended(fake_app
     # A job process: it asks for the reboot, then lives on until the test lets it end.
     script = (
         "import os, sys, time, types; sys.path.insert(0, sys.argv[1]); import _vcd_cell_host as v; "
-        "print(v.reboot_later(types.SimpleNamespace(reboot_command=[sys.argv[2]])), flush=True); "
+        "print(v.reboot_later(types.SimpleNamespace(reboot_command=[sys.argv[2]], opts={})), flush=True); "
         "[time.sleep(0.01) for _ in iter(lambda: os.path.exists(sys.argv[3]), True)]"
     )
     job = subprocess.Popen(

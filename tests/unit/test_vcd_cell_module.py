@@ -388,7 +388,7 @@ def keepers_started(monkeypatch):
 
 def expired_lease(seconds_ago=1):
     leases.write_lease(
-        vcd_cell.__opts__, {"expires": time.time() - seconds_ago, "seconds": 3, "by": {"pid": 7, "run": "salt-call"}}
+        vcd_cell._settings(), {"expires": time.time() - seconds_ago, "seconds": 3, "by": {"pid": 7, "run": "salt-call"}}
     )
 
 
@@ -396,13 +396,13 @@ def test_drain_arranges_a_lease_and_its_keeper_before_it_quiesces(keepers_starte
     assert vcd_cell.drain(timeout=5, interval=1, lease=30)["drained"] is True
     assert keepers_started == [0]
     assert FakeTerminal.runs[0].args[-2:] == ["--quiesce", "true"]
-    lease = leases.read_lease(vcd_cell.__opts__)
+    lease = leases.read_lease(vcd_cell._settings())
     assert lease["seconds"] == 30 and 25 < lease["expires"] - time.time() <= 30
     assert lease["by"]["pid"] == os.getpid()
 
 
 def test_a_live_keeper_is_kept_for_a_renewed_lease(keepers_started):
-    keeper = leases.hold(vcd_cell.__opts__, leases.KEEPER_LOCK, {"pid": 4321})
+    keeper = leases.hold(vcd_cell._settings(), leases.KEEPER_LOCK, {"pid": 4321})
     try:
         vcd_cell.drain(timeout=5, interval=1, lease=30)
         assert keepers_started == []
@@ -420,7 +420,7 @@ def test_a_keeper_that_does_not_start_stops_the_drain_before_the_quiesce(monkeyp
     with pytest.raises(CommandExecutionError, match="keeper did not start"):
         vcd_cell.drain(timeout=5, interval=1, lease=30)
     assert FakeTerminal.runs == []
-    assert leases.read_lease(vcd_cell.__opts__) is None
+    assert leases.read_lease(vcd_cell._settings()) is None
 
 
 def test_a_quiesce_that_fails_ends_the_lease_it_took_but_not_one_held_before(keepers_started):
@@ -428,20 +428,20 @@ def test_a_quiesce_that_fails_ends_the_lease_it_took_but_not_one_held_before(kee
     for quiesce in (vcd_cell.quiesce, vcd_cell.drain):
         with pytest.raises(CommandExecutionError, match="Authentication failed"):
             quiesce(lease=30)
-        assert leases.read_lease(vcd_cell.__opts__) is None
+        assert leases.read_lease(vcd_cell._settings()) is None
         vcd_cell.release_lease()
     # A lease held before (an earlier quiesce of this host's) still guards that quiesce.
     leases.write_lease(
-        vcd_cell.__opts__, {"expires": time.time() + 60, "seconds": 60, "by": {"pid": 7, "run": "salt-call"}}
+        vcd_cell._settings(), {"expires": time.time() + 60, "seconds": 60, "by": {"pid": 7, "run": "salt-call"}}
     )
     with pytest.raises(CommandExecutionError, match="Authentication failed"):
         vcd_cell.drain(timeout=5, interval=1, lease=30)
-    assert leases.read_lease(vcd_cell.__opts__) is not None
+    assert leases.read_lease(vcd_cell._settings()) is not None
 
 
 def test_a_second_drain_fails_at_once_naming_the_first_and_touches_nothing(keepers_started):
     other = leases.hold(
-        vcd_cell.__opts__, leases.DRAIN_LOCK, {"pid": 999, "run": "salt-minion job", "since": "12:00 UTC"}
+        vcd_cell._settings(), leases.DRAIN_LOCK, {"pid": 999, "run": "salt-minion job", "since": "12:00 UTC"}
     )
     try:
         with pytest.raises(CommandExecutionError, match=r"Another drain of this cell is running: pid 999 \(salt"):
@@ -450,28 +450,28 @@ def test_a_second_drain_fails_at_once_naming_the_first_and_touches_nothing(keepe
     finally:
         os.close(other)
     assert FakeTerminal.runs == [] and keepers_started == []
-    assert leases.read_lease(vcd_cell.__opts__) is None
+    assert leases.read_lease(vcd_cell._settings()) is None
 
 
 def test_a_drain_keeps_its_claim_until_it_releases_the_lease(keepers_started):
     vcd_cell.drain(timeout=5, interval=1, lease=30)
     vcd_cell.claim()  # the same process: its own claim
-    assert leases.hold(vcd_cell.__opts__, leases.DRAIN_LOCK, {}) is None
+    assert leases.hold(vcd_cell._settings(), leases.DRAIN_LOCK, {}) is None
     assert vcd_cell.release_lease() is True
-    fd = leases.hold(vcd_cell.__opts__, leases.DRAIN_LOCK, {})
+    fd = leases.hold(vcd_cell._settings(), leases.DRAIN_LOCK, {})
     assert fd is not None
     os.close(fd)
 
 
 def test_a_released_lease_cannot_be_renewed():
-    leases.write_lease(vcd_cell.__opts__, {"expires": time.time() + 60, "seconds": 60, "by": {}})
+    leases.write_lease(vcd_cell._settings(), {"expires": time.time() + 60, "seconds": 60, "by": {}})
     vcd_cell.release_lease()
     with pytest.raises(CommandExecutionError, match="The quiesce lease ended while the drain waited"):
-        leases.renew_lease(vcd_cell.__opts__, 60)
+        leases.renew_lease(vcd_cell._settings(), 60)
 
 
 def test_the_keeper_waits_while_the_lease_holds_and_ends_when_it_is_released(salt_calls, monkeypatch):
-    leases.write_lease(vcd_cell.__opts__, {"expires": time.time() + 60, "seconds": 60, "by": {}})
+    leases.write_lease(vcd_cell._settings(), {"expires": time.time() + 60, "seconds": 60, "by": {}})
     looks = []
 
     def sleep(seconds):
@@ -490,7 +490,7 @@ def test_the_keeper_unquiesces_a_running_cell_once_the_lease_runs_out(salt_calls
     expired_lease()
     assert leases._keep_lease(vcd_cell._settings()) == 0
     assert [run.args[-2:] for run in FakeTerminal.runs] == [["--quiesce", "false"]]
-    assert leases.read_lease(vcd_cell.__opts__) is None
+    assert leases.read_lease(vcd_cell._settings()) is None
     tag, data = salt_calls["event.fire_master"].call_args.args[1], salt_calls["event.fire_master"].call_args.args[0]
     assert tag == "vcd/cell/cell1/lease"
     assert (data["expired"], data["unquiesced"], data["drain"]) == (True, True, "pid 7 (salt-call, since None)")
@@ -519,14 +519,14 @@ def test_the_keeper_tries_again_when_the_cell_cannot_be_unquiesced(salt_calls, m
     monkeypatch.setattr(leases.time, "sleep", sleep)
     assert leases._keep_lease(vcd_cell._settings()) == 0
     assert pauses == [leases.LEASE_RETRY_SECONDS]
-    assert len(FakeTerminal.runs) == 2 and leases.read_lease(vcd_cell.__opts__) is None
+    assert len(FakeTerminal.runs) == 2 and leases.read_lease(vcd_cell._settings()) is None
 
 
 def test_the_keeper_gives_up_on_a_cell_it_cannot_reach_and_says_so(salt_calls, caplog):
     expired_lease(seconds_ago=leases.LEASE_GIVE_UP_SECONDS)
     FakeTerminal.script["--quiesce"] = ("Error: the cell is busy", 1)
     assert leases._keep_lease(vcd_cell._settings()) == 0
-    assert leases.read_lease(vcd_cell.__opts__) is None
+    assert leases.read_lease(vcd_cell._settings()) is None
     event = salt_calls["event.fire_master"].call_args.args[0]
     assert (event["unquiesced"], "the cell is busy" in event["error"]) == (False, True)
     assert "could not be unquiesced within 600s" in caplog.text and "apply vcd.active" in caplog.text
@@ -541,10 +541,10 @@ def test_a_masterless_keeper_sends_no_event(salt_calls, configure_loader_modules
 
 def test_release_lease_says_whether_there_was_one():
     assert vcd_cell.release_lease() is False
-    leases.write_lease(vcd_cell.__opts__, {"expires": time.time() + 60, "seconds": 60, "by": {}})
+    leases.write_lease(vcd_cell._settings(), {"expires": time.time() + 60, "seconds": 60, "by": {}})
     assert vcd_cell.lease()["held"] is True
     assert vcd_cell.release_lease() is True
-    assert leases.read_lease(vcd_cell.__opts__) is None
+    assert leases.read_lease(vcd_cell._settings()) is None
     assert vcd_cell.lease() == {
         "held": False,
         "expires": None,
@@ -604,3 +604,18 @@ def test_a_failing_start_quotes_the_script(run_all):
 )
 def test_masterless_is_judged_as_salts_event_functions_judge_it(opts, masterless):
     assert vcd_settings.masterless(opts) is masterless
+
+
+def test_salt_ssh_is_told_by_its_thin_directory_and_shares_the_minions_lease_directory(tmp_path):
+    thin = tmp_path / "thin"
+    over_ssh = {"conf_file": str(thin / "minion"), "root_dir": str(thin / "running_data"), "cachedir": "/x"}
+    minion = {"conf_file": "/etc/salt/minion", "root_dir": "/", "cachedir": "/var/cache/salt/minion"}
+    assert vcd_settings.over_ssh(over_ssh) and not vcd_settings.over_ssh(minion)
+    unset = {"config.get": lambda key, default=None: default}
+    assert vcd_settings.lease_dir(unset, over_ssh) == "/var/cache/salt/minion/vcd_cell"
+    assert vcd_settings.lease_dir(unset, dict(minion, cachedir=str(tmp_path))) == str(tmp_path / "vcd_cell")
+    configured = {"config.get": lambda key, default=None: "/srv/vcd/lease" if key == "vcd_cell:lease_dir" else default}
+    assert vcd_settings.lease_dir(configured, over_ssh) == "/srv/vcd/lease"
+    relative = {"config.get": lambda key, default=None: "lease" if key == "vcd_cell:lease_dir" else default}
+    with pytest.raises(SaltInvocationError, match="vcd_cell:lease_dir must be an absolute path"):
+        vcd_settings.lease_dir(relative, minion)

@@ -374,3 +374,28 @@ def test_an_unforeseen_error_is_reported_without_its_message(calls):
     assert ret["result"] is False
     assert ret["comment"].startswith("Unexpected UnicodeEncodeError at ")
     assert "s3cr3t" not in ret["comment"]
+
+
+# -- call (salt-ssh's way to the module with the pillar) ---------------------------------------------
+
+
+def test_call_returns_what_the_function_returned(calls):
+    result = vcd_cell_state.call("vcd_cell.status")
+    assert (result["result"], result["changes"]) == (True, {"return": RUNNING})
+    calls["vcd_cell.quiesce"].reset_mock()
+    vcd_cell_state.call("vcd_cell.quiesce", kwarg={"lease": 900})
+    calls["vcd_cell.quiesce"].assert_called_once_with(lease=900)
+
+
+def test_call_fails_with_the_functions_error_and_never_calls_another_module(calls):
+    calls["vcd_cell.status"].side_effect = CommandExecutionError("the tool is missing: check vcd_cell:cmt_path")
+    failed = vcd_cell_state.call("vcd_cell.status")
+    assert (failed["result"], failed["comment"]) == (False, "the tool is missing: check vcd_cell:cmt_path")
+    assert vcd_cell_state.call("cmd.run", arg=["reboot"])["result"] is False
+    assert "arg must be a list" in vcd_cell_state.call("vcd_cell.status", arg="x")["comment"]
+
+
+def test_call_in_test_mode_calls_nothing(calls, opts):
+    opts["test"] = True
+    result = vcd_cell_state.call("vcd_cell.quiesce")
+    assert result["result"] is None and not called(calls)

@@ -1,0 +1,139 @@
+"""
+The orchestrations' cells reached over salt-ssh, with no salt-minion on them (``ssh: true``).
+
+:class:`SshCells` answers exactly as :class:`_vcd_orchestration.Cells` does, so the steps, checks,
+records and events stay the same. The targets are the roster's. Salt-ssh runs each call in a
+``salt-call`` it ships to the host; an execution function called on its own there gets no pillar (a
+limitation of salt-ssh), so the ``vcd_cell.*`` functions are called inside a state run (the
+``vcd_cell.call`` state), which gets the target's pillar in a file, never on a command line. Several
+functions asked at once go in one state run: one connection per cell.
+"""
+
+import salt.client.ssh.client
+import salt.roster
+from salt.exceptions import SaltInvocationError
+
+import _vcd_orchestration as orchestration
+
+# What salt-ssh's rosters can match (salt.utils.roster_matcher).
+TARGET_TYPES = ("glob", "pcre", "list", "nodegroup", "range")
+# Seconds an SSH connection may take to open: a host that is down (rebooting) is "no answer" by then.
+CONNECT_SECONDS = 30
+MODULE = "vcd_cell."
+STATE = "vcd_cell.call"
+
+
+def reach(opts, timeout, ssh):
+    """How the orchestration reaches its cells: their minions, or salt-ssh (``ssh: true``)."""
+    if not isinstance(ssh, bool):
+        raise SaltInvocationError(f"ssh must be true or false, not {ssh!r}")
+    return SshCells(opts, timeout) if ssh else orchestration.Cells(opts, timeout)
+
+
+class SshCells(orchestration.Cells):
+    """Runs functions and states on the cells through salt-ssh and reads their answers."""
+
+    target_types = TARGET_TYPES
+    what = "target of the roster"
+
+    def __init__(self, opts, timeout):  # pylint: disable=super-init-not-called
+        self.opts = opts
+        self.client = salt.client.ssh.client.SSHClient(c_path=opts["conf_file"])
+        self.timeout = timeout
+
+    def targets(self, expression, tgt_type):
+        """The roster's targets matching ``expression``."""
+        roster = salt.roster.Roster(self.opts, self.opts.get("roster", "flat"))
+        return sorted(roster.targets(expression, tgt_type))
+
+    def call(self, cells, fun, arg=(), kwarg=None, timeout=None):
+        """``{cell: return}``; a cell that could not be reached is missing."""
+        if fun.startswith(MODULE):
+            return self.call_each(cells, [(fun, arg, kwarg)], timeout)[fun]
+        return self._ssh(cells, fun, list(arg), kwarg, timeout)
+
+    def call_each(self, cells, calls, timeout=None):
+        """The ``vcd_cell.*`` functions of ``calls`` in one state run per cell; any other on its own."""
+        if not cells:
+            return {fun: {} for fun, _, _ in calls}
+        high = {
+            _chunk_id(index, fun): {
+                "vcd_cell": ["call", {"name": fun}, {"arg": list(arg)}, {"kwarg": dict(kwarg or {})}],
+                "__env__": "base",
+                "__sls__": "vcd_orchestration",
+            }
+            for index, (fun, arg, kwarg) in enumerate(calls)
+            if fun.startswith(MODULE)
+        }
+        runs = self._ssh(cells, "state.high", [high], None, timeout) if high else {}
+        answers = {}
+        for index, (fun, arg, kwarg) in enumerate(calls):
+            if fun.startswith(MODULE):
+                answers[fun] = {cell: _returned(run, _chunk_id(index, fun)) for cell, run in runs.items()}
+            else:
+                answers[fun] = self._ssh(cells, fun, list(arg), kwarg, timeout)
+        return answers
+
+    def _states(self, cells, fun, arg, pillar, kwargs=None):
+        # salt-ssh has no state queue: the run on a host is that connection's, and ends with it.
+        kwarg = dict(kwargs or {})
+        if pillar:
+            kwarg["pillar"] = pillar
+        answers = self._ssh(cells, fun, list(arg), kwarg, None)
+        return {
+            cell: orchestration.state_failure(answers.get(cell)) if cell in answers else "salt-ssh could not reach it"
+            for cell in cells
+        }
+
+    def _ssh(self, cells, fun, arg, kwarg, timeout):
+        """``fun`` on ``cells`` at once through salt-ssh: ``{cell: its return}``, unreachable cells left out."""
+        if not cells:
+            return {}
+        answers = self.client.cmd(
+            list(cells),
+            fun,
+            arg=arg,
+            kwarg=kwarg,
+            tgt_type="list",
+            timeout=min(timeout or self.timeout, CONNECT_SECONDS),
+        )
+        return {cell: _unwrapped(answer) for cell, answer in answers.items() if not _unreachable(answer)}
+
+    def close(self):
+        """Nothing stays open between salt-ssh's calls."""
+
+
+def _chunk_id(index, fun):
+    return f"{fun} #{index}"
+
+
+def _unreachable(answer):
+    """Whether salt-ssh never got to run anything: ssh itself failed (it exits 255 and says ``ssh:``)."""
+    if not isinstance(answer, dict) or "_error" not in answer:
+        return False
+    said = f"{answer.get('stderr') or ''} {answer.get('stdout') or ''}"
+    return answer.get("retcode") == 255 and ("ssh:" in said or "Permission denied" in said or not said.strip())
+
+
+def _unwrapped(answer):
+    """What the function returned, as a minion's return would carry it; an error as ``ERROR: ...``."""
+    if isinstance(answer, dict) and "return" in answer:
+        return answer["return"]
+    if isinstance(answer, dict) and "_error" in answer:
+        said = (answer.get("stderr") or answer.get("stdout") or "").strip().splitlines()
+        return f"ERROR: {said[-1] if said else answer['_error']}"
+    return answer
+
+
+def _returned(run, chunk):
+    """What one function of a ``vcd_cell.call`` state run returned; its error as ``ERROR: ...``."""
+    if isinstance(run, list):
+        return f"ERROR: {'; '.join(str(line) for line in run)}"
+    if not isinstance(run, dict):
+        return run if isinstance(run, str) and run.startswith("ERROR") else f"ERROR: {run}"
+    for result in run.values():
+        if isinstance(result, dict) and result.get("__id__") == chunk:
+            if result.get("result"):
+                return (result.get("changes") or {}).get("return")
+            return f"ERROR: {result.get('comment')}"
+    return f"ERROR: {chunk} did not run"

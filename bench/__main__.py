@@ -1,6 +1,6 @@
 """
 `make bench`: the drain against the hand loop, the state's overhead, a 3-cell rollout, a 3-cell upgrade
-a 3-appliance upgrade and the vCenter proxies over a rollout.
+a 3-appliance upgrade, the vCenter proxies over a rollout, and salt-ssh's cost per call.
 """
 
 import argparse
@@ -8,7 +8,7 @@ import datetime
 import os
 import platform
 
-from bench import appliance, drain, overhead, proxies, rollout, upgrade
+from bench import appliance, drain, overhead, proxies, rollout, ssh, upgrade
 from simulator.server import quiet_request_log
 
 BENCHMARKS = {
@@ -18,6 +18,7 @@ BENCHMARKS = {
     "upgrade": upgrade,
     "appliance": appliance,
     "proxies": proxies,
+    "ssh": ssh,
 }
 
 
@@ -41,6 +42,7 @@ def main():
     upgraded = upgrade.main(options.repeats)
     appliances = appliance.main(options.repeats)
     moved = proxies.main(options.repeats)
+    ssh.main(options.repeats)
     rest, polled, cells_api, masterless, hand = drained.values()
     print("\nTargets:")
     print(f"  decision latency with REST <= 1 s: {rest['decision']:.2f} s; cells API {cells_api['decision']:.2f} s")

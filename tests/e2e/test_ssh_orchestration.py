@@ -14,7 +14,7 @@ from simulator.pillar import write_installer
 from tests.e2e.conftest import ADMIN_PASSWORD, absolute, events_of, run_orchestration
 from tests.support import assert_every_shutdown_follows_a_drained_reading, wait_for
 
-ROLLING = ("ssh-a", "ssh-b", "ssh-c")
+ROLLING = ("roll-a", "roll-b", "roll-c")
 UPGRADING = ("ssh-up-1", "ssh-up-2", "ssh-up-3")
 OLD, NEW = "10.5.0", "10.6.0"
 
@@ -56,11 +56,11 @@ def test_a_rolling_reboot_over_ssh_one_cell_at_a_time_with_the_runners_events(
     success, report = run_orchestration(
         salt_run_cli,
         "orch.vcd_rolling",
-        {"vcd_rolling": {"cells": "ssh-*", "ssh": True, "reboot": True, "rollout_id": "over-ssh"}},
+        {"vcd_rolling": {"cells": "roll-*", "ssh": True, "reboot": True, "rollout_id": "over-ssh"}},
     )
     assert success is True, report
     assert {name: entry["result"] for name, entry in report["cells"].items()} == dict.fromkeys(ROLLING, "done")
-    assert report["cells"]["ssh-a"]["steps"] == [
+    assert report["cells"]["roll-a"]["steps"] == [
         "budget",
         "vcenter proxies",
         "vcd.drained",

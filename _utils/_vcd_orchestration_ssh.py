@@ -53,7 +53,10 @@ class SshCells(orchestration.Cells):
         return self._ssh(cells, fun, list(arg), kwarg, timeout)
 
     def call_each(self, cells, calls, timeout=None):
-        """The ``vcd_cell.*`` functions of ``calls`` in one state run per cell; any other on its own."""
+        """
+        The ``vcd_cell.*`` functions of ``calls`` in one state run per cell; any other (``config.get``, read
+        by salt-ssh's own wrapper with the pillar) on its own.
+        """
         if not cells:
             return {fun: {} for fun, _, _ in calls}
         high = {

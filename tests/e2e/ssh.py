@@ -13,21 +13,18 @@ import getpass
 import json
 import os
 import pathlib
-import shutil
 import signal
 import subprocess
 
 import pytest
 
+import _vcd_cell_lease as leases
+from demo.ssh import SSHD, SYSTEM_PATH
 from simulator.pillar import vcd_cell_pillar
-from tests.support import wait_for
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
-SYSTEM_PATH = "/usr/bin:/bin:/usr/sbin:/sbin"
 # Debian's sshd refuses to start without its privilege separation directory.
 PRIVSEP_DIR = pathlib.Path("/run/sshd")
-LEASE_FILE = "quiesce_lease.json"
 
 
 @pytest.fixture(scope="session")
@@ -87,7 +84,7 @@ def ssh_targets(sshd, ssh_files, register_pillar, tmp_path_factory):
 
 def end_lease(lease_dir):
     """End a lease a test left behind: its keeper sees it gone and ends quietly."""
-    (pathlib.Path(lease_dir) / LEASE_FILE).unlink(missing_ok=True)
+    (pathlib.Path(lease_dir) / leases.LEASE_FILE).unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="session")
@@ -149,7 +146,3 @@ class Background:
     def result(self, timeout=300):
         out, err = self.process.communicate(timeout=timeout)
         return self.process.returncode, json.loads(out) if out.strip().startswith("{") else out, err
-
-
-def wait_for_keeper_gone(lease_dir, deadline=30):
-    wait_for(lambda: not (pathlib.Path(lease_dir) / LEASE_FILE).exists(), "the lease to end", deadline)

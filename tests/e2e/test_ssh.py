@@ -4,12 +4,12 @@ Cells with no salt-minion, reached through a real OpenSSH server by real ``salt-
 safety as through a minion, proven on the fake cell's timeline and the host's log.
 """
 
-import fcntl
-import json
 import pathlib
+from types import SimpleNamespace
 
 import pytest
 
+import _vcd_cell_lease as leases
 from tests.e2e.conftest import ADMIN_PASSWORD, events_of
 from tests.e2e.masterless import MasterlessMinion
 from tests.e2e.ssh import Background, end_lease, ssh_return, state_of
@@ -38,24 +38,12 @@ def ssh_cell(fake_cell, ssh_targets, ssh_files):
 
 
 def held(lease_dir, lock):
-    """Whether a live process holds ``lock`` in the lease directory (the kernel drops it with its holder)."""
-    path = pathlib.Path(lease_dir) / lock
-    if not path.exists():
-        return False
-    with open(path, "rb") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        return False
+    """Whether a live process holds ``lock`` in the lease directory (the drain's claim, the keeper)."""
+    return leases.held_by_a_live_process(SimpleNamespace(lease_dir=str(lease_dir)), lock)
 
 
 def read_lease(lease_dir):
-    path = pathlib.Path(lease_dir) / "quiesce_lease.json"
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
+    return leases.read_lease(SimpleNamespace(lease_dir=str(lease_dir)))
 
 
 def ssh_clients(port):
@@ -146,11 +134,11 @@ def test_a_killed_salt_ssh_leaves_the_cell_drained_safely_or_released_by_its_lea
     pillar = '{"vcd_cell": {"drain": {"lease": 3, "interval": 1, "timeout": 600}}}'
     run = Background(salt_ssh_cli, "state.apply", "vcd.drained", f"pillar={pillar}", target=TARGET)
     (quiesce,) = wait_for(lambda: events_of(cell, "quiesce"), "the drain to quiesce the cell over ssh", deadline=120)
-    wait_for(lambda: held(lease_dir, "keeper.lock"), "the lease's keeper")
+    wait_for(lambda: held(lease_dir, leases.KEEPER_LOCK), "the lease's keeper")
     run.kill()
     wait_for(lambda: not ssh_clients(sshd.listen_port), "the ssh connection to drop")
     assert not events_of(cell, "shutdown", "job_abort")
-    if held(lease_dir, "drain.lock"):
+    if held(lease_dir, leases.DRAIN_LOCK):
         # The drain lives on, on the host, without its connection: it stops the cell only once drained.
         renewed = read_lease(lease_dir)["expires"]
         wait_for(lambda: read_lease(lease_dir)["expires"] > renewed, "the drain to renew its lease", deadline=30)

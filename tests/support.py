@@ -102,6 +102,21 @@ def end_running_jobs(url):
             assert ended.status_code == 200, ended.text
 
 
+def command_lines():
+    """
+    Every process's command line as the kernel shows it (arguments separated by NUL bytes). A process
+    that ends while the list is read is skipped: reading ``/proc`` races with every exit.
+    """
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                yield handle.read()
+        except OSError:
+            continue
+
+
 # How often the command lines are read.
 SAMPLE_SECONDS = 0.01
 
@@ -118,11 +133,7 @@ class CommandLineSampler:
 
     def _run(self):
         while not self._stop.is_set():
-            for path in pathlib.Path("/proc").glob("[0-9]*/cmdline"):
-                try:
-                    raw = path.read_bytes()
-                except OSError:
-                    continue
+            for raw in command_lines():
                 if self.secret in raw or self.secret in raw.replace(b"\0", b" "):
                     self.leaks.append(raw)
             self.samples += 1

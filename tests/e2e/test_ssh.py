@@ -4,7 +4,6 @@ Cells with no salt-minion, reached through a real OpenSSH server by real ``salt-
 safety as through a minion, proven on the fake cell's timeline and the host's log.
 """
 
-import pathlib
 from types import SimpleNamespace
 
 import pytest
@@ -16,6 +15,7 @@ from tests.e2e.ssh import Background, end_lease, ssh_return, state_of
 from tests.support import (
     CommandLineSampler,
     assert_every_shutdown_follows_a_drained_reading,
+    command_lines,
     end_running_jobs,
     wait_for,
 )
@@ -48,15 +48,8 @@ def read_lease(lease_dir):
 
 def ssh_clients(port):
     """The ssh client processes connected to the test's sshd."""
-    found = []
-    for cmdline in pathlib.Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            argv = cmdline.read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if argv and argv[0].endswith(b"ssh") and str(port).encode() in b" ".join(argv):
-            found.append(argv)
-    return found
+    clients = [raw.split(b"\0") for raw in command_lines()]
+    return [argv for argv in clients if argv[0].endswith(b"ssh") and str(port).encode() in b" ".join(argv)]
 
 
 def host_log(ssh_files):

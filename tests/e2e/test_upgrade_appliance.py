@@ -13,8 +13,8 @@ import pytest
 from simulator.pillar import write_update_package
 from tests.conftest import APPLIANCE_ROOT_PASSWORD
 from tests.e2e.conftest import BackgroundRun, absolute, events_of, run_orchestration
-from tests.e2e.test_secrets import CommandLineSampler, files_holding
-from tests.support import assert_every_shutdown_follows_a_drained_reading, wait_for
+from tests.e2e.test_secrets import files_holding
+from tests.support import CommandLineSampler, assert_every_shutdown_follows_a_drained_reading, wait_for
 
 ROLES = {"vcd1": "primary", "vcd2": "standby", "vcd3": "cell"}
 CELLS = tuple(ROLES)

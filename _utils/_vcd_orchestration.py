@@ -21,6 +21,14 @@ import salt.utils.minions
 from salt.exceptions import SaltInvocationError
 
 HEALTH_CALL_TIMEOUT = 60
+# How long a job may go without a sign of life before it is taken for lost: Salt asks a minion that has
+# not returned whether it still runs the job (saltutil.find_job) once this has passed, and again every
+# gather_job_timeout (10 s by default) while it does. A job lost with its minion (restarted, upgraded,
+# OOM-killed, its host down) is so known within about this plus twice gather_job_timeout, not after the
+# step's own deadline (the plan's timeout, 2 hours by default), which is kept apart from it.
+LIVENESS_SECONDS = 15
+# How often the wait for a job's returns looks at the master's event bus.
+RETURN_POLL_SECONDS = 0.05
 # How often a wait for rebooted hosts asks again, and how long one ask may wait for a minion (one whose
 # host is down answers nothing).
 WAIT_POLL_SECONDS = 0.5
@@ -109,7 +117,7 @@ def route(calls, cells):
     SaltInvocationError naming the cells. Asks the cells (``calls``: :class:`Cells`), touching nothing.
     """
     answers = calls.call(cells, "config.get", arg=["vcd_cell:appliance_api_url"])
-    silent = [cell for cell in cells if cell not in answers]
+    silent = [f"{cell} ({why_silent(answers, cell)})" for cell in cells if cell not in answers]
     if silent:
         raise SaltInvocationError(f"cell(s) did not answer: {', '.join(silent)}")
     appliances = [cell for cell in cells if answers[cell]]
@@ -146,10 +154,13 @@ class Cells:
         return sorted(salt.utils.minions.CkMinions(self.opts).check_minions(expression, tgt_type)["minions"])
 
     def call(self, cells, fun, arg=(), kwarg=None, timeout=None):
-        """``{cell: return}``; a cell that did not answer is missing."""
+        """
+        ``{cell: return}`` (:class:`Answers`) within ``timeout`` seconds (default the plan's); a cell that
+        returned nothing is missing, and ``why_silent(cell)`` says why: its job lost, or no return in time.
+        """
         if not cells:
-            return {}
-        return self.client.cmd(cells, fun, arg=list(arg), kwarg=kwarg, tgt_type="list", timeout=timeout or self.timeout)
+            return Answers()
+        return self._job(cells, fun, list(arg), kwarg, timeout or self.timeout)
 
     def call_each(self, cells, calls, timeout=None):
         """
@@ -157,14 +168,75 @@ class Cells:
         a ``(fun, args, kwargs)``: ``{fun: {cell: return}}``, as :meth:`call` answers each.
         """
         if not cells:
-            return {fun: {} for fun, _, _ in calls}
+            return {fun: Answers() for fun, _, _ in calls}
         funs = [fun for fun, _, _ in calls]
         args = [list(arg) + ([dict(kwarg, __kwarg__=True)] if kwarg else []) for _, arg, kwarg in calls]
-        answers = self.client.cmd(cells, funs, arg=args, tgt_type="list", timeout=timeout or self.timeout)
+        answers = self._job(cells, funs, args, None, timeout or self.timeout)
         return {
-            fun: {cell: answer[fun] for cell, answer in answers.items() if isinstance(answer, dict) and fun in answer}
+            fun: Answers(
+                {cell: answer[fun] for cell, answer in answers.items() if isinstance(answer, dict) and fun in answer},
+                answers.silent,
+            )
             for fun in funs
         }
+
+    def _job(self, cells, fun, arg, kwarg, timeout):
+        """Publish one job to ``cells`` and wait for its returns (:meth:`_returns`)."""
+        published = self.client.run_job(
+            list(cells), fun, arg=arg, tgt_type="list", kwarg=kwarg, timeout=LIVENESS_SECONDS, listen=True
+        )
+        if not published or "jid" not in published:
+            return Answers(silent=dict.fromkeys(cells, "the salt-master did not publish the job (is it running?)"))
+        jid = published["jid"]
+        try:
+            return self._returns(jid, _named(fun), set(cells), timeout)
+        finally:
+            self.client.event.unsubscribe(f"salt/job/{jid}")
+
+    def _returns(self, jid, what, cells, timeout):
+        """
+        The returns of job ``jid`` as they come, until every cell returned, a cell's job is known lost, or
+        ``timeout`` seconds passed. Salt's own liveness check decides "lost" (see ``LIVENESS_SECONDS``), and
+        one more ``saltutil.find_job`` confirms it, so a minion slow to answer that check is not given up.
+        """
+        answers, silent = {}, {}
+        deadline = time.monotonic() + timeout
+        while pending := cells - answers.keys() - silent.keys():
+            returns = self.client.get_iter_returns(
+                jid, set(pending), timeout=LIVENESS_SECONDS, tgt_type="list", block=False
+            )
+            for returned in returns:
+                if returned is None:
+                    if time.monotonic() >= deadline:
+                        break
+                    time.sleep(RETURN_POLL_SECONDS)
+                    continue
+                answers.update(
+                    (cell, data["ret"])
+                    for cell, data in returned.items()
+                    if cell in pending and isinstance(data, dict) and "ret" in data
+                )
+            pending -= answers.keys()
+            if pending and time.monotonic() >= deadline:
+                silent.update(dict.fromkeys(pending, f"{what} returned nothing within {timeout}s (job {jid})"))
+            elif pending:
+                still = self._still_running(jid, pending)
+                silent.update(
+                    (
+                        cell,
+                        f"its job {jid} ({what}) was lost: the minion returned nothing and no longer runs it "
+                        "(the minion restarted or died, or its host went down)",
+                    )
+                    for cell in pending - still
+                )
+        return Answers(answers, silent)
+
+    def _still_running(self, jid, cells):
+        """The cells among ``cells`` whose minion says it still runs job ``jid``."""
+        found = self.client.cmd(
+            list(cells), "saltutil.find_job", arg=[jid], tgt_type="list", timeout=self.opts["gather_job_timeout"]
+        )
+        return {cell for cell, job in found.items() if isinstance(job, dict) and job}
 
     def serving(self, cells):
         """The cells among ``cells`` whose health check answers "Service is up." right now."""
@@ -185,7 +257,7 @@ class Cells:
         if pillar:
             kwarg["pillar"] = pillar
         answers = self.call(cells, fun, arg=arg, kwarg=kwarg)
-        return {cell: state_failure(answers.get(cell)) for cell in cells}
+        return {cell: state_failure(answers[cell]) if cell in answers else answers.why_silent(cell) for cell in cells}
 
     def wait_for_each(self, cells, calls, lacking, timeout):
         """
@@ -242,6 +314,21 @@ class Cells:
         self.client.destroy()
 
 
+class Answers(dict):
+    """``{cell: return}`` of one job, with why each cell that returned nothing did not (``silent``)."""
+
+    def __init__(self, answers=(), silent=None):
+        super().__init__(answers)
+        self.silent = dict(silent or {})
+
+    def why_silent(self, cell):
+        return self.silent.get(cell, "the minion did not answer")
+
+
+def _named(fun):
+    return fun if isinstance(fun, str) else ", ".join(fun)
+
+
 def state_failure(answer):
     """None when a state run succeeded, else a sentence saying why it did not."""
     if answer is None:
@@ -259,7 +346,9 @@ def answered(answers, cells, fun):
     outcome = {}
     for cell in cells:
         answer = answers.get(cell)
-        if answer is None:
+        if cell not in answers:
+            outcome[cell] = why_silent(answers, cell)
+        elif answer is None:
             outcome[cell] = "the minion did not answer"
         elif isinstance(answer, str) and answer.startswith(SALT_ERRORS):
             # A traceback's last line is the exception itself.
@@ -267,6 +356,11 @@ def answered(answers, cells, fun):
         else:
             outcome[cell] = None
     return outcome
+
+
+def why_silent(answers, cell):
+    """Why ``cell`` is missing from ``answers`` (a plain dict knows no reason)."""
+    return answers.why_silent(cell) if isinstance(answers, Answers) else "the minion did not answer"
 
 
 # -- progress and records ----------------------------------------------------------------------------

@@ -58,7 +58,7 @@ class SshCells(orchestration.Cells):
         by salt-ssh's own wrapper with the pillar) on its own.
         """
         if not cells:
-            return {fun: {} for fun, _, _ in calls}
+            return {fun: orchestration.Answers() for fun, _, _ in calls}
         high = {
             _chunk_id(index, fun): {
                 "vcd_cell": ["call", {"name": fun}, {"arg": list(arg)}, {"kwarg": dict(kwarg or {})}],
@@ -68,11 +68,14 @@ class SshCells(orchestration.Cells):
             for index, (fun, arg, kwarg) in enumerate(calls)
             if fun.startswith(MODULE)
         }
-        runs = self._ssh(cells, "state.high", [high], None, timeout) if high else {}
+        runs = self._ssh(cells, "state.high", [high], None, timeout) if high else orchestration.Answers()
         answers = {}
         for index, (fun, arg, kwarg) in enumerate(calls):
             if fun.startswith(MODULE):
-                answers[fun] = {cell: _returned(run, _chunk_id(index, fun)) for cell, run in runs.items()}
+                chunk = _chunk_id(index, fun)
+                answers[fun] = orchestration.Answers(
+                    {cell: _returned(run, chunk) for cell, run in runs.items()}, runs.silent
+                )
             else:
                 answers[fun] = self._ssh(cells, fun, list(arg), kwarg, timeout)
         return answers
@@ -84,14 +87,18 @@ class SshCells(orchestration.Cells):
             kwarg["pillar"] = pillar
         answers = self._ssh(cells, fun, list(arg), kwarg, None)
         return {
-            cell: orchestration.state_failure(answers.get(cell)) if cell in answers else "salt-ssh could not reach it"
+            cell: orchestration.state_failure(answers[cell]) if cell in answers else answers.why_silent(cell)
             for cell in cells
         }
 
     def _ssh(self, cells, fun, arg, kwarg, timeout):
-        """``fun`` on ``cells`` at once through salt-ssh: ``{cell: its return}``, unreachable cells left out."""
+        """
+        ``fun`` on ``cells`` at once through salt-ssh: ``{cell: its return}`` (:class:`Answers`), unreachable
+        cells left out with what ssh said. A connection cut while the call runs ends that ssh process, so
+        it is known at once, as a host that cannot be reached is.
+        """
         if not cells:
-            return {}
+            return orchestration.Answers()
         answers = self.client.cmd(
             list(cells),
             fun,
@@ -100,7 +107,14 @@ class SshCells(orchestration.Cells):
             tgt_type="list",
             timeout=min(timeout or self.timeout, CONNECT_SECONDS),
         )
-        return {cell: _unwrapped(answer) for cell, answer in answers.items() if not _unreachable(answer)}
+        silent = {
+            cell: f"salt-ssh could not reach it or lost its connection ({_said(answers.get(cell))})"
+            for cell in cells
+            if cell not in answers or _unreachable(answers[cell])
+        }
+        return orchestration.Answers(
+            {cell: _unwrapped(answer) for cell, answer in answers.items() if cell not in silent}, silent
+        )
 
     def close(self):
         """Nothing stays open between salt-ssh's calls."""
@@ -116,6 +130,14 @@ def _unreachable(answer):
         return False
     said = f"{answer.get('stderr') or ''} {answer.get('stdout') or ''}"
     return answer.get("retcode") == 255 and ("ssh:" in said or "Permission denied" in said or not said.strip())
+
+
+def _said(answer):
+    """The last line ssh or salt-ssh said about an unreachable host."""
+    if not isinstance(answer, dict):
+        return "no answer"
+    said = f"{answer.get('stderr') or ''}\n{answer.get('stdout') or ''}".strip().splitlines()
+    return said[-1] if said else answer.get("_error", "no answer")
 
 
 def _unwrapped(answer):

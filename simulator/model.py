@@ -762,5 +762,10 @@ class Cell:
             unknown = set(changes) - set(self.config.__dict__)
             if unknown:
                 raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+            before = self.config
             self.config = CellConfig(**merged)
+            if self.service == SERVICE_STARTING:
+                # A start under way takes as long as the knob now says (a test ends a long start so).
+                self.serving_from += self.config.start_seconds - before.start_seconds
+                self._advance()
             return self.config.public()

@@ -16,6 +16,7 @@ import pathlib
 import subprocess
 from types import SimpleNamespace
 
+import psutil
 import pytest
 
 from simulator import file_roots
@@ -327,9 +328,29 @@ def run_orchestration(salt_run_cli, sls, pillar):
     """``salt-run state.orchestrate SLS pillar=...``; returns (its result, the runner's return)."""
     ret = salt_run_cli.run("state.orchestrate", sls, pillar=pillar, _timeout=STATE_TIMEOUT * 2)
     assert isinstance(ret.data, dict), ret
-    (master_states,) = ret.data["data"].values()
+    return orchestration_return(ret.data)
+
+
+def orchestration_return(data):
+    """(result, the runner's return) of what ``salt-run state.orchestrate`` printed as JSON."""
+    (master_states,) = data["data"].values()
     (state,) = master_states.values()
     return state["result"], state["changes"]["return"]
+
+
+def kill_with_its_jobs(minion):
+    """
+    SIGKILL a minion daemon and every process it started (its running jobs and the tools they run), as
+    an OOM kill or a service restart ends them, then let salt-factories forget it; ``minion.start()``
+    starts it again.
+    """
+    daemon = psutil.Process(minion.pid)
+    processes = [daemon, *daemon.children(recursive=True)]
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()
+    psutil.wait_procs(processes, timeout=30)
+    minion.terminate()
 
 
 def absolute(cell, event):

@@ -16,6 +16,7 @@ import uuid
 
 from flask import Blueprint, current_app, jsonify, request
 
+from simulator.faults import simulated_outage
 from simulator.model import CellError
 
 blueprint = Blueprint("vcd_api", __name__)
@@ -68,6 +69,10 @@ def _api_preconditions():
     What a real cell checks before any API call: that it serves at all, that the client asked for an
     API version, and that it holds a session. Health checks decide for themselves.
     """
+    # An outage armed on the simulator takes the cell's whole web tier, health checks included.
+    outage = simulated_outage(_sim()["cell"], "rest")
+    if outage is not None:
+        return _error(503, outage, "SERVICE_UNAVAILABLE")
     if not request.path.startswith(("/api", "/cloudapi")):
         return None
     if not _sim()["cell"].serves_requests():

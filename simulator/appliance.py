@@ -16,6 +16,7 @@ while the primary is down, two primaries).
 
 import contextlib
 import datetime
+import math
 import threading
 import time
 import uuid
@@ -81,6 +82,11 @@ class Appliance:
     @property
     def host_up(self):
         return self.down_until is None
+
+    def release_reboot(self):
+        """A host held down by a ``never`` reboot fault (simulator.faults) boots now."""
+        if self.down_until == math.inf:
+            self.down_until = self.group.now()
 
     @property
     def db_up(self):
@@ -426,7 +432,7 @@ class ApplianceGroup(ServerGroup):
                 cells=self._cells_state(),
             )
             appliance.cell.power_off()
-            appliance.down_until = now + appliance.config.reboot_seconds
+            appliance.down_until = now + appliance.config.reboot_seconds + appliance.cell.faults.reboot_delay()
             if appliance.db_role is not None:
                 appliance.db_down_since = appliance.db_down_since or now
 

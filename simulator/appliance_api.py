@@ -17,6 +17,7 @@ import binascii
 from flask import Blueprint, Flask, current_app, jsonify, request
 
 from simulator.appliance import NotApplicable
+from simulator.faults import simulated_outage
 from simulator.model import CellError
 
 blueprint = Blueprint("appliance_api", __name__, url_prefix="/api/1.0.0")
@@ -45,6 +46,9 @@ def _authorized():
 @blueprint.before_request
 def _preconditions():
     appliance = _appliance()
+    outage = simulated_outage(appliance.cell, "appliance")
+    if outage is not None:
+        return _error(503, outage)
     if not appliance.group.host_is_up(appliance):
         return _error(503, f"The appliance {appliance.name} is not reachable")
     if not _authorized():

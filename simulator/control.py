@@ -8,6 +8,7 @@ to their cell over JMX.
 
 from flask import Blueprint, current_app, jsonify, request
 
+from simulator.faults import describe
 from simulator.group import ServerGroup
 from simulator.model import CellError
 
@@ -102,6 +103,23 @@ def crash():
     return jsonify(_cell().snapshot())
 
 
+@blueprint.post("/faults")
+def arm_fault():
+    """Arm a fault (see simulator.faults): a tool's Nth run fails or hangs, an API out, a reboot slow."""
+    return jsonify(_cell().faults.arm(_json_body())), 201
+
+
+@blueprint.get("/faults")
+def armed_faults():
+    return jsonify(describe(_cell().faults))
+
+
+@blueprint.delete("/faults")
+def clear_faults():
+    _cell().clear_faults()
+    return jsonify(_cell().snapshot())
+
+
 @blueprint.get("/config")
 def get_config():
     return jsonify(_cell().config.public())
@@ -125,8 +143,8 @@ def record_invocation():
     age = body.get("age")
     if age is not None and (isinstance(age, bool) or not isinstance(age, (int, float)) or age < 0):
         raise ValueError("age must be a number of seconds")
-    _cell().record_invocation(body.get("tool", "?"), body.get("argv", []), age=age)
-    return jsonify(_cell().config.public())
+    fault = _cell().record_invocation(body.get("tool", "?"), body.get("argv", []), age=age)
+    return jsonify(dict(_cell().config.public(), fault=fault))
 
 
 def _authenticate(body):

@@ -13,11 +13,14 @@ Every change is written to the :class:`Timeline`, which is what tests assert on.
 import contextlib
 import datetime
 import itertools
+import math
 import random
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+
+from simulator.faults import Faults
 
 SERVICE_RUNNING = "running"
 SERVICE_STARTING = "starting"
@@ -268,6 +271,8 @@ class Cell:
         # Its host: the kernel's boot id (new at each boot), and until when a reboot keeps it down.
         self.boot_id = str(uuid.uuid4())
         self.host_down_until = None
+        # Faults armed through the control API (simulator.faults), each firing on this timeline.
+        self.faults = Faults(self.now, self._record)
 
     # -- time -------------------------------------------------------------------------------------
 
@@ -301,11 +306,15 @@ class Cell:
             else:
                 self._end_job(job, outcome, when)
 
-    def _end_job(self, job, outcome, when):
+    def _end_job(self, job, outcome, when, **details):
         job.status = outcome
         job.ended = when
         event = {JOB_SUCCESS: "job_end", JOB_CANCELED: "job_cancel", JOB_ABORTED: "job_abort"}[outcome]
-        self.timeline.add(when, event, job=job.id, name=job.name, cell_name=job.cell_name)
+        self.timeline.add(when, event, job=job.id, name=job.name, cell_name=job.cell_name, **details)
+
+    def _record(self, when, event, **details):
+        with self._lock:
+            self.timeline.add(when, event, **details)
 
     # -- queries ----------------------------------------------------------------------------------
 
@@ -604,7 +613,8 @@ class Cell:
         jobs = self._running_jobs(local_only=True)
         self.timeline.add(now, event, job_count=len(jobs), active=self._active(), **details)
         for job in jobs:
-            self._end_job(job, JOB_ABORTED, now)
+            # What ended it: a shutdown or stop with jobs is a defect of the caller; a crash is the fault's.
+            self._end_job(job, JOB_ABORTED, now, by=event)
         self.service = SERVICE_STOPPED
         self.quiesced = False
         if self.group is not None:
@@ -648,7 +658,7 @@ class Cell:
                 raise CellError("The host is rebooting already")
             self.timeline.add(now, "reboot", boot_id=self.boot_id)
             self.power_off()
-            self.host_down_until = now + self.config.reboot_seconds
+            self.host_down_until = now + self.config.reboot_seconds + self.faults.reboot_delay()
 
     def host_up(self):
         with self._lock:
@@ -748,11 +758,23 @@ class Cell:
         """
         Every run of a stub CLI, with its arguments as the process received them; ``age``: seconds since
         its process started, so the run's ``started`` time is when it was started, not when it called.
+        Returns the fault this run meets (``"fail"``, ``"hang"``) or None.
         """
         with self._lock:
             now = self._advance()
             started = round(now - age, 6) if age is not None else None
             self.timeline.add(now, "cli", tool=tool, argv=list(argv), started=started)
+            return self.faults.tool_run(tool)
+
+    def clear_faults(self):
+        """Every armed fault cleared; a host held down by a ``never`` reboot fault boots now."""
+        with self._lock:
+            self.faults.clear()
+            if self.appliance is not None:
+                self.appliance.release_reboot()
+            elif self.host_down_until == math.inf:
+                self.host_down_until = self.now()
+            self._advance()
 
     def reconfigure(self, **changes):
         """Change knobs of the running simulation (test control)."""

@@ -73,6 +73,12 @@ def announce(tool, argv, java=False):
     status, config = call("/sim/tool/invocation", {"tool": tool, "argv": list(argv), "age": process_age()})
     if status != 200:
         raise ToolError(config.get("error", f"HTTP {status} from the cell"))
+    if config.get("fault") == "fail":
+        raise ToolError(f"{tool} failed (a fault armed on the simulator)")
+    if config.get("fault") == "hang":
+        # Past any time limit: the caller must kill it.
+        while True:
+            time.sleep(3600)
     if java:
         time.sleep(config.get("cli_delay", 0))
     return config

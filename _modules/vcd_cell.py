@@ -260,7 +260,9 @@ def shutdown(force=False):
 
 def is_running():
     """
-    Whether the cell's service runs (``vmware-vcd-cell status``, LSB exit codes).
+    Whether the cell's service runs (``vmware-vcd-cell status``, LSB exit codes). A status that fails
+    (an exit code saying neither, or "dead" without the script saying the cell is not running) is an
+    error, never a stopped cell.
 
     CLI Example:
 
@@ -268,7 +270,7 @@ def is_running():
 
         salt 'cell1*' vcd_cell.is_running
     """
-    return tools.cell_script(_settings(), "status", expected=(0, *tools.LSB_NOT_RUNNING)) == 0
+    return tools.service_runs(_settings())
 
 
 def start():

@@ -146,7 +146,7 @@ def _failed(context, report, failure, done):
         )
     comment = f"Stopped at {cell}, step {step}: {why}."
     if step == "preflight":
-        comment += " Nothing was touched."
+        comment += " Nothing was touched. Fix the cause and run the same upgrade again."
         record.forget()
     elif step in steps.BEFORE_NO_RETURN and context["on_failure"] == "restore":
         not_restored = _restore(cells, context, report)
@@ -154,6 +154,7 @@ def _failed(context, report, failure, done):
         comment += (
             " Before the point of no return: every cell was put back into service, its software unchanged"
             + (", and the failover mode restored." if context["route"] == "appliance" else ".")
+            + " Fix the cause and run the same upgrade again: it starts over."
             if not not_restored
             else f" Putting the cells back into service failed on {', '.join(not_restored)}: apply vcd.active there."
         )

@@ -431,7 +431,7 @@ def active(name, health_timeout=defaults.ACTIVE["health_timeout"]):
     return ret
 
 
-def installed(name, version, installer=None):
+def installed(name, version, installer=None, **kwargs):  # pylint: disable=unused-argument
     """
     Ensure the cell's vCD software is ``version``: run the installer (``installer``, by default
     ``vcd_cell:installer``) on the stopped cell, answering its questions (yes to the upgrade, no to the
@@ -449,6 +449,10 @@ def installed(name, version, installer=None):
 
     installer
         The installer's path on the cell host.
+
+    kwargs
+        Not the state's: ``state.single`` hands its own keywords (``pillar``) on to the state, and the
+        upgrade's install step passes the plan's ``cell_pillar`` so.
 
     .. code-block:: yaml
 

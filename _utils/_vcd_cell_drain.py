@@ -62,7 +62,7 @@ def lost_jobs_error(settings, cause, tasks, reading):
     The error for a drain whose tool failed: a cell that stopped under it lost its jobs, and says so;
     a cell still running reports the tool's own failure.
     """
-    if tools.cell_script(settings, "status", expected=(0, *tools.LSB_NOT_RUNNING)) == 0:
+    if tools.service_runs(settings):
         return cause
     if tasks:
         lost = f"{len(tasks)} job(s) were still running and are lost: {rest.describe_tasks(tasks)}"

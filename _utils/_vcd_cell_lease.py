@@ -392,7 +392,7 @@ def _act_on_expired_lease(settings, overdue):
     the reason as ``error``, rather than linger for ever.
     """
     try:
-        running = tools.cell_script(settings, "status", expected=(0, *tools.LSB_NOT_RUNNING)) == 0
+        running = tools.service_runs(settings)
         if running:
             tools.cell_tool(settings, "--quiesce", "false")
         return {"unquiesced": running, "error": None}

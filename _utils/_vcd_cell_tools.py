@@ -18,8 +18,12 @@ log = logging.getLogger(__name__)
 PASSWORD_PROMPT = "password:"
 # A yes/no question of an installer or of the upgrade utility: "... [y/n]", "[Y/N]:", "(y/n)?".
 QUESTION = re.compile(r"[\[(]\s*y(es)?\s*/\s*n(o)?\s*[\])]\s*[:?]?\s*$", re.IGNORECASE)
-# LSB init script status codes: 0 running; 1, 2, 3 not running (stale pid/lock file, or clean).
-LSB_NOT_RUNNING = (1, 2, 3)
+# LSB init script status codes: 0 running; 3 not running; 1 and 2 "dead" (a stale pid or lock file). The
+# script's own codes are not documented, and a status that fails exits 1 too, so 1 and 2 count as "not
+# running" only when the script says so: an error must never read as a stopped cell, which a drain would
+# take for one drained already.
+LSB_RUNNING, LSB_STOPPED, LSB_DEAD = 0, 3, (1, 2)
+SAYS_NOT_RUNNING = re.compile(r"not running|stopped|\bdead\b|inactive", re.IGNORECASE)
 # How often a waiting loop looks at a running tool.
 TOOL_POLL_SECONDS = 0.01
 STATUS_FIELDS = {
@@ -238,6 +242,23 @@ def cell_script(settings, action, expected=(0,)):
         said = (result["stdout"] + result["stderr"]).strip() or "no output"
         raise CommandExecutionError(f"{settings.cell_script} {action} failed (exit {result['retcode']}): {said}")
     return result["retcode"]
+
+
+def service_runs(settings):
+    """
+    Whether the cell's service runs, by ``vmware-vcd-cell status``; a CommandExecutionError quoting the
+    script when its answer does not say (see ``SAYS_NOT_RUNNING``).
+    """
+    result = run_command(settings, [settings.cell_script, "status"], "cell_script")
+    said = (result["stdout"] + result["stderr"]).strip()
+    if result["retcode"] == LSB_RUNNING:
+        return True
+    if result["retcode"] == LSB_STOPPED or (result["retcode"] in LSB_DEAD and SAYS_NOT_RUNNING.search(said)):
+        return False
+    raise CommandExecutionError(
+        f"{settings.cell_script} status failed (exit {result['retcode']}): {said or 'no output'}. Whether the "
+        "cell runs is not known"
+    )
 
 
 def parse_status(output):

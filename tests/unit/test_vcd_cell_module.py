@@ -619,3 +619,13 @@ def test_salt_ssh_is_told_by_its_thin_directory_and_shares_the_minions_lease_dir
     relative = {"config.get": lambda key, default=None: "lease" if key == "vcd_cell:lease_dir" else default}
     with pytest.raises(SaltInvocationError, match="vcd_cell:lease_dir must be an absolute path"):
         vcd_settings.lease_dir(relative, minion)
+
+
+def test_a_failing_status_is_an_error_never_a_stopped_cell(run_all):
+    # Found by the fault matrix (upgrade/linux/drain/start/tool-fails-once): exit 1 with an error was read
+    # as LSB's "dead", so the drain took a running cell for one stopped already.
+    run_all.return_value = {"retcode": 1, "stdout": "", "stderr": "Error: vmware-vcd-cell failed"}
+    with pytest.raises(CommandExecutionError, match="status failed \\(exit 1\\).*Whether the cell runs is not known"):
+        vcd_cell.is_running()
+    run_all.return_value = {"retcode": 1, "stdout": "vmware-vcd-cell dead but pid file exists", "stderr": ""}
+    assert vcd_cell.is_running() is False

@@ -1,0 +1,25 @@
+"""The fault matrix's summary: how many cases it had, ran and found not applicable, and how long it took."""
+
+import time
+
+STARTED = time.monotonic()
+
+
+def pytest_terminal_summary(terminalreporter):
+    reports = [
+        report
+        for kind in ("passed", "failed", "skipped")
+        for report in terminalreporter.stats.get(kind, [])
+        if "tests/faults/" in getattr(report, "nodeid", "")
+    ]
+    if not reports:
+        return
+    ran = [r for r in reports if r.when == "call"]
+    skipped = [r for r in reports if r.outcome == "skipped"]
+    failed = [r for r in reports if r.outcome == "failed"]
+    terminalreporter.write_line(
+        f"fault matrix: {len(ran) + len(skipped)} case(s): {len(ran)} run ({len(failed)} failed), "
+        f"{len(skipped)} not applicable, in {time.monotonic() - STARTED:.0f} s"
+    )
+    for report in ran:
+        terminalreporter.write_line(f"  {report.outcome:7} {report.nodeid.split('[', 1)[-1].rstrip(']')}")

@@ -1,0 +1,278 @@
+"""
+One run of an orchestration for the fault matrix, in a process of its own: ``python -m tests.faults.run
+SPEC.json`` prints ``{"return": the runner's return, "trace": ...}`` as JSON.
+
+The runner (``_runners/``) and the execution module and states run for real, under Salt's loader: the
+runner as salt-run loads it, and each fake cell behind a minion's loader (simulator.local_minion) in a
+process of its own, as a minion is (Salt's state rendering in one process resolves ``salt[...]`` to the
+last loader built, so minions cannot share one). :class:`LoaderCells` reaches them and answers as
+:class:`_vcd_orchestration.Cells` does. It runs a job's cells one after another, so "the middle of a step"
+is exact: the step has acted on the cells before. A killed salt-run is a real SIGKILL of the process that
+runs the runner; a lost job, a real SIGKILL of the cell's minion process as the job reaches it (it is
+started again for the next job, as a restarted minion is).
+
+The spec: ``orchestration`` (``upgrade`` or ``rolling``), ``kwargs`` for it, ``cells`` (``{id: {"url": the
+fake cell's, "settings": {"vcd_cell": ...}}}``), ``root`` (the master's and the minions' files, kept across
+the runs of a case), and ``fault`` (None, or ``{"step", "execution", "cell", "kind", ...}``: armed when the
+step's ``execution``-th run first acts on ``cell``). The trace says, per step and run of it, which cells it
+acted on in order and what each met: tool runs, API requests, whether the cell ran.
+"""
+
+import fnmatch
+import json
+import multiprocessing
+import os
+import pathlib
+import signal
+import sys
+import time
+import traceback
+
+import requests
+import salt.config
+import salt.loader
+from salt.exceptions import CommandExecutionError, SaltInvocationError
+
+from simulator.local_minion import REPO, load_minion
+
+sys.path.insert(0, str(REPO / "_utils"))
+
+import _vcd_orchestration as orchestration  # noqa: E402
+import _vcd_orchestration_ssh as transports  # noqa: E402
+
+RUNNERS = {"upgrade": "vcd_upgrade.upgrade", "rolling": "vcd_rolling.rollout"}
+HTTP_TIMEOUT = 30
+FORK = multiprocessing.get_context("fork")
+LOST = (
+    "its job was lost: the minion returned nothing and no longer runs it (the minion restarted or died, "
+    "or its host went down)"
+)
+
+
+class FakeCell:
+    """The control API of one fake cell, as the harness reads and arms it."""
+
+    def __init__(self, url):
+        self.url = url.rstrip("/")
+
+    def seen(self):
+        """How many tool runs and API requests the cell has seen, and whether it runs."""
+        timeline = requests.get(f"{self.url}/sim/timeline", timeout=HTTP_TIMEOUT).json()["events"]
+        faults = requests.get(f"{self.url}/sim/faults", timeout=HTTP_TIMEOUT).json()
+        state = requests.get(f"{self.url}/sim/state", timeout=HTTP_TIMEOUT).json()
+        return {
+            "tools": [event["tool"] for event in timeline if event["event"] == "cli"],
+            "requests": faults["requests"],
+            "running": state["service"] in ("running", "starting"),
+        }
+
+    def arm(self, fault):
+        answer = requests.post(f"{self.url}/sim/faults", json=fault, timeout=HTTP_TIMEOUT)
+        answer.raise_for_status()
+
+    def crash(self):
+        requests.post(f"{self.url}/sim/crash", timeout=HTTP_TIMEOUT).raise_for_status()
+
+
+class Tracer:
+    """Which step runs now, what each of its runs acted on, and the fault that is due."""
+
+    def __init__(self, cells, fault):
+        self.cells = cells
+        self.fault = fault
+        self.trace = {}
+        self.seconds = {}
+        self.current = None
+
+    def steps(self, steps):
+        return [(name, self._traced(name, step)) for name, step in steps]
+
+    def _traced(self, name, step):
+        def traced(cells, context):
+            runs = self.trace.setdefault(name, [])
+            runs.append({})
+            self.current = (name, len(runs) - 1)
+            started = time.monotonic()
+            try:
+                return step(cells, context)
+            finally:
+                self._close(runs[-1])
+                self.seconds[name] = self.seconds.get(name, 0) + time.monotonic() - started
+                self.current = None
+
+        return traced
+
+    def _close(self, touched):
+        for cell, seen in touched.items():
+            now = self.cells[cell].seen()
+            seen["tools"] = now["tools"][len(seen.pop("tools_before")) :]
+            seen["requests"] = {api: now["requests"][api] - n for api, n in seen.pop("requests_before").items()}
+
+    def before(self, cell):
+        """Called before the transport acts on ``cell``: the fault's moment, if this is it. True: the job is lost."""
+        if self.current is None:
+            return False
+        name, index = self.current
+        touched = self.trace[name][index]
+        if cell not in touched:
+            seen = self.cells[cell].seen()
+            touched[cell] = {
+                "tools_before": seen["tools"],
+                "requests_before": seen["requests"],
+                "running": seen["running"],
+            }
+            fault = self.fault
+            if fault and (fault["step"], fault["execution"], fault["cell"]) == (name, index, cell):
+                return self._fire(cell)
+        return False
+
+    def _fire(self, cell):
+        kind, target = self.fault["kind"], self.cells[cell]
+        if kind == "runner-killed":
+            os.kill(os.getpid(), signal.SIGKILL)
+        if kind == "job-lost":
+            return True
+        if kind == "crash":
+            target.crash()
+        else:
+            target.arm(self.fault["arm"])
+        return False
+
+
+def _run(functions, fun, arg, kwarg):
+    """What a minion would return: the function's return, or its error as Salt words it."""
+    if fun == "_compound":
+        return {name: _run(functions, name, list(a), dict(k or {})) for name, a, k in arg[0]}
+    if fun not in functions:
+        return f"'{fun}' is not available."
+    try:
+        return functions[fun](*arg, **kwarg)
+    except CommandExecutionError as exc:
+        return f"ERROR: {exc}"
+    except SaltInvocationError as exc:
+        return f"ERROR executing '{fun}': {exc}"
+    except Exception:  # pylint: disable=broad-except
+        return f"The minion function caused an exception: {traceback.format_exc()}"
+
+
+def _serve(connection, name, root, settings):
+    """
+    A fake cell's minion: its loader, and each job it is sent in a process of its own, forked from it as
+    a minion's are (its reboot command waits for that process to end, as on a real minion).
+    """
+    functions = load_minion(name, root, settings)[1]
+    while (job := connection.recv()) is not None:
+        ours, theirs = multiprocessing.Pipe()
+        process = FORK.Process(target=lambda: theirs.send(_run(functions, *job)))
+        process.start()
+        connection.send(ours.recv())
+        process.join()
+
+
+class Minion:
+    """A fake cell's minion process (see :func:`_serve`), started again after it was killed."""
+
+    def __init__(self, name, root, settings):
+        self.args = (name, root, settings)
+        self.process = None
+
+    def run(self, fun, arg, kwarg):
+        if self.process is None:
+            self.connection, theirs = multiprocessing.Pipe()
+            self.process = FORK.Process(target=_serve, args=(theirs, *self.args))
+            self.process.start()
+        self.connection.send((fun, arg, kwarg))
+        return self.connection.recv()
+
+    def kill(self):
+        """SIGKILL the minion process, as a service restart or an OOM kill ends it."""
+        if self.process is not None:
+            os.kill(self.process.pid, signal.SIGKILL)
+            self.process.join()
+            self.process = None
+
+    def stop(self):
+        if self.process is not None:
+            self.connection.send(None)
+            self.process.join(timeout=30)
+
+
+class LoaderCells(orchestration.Cells):
+    """The fake cells' minion processes, answering as :class:`_vcd_orchestration.Cells` does."""
+
+    what = "fake cell"
+
+    def __init__(self, minions, timeout, tracer):  # pylint: disable=super-init-not-called
+        self.minions = minions
+        self.timeout = timeout
+        self.tracer = tracer
+
+    def targets(self, expression, tgt_type):
+        if tgt_type != "glob":
+            raise SaltInvocationError("the fault matrix's cells are named by a list or a glob")
+        return sorted(name for name in self.minions if fnmatch.fnmatch(name, expression))
+
+    def call(self, cells, fun, arg=(), kwarg=None, timeout=None):
+        answers, silent = {}, {}
+        for cell in cells:
+            if self.tracer.before(cell):
+                # The minion killed as the job reaches it: the job is lost; the next one finds it restarted.
+                self.minions[cell].kill()
+                silent[cell] = LOST
+                continue
+            answers[cell] = self.minions[cell].run(fun, list(arg), dict(kwarg or {}))
+        return orchestration.Answers(answers, silent)
+
+    def call_each(self, cells, calls, timeout=None):
+        answers = {fun: orchestration.Answers() for fun, _, _ in calls}
+        for cell in cells:
+            job = self.call([cell], "_compound", [[(fun, list(arg), kwarg) for fun, arg, kwarg in calls]])
+            for fun, _, _ in calls:
+                if cell in job:
+                    answers[fun][cell] = job[cell][fun]
+                else:
+                    answers[fun].silent[cell] = job.why_silent(cell)
+        return answers
+
+    def close(self):
+        """The minions live as long as the run."""
+
+
+def master_opts(root):
+    opts = salt.config.master_config(None)
+    opts.update(
+        cachedir=str(root / "master" / "cache"),
+        sock_dir=str(root / "master" / "sock"),
+        pki_dir=str(root / "master" / "pki"),
+        runner_dirs=[str(REPO / "_runners")],
+        utils_dirs=[str(REPO / "_utils")],
+    )
+    return opts
+
+
+def run(spec):
+    root = pathlib.Path(spec["root"])
+    cells = {name: FakeCell(cell["url"]) for name, cell in spec["cells"].items()}
+    tracer = Tracer(cells, spec.get("fault"))
+    minions = {name: Minion(name, root / "minions" / name, cell["settings"]) for name, cell in spec["cells"].items()}
+    transports.reach = lambda opts, timeout, ssh: LoaderCells(minions, timeout, tracer)
+    run_steps = orchestration.run_steps
+    orchestration.run_steps = lambda steps, *args, **kwargs: run_steps(tracer.steps(steps), *args, **kwargs)
+    opts = master_opts(root)
+    runners = salt.loader.runner(opts, utils=salt.loader.utils(opts))
+    try:
+        returned = runners[RUNNERS[spec["orchestration"]]](**spec["kwargs"])
+    finally:
+        for minion in minions.values():
+            minion.stop()
+    return {"return": returned, "trace": tracer.trace, "seconds": tracer.seconds}
+
+
+def main(argv):
+    spec = json.loads(pathlib.Path(argv[0]).read_text())
+    print(json.dumps(run(spec), default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

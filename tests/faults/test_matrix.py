@@ -1,0 +1,79 @@
+"""
+The fault matrix (tests/faults/matrix.py), one test per case. ``FAULT_CASES`` chooses: ``sample`` (what
+``make test`` runs: every fault kind, each on a plan, step and moment that rotate with the commit), ``all``
+(``make test-faults``), or a case id or prefix (``make test-faults CASE=upgrade/linux/drain``).
+"""
+
+import os
+import subprocess
+
+import pytest
+
+from simulator.model import Cell, CellConfig
+from simulator.server import CellServer, quiet_request_log
+from tests.faults import matrix
+from tests.support import REPO
+
+
+def _commit():
+    found = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=False)
+    return found.stdout.strip() or "no commit"
+
+
+SELECTOR = os.environ.get("FAULT_CASES", "sample")
+CASES = matrix.select(matrix.cases(), SELECTOR, _commit())
+
+
+@pytest.fixture(scope="module")
+def servers():
+    quiet_request_log()
+    started = {name: CellServer(Cell(CellConfig(cell_name=name))).start() for name in matrix.CELLS}
+    yield started
+    for server in started.values():
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def baseline(servers, tmp_path_factory):
+    """``baseline(plan)``: the trace of a run of ``plan`` with no fault, which must itself finish cleanly."""
+    traces = {}
+
+    def trace(plan):
+        if plan.id not in traces:
+            root = tmp_path_factory.mktemp("baseline")
+            group = matrix.fresh_group(servers)
+            returned, traces[plan.id] = matrix.run_once(
+                plan, matrix.cell_settings(servers, root / "tools"), root / "run"
+            )
+            assert returned["result"] is True, returned
+            found = matrix.timeline_violations(group) + matrix.finished_violations(plan, group, root / "run")
+            assert not found, found
+        return traces[plan.id]
+
+    return trace
+
+
+def fired(case, outcome, group, cell):
+    """Whether the case's fault took effect, as the fake cell or the first run's return says."""
+    events = [e["event"] for e in group.cell(cell).events()]
+    if case.kind.name == "runner-killed":
+        return outcome.runs[0] is None
+    if case.kind.name == "job-lost":
+        return "was lost" in str(outcome.runs[0])
+    if case.kind.name == "crash":
+        return "crash" in events
+    if case.kind.name.startswith(("tool-", "reboot-")):
+        return "fault" in events
+    return "fault_armed" in events
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
+def test_a_rerun_finishes_with_every_invariant_held(case, servers, baseline, tmp_path):
+    at, why = matrix.moment_of(case, baseline(case.plan))
+    if at is None:
+        pytest.skip(f"not applicable: {why}")
+    group = matrix.fresh_group(servers)
+    cells = matrix.cell_settings(servers, tmp_path / "tools")
+    outcome = matrix.play(case, at, servers, group, cells, tmp_path / "case")
+    assert not outcome.violations, "\n".join([f"{case.id} at {at}:", *outcome.violations, f"runs: {outcome.runs}"])
+    assert fired(case, outcome, group, at[1]), f"{case.id}: the fault never took effect at {at}"

@@ -16,7 +16,7 @@ LTS_TESTS := tests/unit tests/loader tests/test_installation.py tests/test_packa
 # tests stay together, so each process starts a file's master and minions once.
 PYTEST := python -m pytest -n 3 --dist loadfile
 
-.PHONY: demo demo-rolling demo-upgrade demo-upgrade-appliance demo-ssh demo-manual test test-all test-lts check-sshd lint docs bench serve clean
+.PHONY: demo demo-rolling demo-upgrade demo-upgrade-appliance demo-ssh demo-manual test test-all test-lts test-faults check-sshd lint docs bench serve clean
 
 demo: $(INSTALLED)
 	$(BIN)/python -m demo
@@ -55,6 +55,13 @@ test-all: $(INSTALLED) check-sshd
 test-lts: $(LTS_INSTALLED) check-sshd
 	$(LTS_VENV)/bin/$(PYTEST) $(LTS_TESTS)
 	$(LTS_VENV)/bin/$(PYTEST) -m every_salt tests/e2e
+
+# The fault matrix (tests/faults/): every orchestration x route x step x moment x fault kind, each case run,
+# cleared and run again as an operator would; CASE=<id or prefix> runs those only (e.g.
+# CASE=upgrade/linux/drain). `make test` runs a sample of it, rotating with the commit. Prints the case
+# count and the time at the end.
+test-faults: $(INSTALLED)
+	FAULT_CASES=$(or $(CASE),all) $(BIN)/python -m pytest -n 2 -rfs tests/faults
 
 # The salt-ssh tests and demo start OpenSSH's server (on 127.0.0.1, with throwaway keys): checked first,
 # so a machine without it learns at once what to install.

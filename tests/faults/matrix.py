@@ -12,11 +12,13 @@ whose fault the step would never meet there (a tool fault at a step that runs no
 crash of a cell that is stopped) is not applicable, and said so.
 """
 
+import contextlib
 import fcntl
 import hashlib
 import json
 import os
 import pathlib
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -144,26 +146,47 @@ def cases():
     ]
 
 
+@dataclass(frozen=True)
+class Slot:
+    """
+    One place of the sample: the first case of ``kind`` that applies, from the case of ``plan`` at
+    ``offset`` on (the offset rotating with the commit), then on the other plans (a reboot fault applies
+    only where a plan reboots).
+    """
+
+    plan: Plan
+    kind: Kind
+    offset: int
+
+    @property
+    def id(self):
+        return f"sample/{self.plan.id}/{self.kind.name}"
+
+    def candidates(self, all_cases):
+        found = []
+        for plan in sorted(plans(), key=lambda plan: plan != self.plan):
+            of_kind = [case for case in all_cases if case.plan == plan and case.kind == self.kind]
+            start = self.offset % len(of_kind)
+            found += of_kind[start:] + of_kind[:start]
+        return found
+
+
 def select(all_cases, selector, commit):
     """
-    ``selector``: ``all``, ``sample`` (for ``make test``), or a case id or prefix. The sample holds every
-    fault kind and every plan, the step and moment of each rotating with ``commit``, so successive commits
-    run every case.
+    ``selector``: ``all``, ``sample`` (for ``make test``: one :class:`Slot` per fault kind, the plans
+    taking turns, the step and moment rotating with ``commit``, so successive commits run every case), or
+    a case id or prefix.
     """
     if selector == "all":
         return all_cases
-    if selector != "sample":
-        chosen = [case for case in all_cases if case.id.startswith(selector)]
-        if not chosen:
-            raise ValueError(f"no fault case is {selector!r} or starts so")
-        return chosen
-    seed = int(hashlib.sha256(commit.encode()).hexdigest(), 16)
-    sample = []
-    for plan in plans():
-        for index, kind in enumerate(KINDS):
-            of_kind = [c for c in all_cases if c.plan == plan and c.kind == kind]
-            sample.append(of_kind[(seed + index) % len(of_kind)])
-    return sample
+    if selector == "sample":
+        seed = int(hashlib.sha256(commit.encode()).hexdigest(), 16)
+        every = plans()
+        return [Slot(every[(seed + index) % len(every)], kind, seed // 7) for index, kind in enumerate(KINDS)]
+    chosen = [case for case in all_cases if case.id.startswith(selector)]
+    if not chosen:
+        raise ValueError(f"no fault case is {selector!r} or starts so")
+    return chosen
 
 
 # -- the fake server group ---------------------------------------------------------------------------
@@ -206,21 +229,29 @@ def run_once(plan, cells, root, fault=None):
         "root": str(root),
         "fault": fault,
     }
-    spec_file = root / "spec.json"
+    spec_file, out_file, err_file = root / "spec.json", root / "run.out", root / "run.err"
     root.mkdir(parents=True, exist_ok=True)
     spec_file.write_text(json.dumps(spec))
-    done = subprocess.run(
-        [sys.executable, "-m", "tests.faults.run", str(spec_file)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT,
-        check=False,
-    )
-    if done.returncode == -9:
+    # Output to a file, not a pipe: a killed run's minion processes would hold a pipe open. Its own
+    # session, so they end with it (the quiesce lease's keeper has a session of its own and lives on).
+    with out_file.open("w") as out, err_file.open("w") as err:
+        run = subprocess.Popen(
+            [sys.executable, "-m", "tests.faults.run", str(spec_file)],
+            cwd=REPO,
+            stdout=out,
+            stderr=err,
+            start_new_session=True,
+        )
+        try:
+            code = run.wait(timeout=RUN_TIMEOUT)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(run.pid, signal.SIGKILL)
+            run.wait()
+    if code == -signal.SIGKILL:
         return None, None
-    assert done.returncode == 0, f"the run's process failed:\n{done.stderr[-4000:]}"
-    ran = json.loads(done.stdout.strip().splitlines()[-1])
+    assert code == 0, f"the run's process failed:\n{err_file.read_text()[-4000:]}"
+    ran = json.loads(out_file.read_text())
     print(f"{plan.id}: seconds per step {ran['seconds']}")
     return ran["return"], ran["trace"]
 

@@ -6,10 +6,10 @@ The runner (``_runners/``) and the execution module and states run for real, und
 runner as salt-run loads it, and each fake cell behind a minion's loader (simulator.local_minion) in a
 process of its own, as a minion is (Salt's state rendering in one process resolves ``salt[...]`` to the
 last loader built, so minions cannot share one). :class:`LoaderCells` reaches them and answers as
-:class:`_vcd_orchestration.Cells` does. It runs a job's cells one after another, so "the middle of a step"
-is exact: the step has acted on the cells before. A killed salt-run is a real SIGKILL of the process that
-runs the runner; a lost job, a real SIGKILL of the cell's minion process as the job reaches it (it is
-started again for the next job, as a restarted minion is).
+:class:`_vcd_orchestration.Cells` does: a job reaches its cells in order (the middle of a step is as the
+job reaches its last cell, the others reached) and runs on them at once. A killed salt-run is a real
+SIGKILL of the process that runs the runner; a lost job, a real SIGKILL of the cell's minion process as
+the job reaches it (it is started again for the next job, as a restarted minion is).
 
 The spec: ``orchestration`` (``upgrade`` or ``rolling``), ``kwargs`` for it, ``cells`` (``{id: {"url": the
 fake cell's, "settings": {"vcd_cell": ...}}}``), ``root`` (the master's and the minions' files, kept across
@@ -18,6 +18,7 @@ step's ``execution``-th run first acts on ``cell``). The trace says, per step an
 acted on in order and what each met: tool runs, API requests, whether the cell ran.
 """
 
+import concurrent.futures
 import fnmatch
 import json
 import multiprocessing
@@ -155,6 +156,13 @@ def _run(functions, fun, arg, kwarg):
         return f"The minion function caused an exception: {traceback.format_exc()}"
 
 
+def _job(connection, functions, job):
+    connection.send(_run(functions, *job))
+    # Done once its return is sent, as a minion's job process is: what it started (the drain's event
+    # thread, Salt's exit handlers) is not waited for.
+    os._exit(0)
+
+
 def _serve(connection, name, root, settings):
     """
     A fake cell's minion: its loader, and each job it is sent in a process of its own, forked from it as
@@ -163,10 +171,12 @@ def _serve(connection, name, root, settings):
     functions = load_minion(name, root, settings)[1]
     while (job := connection.recv()) is not None:
         ours, theirs = multiprocessing.Pipe()
-        process = FORK.Process(target=lambda: theirs.send(_run(functions, *job)))
+        process = FORK.Process(target=_job, args=(theirs, functions, job))
         process.start()
         connection.send(ours.recv())
         process.join()
+    # Salt's exit handlers in a forked process wait on what the process it was forked from started.
+    os._exit(0)
 
 
 class Minion:
@@ -213,15 +223,21 @@ class LoaderCells(orchestration.Cells):
         return sorted(name for name in self.minions if fnmatch.fnmatch(name, expression))
 
     def call(self, cells, fun, arg=(), kwarg=None, timeout=None):
-        answers, silent = {}, {}
+        """
+        The job reaches its cells in order, the fault's moment checked at each (:meth:`Tracer.before`),
+        and runs on all of them at once, as Salt's publish does.
+        """
+        reached, silent = [], {}
         for cell in cells:
             if self.tracer.before(cell):
                 # The minion killed as the job reaches it: the job is lost; the next one finds it restarted.
                 self.minions[cell].kill()
                 silent[cell] = LOST
-                continue
-            answers[cell] = self.minions[cell].run(fun, list(arg), dict(kwarg or {}))
-        return orchestration.Answers(answers, silent)
+            else:
+                reached.append(cell)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(reached))) as pool:
+            running = {cell: pool.submit(self.minions[cell].run, fun, list(arg), dict(kwarg or {})) for cell in reached}
+        return orchestration.Answers({cell: job.result() for cell, job in running.items()}, silent)
 
     def call_each(self, cells, calls, timeout=None):
         answers = {fun: orchestration.Answers() for fun, _, _ in calls}

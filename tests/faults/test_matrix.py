@@ -21,7 +21,8 @@ def _commit():
 
 
 SELECTOR = os.environ.get("FAULT_CASES", "sample")
-CASES = matrix.select(matrix.cases(), SELECTOR, _commit())
+ALL = matrix.cases()
+CASES = matrix.select(ALL, SELECTOR, _commit())
 
 
 @pytest.fixture(scope="module")
@@ -67,11 +68,24 @@ def fired(case, outcome, group, cell):
     return "fault_armed" in events
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
-def test_a_rerun_finishes_with_every_invariant_held(case, servers, baseline, tmp_path):
-    at, why = matrix.moment_of(case, baseline(case.plan))
-    if at is None:
+def applicable(chosen, baseline):
+    """The case to run and where its fault goes: a sample slot's first applicable one; why none applies."""
+    candidates = chosen.candidates(ALL) if isinstance(chosen, matrix.Slot) else [chosen]
+    reasons = []
+    for case in candidates:
+        at, why = matrix.moment_of(case, baseline(case.plan))
+        if at is not None:
+            return case, at, None
+        reasons.append(f"{case.id}: {why}")
+    return None, None, "; ".join(reasons)
+
+
+@pytest.mark.parametrize("chosen", CASES, ids=lambda chosen: chosen.id)
+def test_a_rerun_finishes_with_every_invariant_held(chosen, servers, baseline, tmp_path):
+    case, at, why = applicable(chosen, baseline)
+    if case is None:
         pytest.skip(f"not applicable: {why}")
+    print(f"case {case.id}, its fault at the run {at[0]} of the step, on {at[1]}")
     group = matrix.fresh_group(servers)
     cells = matrix.cell_settings(servers, tmp_path / "tools")
     outcome = matrix.play(case, at, servers, group, cells, tmp_path / "case")

@@ -80,6 +80,8 @@ def applicable(chosen, baseline):
     return None, None, "; ".join(reasons)
 
 
+# A case runs the orchestration up to four times, some waiting out a hang, an outage or a slow reboot.
+@pytest.mark.timeout(matrix.RUN_TIMEOUT * (1 + matrix.RERUNS))
 @pytest.mark.parametrize("chosen", CASES, ids=lambda chosen: chosen.id)
 def test_a_rerun_finishes_with_every_invariant_held(chosen, servers, baseline, tmp_path):
     case, at, why = applicable(chosen, baseline)

@@ -19,6 +19,9 @@ For each batch of cells, in order:
    id (on appliances, its database node healthy);
 5. ``vcd.active`` on the batch, the health gate: each cell must serve again within ``health_timeout``.
 
+Once every batch is done, each cell it maintained must serve: one that went down since (a crash) is
+started again through ``vcd.active``.
+
 The first failure ends the rollout: no further cell is touched and the return names the failed cell and
 step. Cells that completed are recorded in the master's cache, so running the same rollout again resumes
 after them; a rollout that completes forgets its record.
@@ -295,6 +298,27 @@ def _left_alone(context, group, report):
     return True
 
 
+def _serving_at_the_end(context, report):
+    """
+    Every cell the rollout maintained serves when it ends: one that went down since its batch (a crash)
+    is started again through ``vcd.active``. Returns the first failure as (cell, "verify", why), or None.
+    (Found by the fault matrix: rolling/linux/budget/mid/crash.)
+    """
+    maintained = [cell for cell in context["all"] if report[cell]["result"] in ("done", "done earlier")]
+    serving = context["cells"].serving(maintained)
+    down = [cell for cell in maintained if cell not in serving]
+    if not down:
+        return None
+    outcome = _back_in_service(down, context)
+    for cell in down:
+        report[cell]["restarted"] = outcome[cell] is None
+    failed = [cell for cell in down if outcome[cell]]
+    if failed:
+        why = f"it no longer served at the end of the rollout, and vcd.active failed: {outcome[failed[0]]}"
+        return failed[0], "verify", why
+    return None
+
+
 def _roll(context, batches, pause):
     """The rollout proper, batch after batch, resuming after the cells its record lists as done."""
     ordered, record = context["all"], context["record"]
@@ -310,6 +334,9 @@ def _roll(context, batches, pause):
         record.mark_done(todo)
         if pause and index < len(batches) - 1:
             time.sleep(pause)
+    failure = _serving_at_the_end(context, report)
+    if failure:
+        return _failed(context, report, failure)
     why = appliances.restore_failover(context) if context["route"] == "appliance" else None
     if why:
         return _failed(context, report, (ordered[-1], "failover", f"the failover mode could not be restored: {why}"))

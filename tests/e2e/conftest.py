@@ -22,7 +22,7 @@ import pytest
 from simulator import file_roots
 from simulator.appliance import AUTOMATIC, appliance_group
 from simulator.model import Cell, CellConfig
-from simulator.pillar import vcd_cell_pillar
+from simulator.pillar import vcd_cell_pillar, write_installer
 from simulator.server import ApplianceServer, CellServer, quiet_request_log
 from tests.conftest import APPLIANCE_ROOT_PASSWORD
 from tests.e2e import ssh
@@ -142,6 +142,31 @@ def cell_minions(salt_master, salt_cli, register_pillar, tmp_path_factory):
         finally:
             for minion in minions.values():
                 minion.terminate()
+
+    return start
+
+
+@pytest.fixture(scope="session")
+def upgrade_cells(cell_minions, tmp_path_factory):
+    """
+    ``with upgrade_cells(names, version) as cells:`` a fake cell server per name, each behind a started
+    minion with an installer of ``version``: ``cells.servers``, ``cells.minions``. Tests serve fresh
+    server groups behind them.
+    """
+
+    @contextlib.contextmanager
+    def start(names, version):
+        installers = tmp_path_factory.mktemp("installers")
+        with contextlib.ExitStack() as stack:
+            servers = {
+                name: stack.enter_context(CellServer(Cell(CellConfig(cell_name=name, admin_password=ADMIN_PASSWORD))))
+                for name in names
+            }
+            cells = {
+                name: (server, {"installer": write_installer(installers / name, server.url, version)})
+                for name, server in servers.items()
+            }
+            yield SimpleNamespace(servers=servers, minions=stack.enter_context(cell_minions(cells)))
 
     return start
 

@@ -6,18 +6,14 @@ step's timeout (2 hours by default), fails naming the cell, the step and what wa
 command run again finishes the upgrade with nothing lost.
 """
 
-import contextlib
 import json
 import subprocess
 import time
-from types import SimpleNamespace
 
 import pytest
 
 from simulator.group import ServerGroup
 from simulator.model import Cell, CellConfig
-from simulator.pillar import write_installer
-from simulator.server import CellServer
 from tests.e2e.conftest import (
     ADMIN_PASSWORD,
     events_of,
@@ -37,19 +33,10 @@ NOTICED_WITHIN = 90
 
 
 @pytest.fixture(scope="module")
-def group(cell_minions, runners_synced, tmp_path_factory):
-    installers = tmp_path_factory.mktemp("installers")
-    with contextlib.ExitStack() as stack:
-        servers = {
-            name: stack.enter_context(CellServer(Cell(CellConfig(cell_name=name, admin_password=ADMIN_PASSWORD))))
-            for name in CELLS
-        }
-        cells = {
-            name: (server, {"installer": write_installer(installers / name, server.url, NEW)})
-            for name, server in servers.items()
-        }
-        minions = stack.enter_context(cell_minions(cells))
-        yield SimpleNamespace(servers=servers, minions=minions)
+def group(upgrade_cells, runners_synced):
+    """Three cells' servers and minions; each test serves a fresh server group behind them."""
+    with upgrade_cells(CELLS, NEW) as cells:
+        yield cells
 
 
 def fresh_group(group, victim_config):

@@ -3,16 +3,12 @@
 group (one database) with jobs running, proven on the cells' and the database's timelines.
 """
 
-import contextlib
 import time
-from types import SimpleNamespace
 
 import pytest
 
 from simulator.group import ServerGroup
 from simulator.model import Cell, CellConfig
-from simulator.pillar import write_installer
-from simulator.server import CellServer
 from tests.e2e.conftest import (
     ADMIN_PASSWORD,
     absolute,
@@ -27,20 +23,10 @@ OLD, NEW = "10.5.0", "10.6.0"
 
 
 @pytest.fixture(scope="module")
-def group(cell_minions, runners_synced, tmp_path_factory):
+def group(upgrade_cells, runners_synced):
     """Three cells' servers and minions; each test serves a fresh server group behind them."""
-    installers = tmp_path_factory.mktemp("installers")
-    with contextlib.ExitStack() as stack:
-        servers = {
-            name: stack.enter_context(CellServer(Cell(CellConfig(cell_name=name, admin_password=ADMIN_PASSWORD))))
-            for name in CELLS
-        }
-        cells = {
-            name: (server, {"installer": write_installer(installers / name, server.url, NEW)})
-            for name, server in servers.items()
-        }
-        minions = stack.enter_context(cell_minions(cells))
-        yield SimpleNamespace(servers=servers, minions=minions)
+    with upgrade_cells(CELLS, NEW) as cells:
+        yield cells
 
 
 @pytest.fixture

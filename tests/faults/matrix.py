@@ -13,7 +13,6 @@ crash of a cell that is stopped) is not applicable, and said so.
 """
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -22,6 +21,7 @@ import signal
 import subprocess
 import sys
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 from simulator.group import ServerGroup
 from simulator.model import Cell, CellConfig
@@ -303,17 +303,8 @@ def lease_dir(root, name):
 
 
 def keeper_alive(root, name):
-    path = lease_dir(root, name) / lease.KEEPER_LOCK
-    if not path.exists():
-        return False
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        return False
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
+    """Whether a live quiesce lease keeper holds ``name``'s lease (it will restore the cell)."""
+    return lease.held_by_a_live_process(SimpleNamespace(lease_dir=str(lease_dir(root, name))), lease.KEEPER_LOCK)
 
 
 def run_violations(returned, group, root):

@@ -44,6 +44,8 @@ import _vcd_orchestration_ssh as transports  # noqa: E402
 RUNNERS = {"upgrade": "vcd_upgrade.upgrade", "rolling": "vcd_rolling.rollout"}
 HTTP_TIMEOUT = 30
 FORK = multiprocessing.get_context("fork")
+# Where a run says that it fired its fault, in the case's root.
+FIRED = "fired.json"
 LOST = (
     "its job was lost: the minion returned nothing and no longer runs it (the minion restarted or died, "
     "or its host went down)"
@@ -78,9 +80,10 @@ class FakeCell:
 class Tracer:
     """Which step runs now, what each of its runs acted on, and the fault that is due."""
 
-    def __init__(self, cells, fault):
+    def __init__(self, cells, fault, root):
         self.cells = cells
         self.fault = fault
+        self.root = root
         self.trace = {}
         self.seconds = {}
         self.current = None
@@ -129,6 +132,8 @@ class Tracer:
 
     def _fire(self, cell):
         kind, target = self.fault["kind"], self.cells[cell]
+        # Said before it acts: a killed run says nothing after.
+        (self.root / FIRED).write_text(json.dumps({"kind": kind, "cell": cell}))
         if kind == "runner-killed":
             os.kill(os.getpid(), signal.SIGKILL)
         if kind == "job-lost":
@@ -269,7 +274,7 @@ def master_opts(root):
 def run(spec):
     root = pathlib.Path(spec["root"])
     cells = {name: FakeCell(cell["url"]) for name, cell in spec["cells"].items()}
-    tracer = Tracer(cells, spec.get("fault"))
+    tracer = Tracer(cells, spec.get("fault"), root)
     minions = {name: Minion(name, root / "minions" / name, cell["settings"]) for name, cell in spec["cells"].items()}
     transports.reach = lambda opts, timeout, ssh: LoaderCells(minions, timeout, tracer)
     run_steps = orchestration.run_steps

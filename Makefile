@@ -13,8 +13,9 @@ LTS_INSTALLED := $(LTS_VENV)/.installed
 # tests exercise nothing of Salt that differs between versions; the simulator's tests do not involve Salt.
 LTS_TESTS := tests/unit tests/loader tests/test_installation.py tests/test_packaging.py tests/test_file_roots.py
 # Three at a time on two cores: the end-to-end tests mostly wait on their fake cells and daemons. A file's
-# tests stay together, so each process starts a file's master and minions once.
-PYTEST := python -m pytest -n 3 --dist loadfile
+# tests stay together, so each process starts a file's master and minions once; the fault matrix's sample
+# goes by plan (the xdist groups of tests/conftest.py).
+PYTEST := python -m pytest -n 3 --dist loadgroup
 
 .PHONY: demo demo-rolling demo-upgrade demo-upgrade-appliance demo-ssh demo-manual test test-all test-lts test-faults check-sshd lint docs bench serve clean
 
@@ -61,7 +62,7 @@ test-lts: $(LTS_INSTALLED) check-sshd
 # CASE=upgrade/linux/drain). `make test` runs a sample of it, rotating with the commit. Prints the case
 # count and the time at the end.
 test-faults: $(INSTALLED)
-	FAULT_CASES=$(or $(CASE),all) $(BIN)/python -m pytest -n 2 -rfs tests/faults
+	FAULT_CASES=$(or $(CASE),all) $(BIN)/python -m pytest -n 3 -rfs tests/faults
 
 # The salt-ssh tests and demo start OpenSSH's server (on 127.0.0.1, with throwaway keys): checked first,
 # so a machine without it learns at once what to install.

@@ -22,4 +22,6 @@ def pytest_terminal_summary(terminalreporter):
         f"{len(skipped)} not applicable, in {time.monotonic() - STARTED:.0f} s"
     )
     for report in ran:
-        terminalreporter.write_line(f"  {report.outcome:7} {report.nodeid.split('[', 1)[-1].rstrip(']')}")
+        # A node id ends in "[<case id>]", and under --dist loadgroup in "@<group>" after it.
+        case = report.nodeid.split("[", 1)[-1].rsplit("]", 1)[0]
+        terminalreporter.write_line(f"  {report.outcome:7} {case}")

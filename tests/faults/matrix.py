@@ -23,19 +23,24 @@ import sys
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
+from simulator.appliance import AUTOMATIC, ApplianceGroup, appliance_group
 from simulator.group import ServerGroup
 from simulator.model import Cell, CellConfig
-from simulator.pillar import vcd_cell_pillar, write_installer
+from simulator.pillar import vcd_cell_pillar, write_installer, write_update_package
+from simulator.server import ApplianceServer, CellServer
 from tests.support import REPO, load_salt_module
 
 sys.path.insert(0, str(REPO / "_utils"))
 
 import _vcd_cell_lease as lease  # noqa: E402
-import _vcd_upgrade_steps as upgrade_steps  # noqa: E402
+import _vcd_rolling_appliance as rolling_appliance  # noqa: E402
 
 CELLS = ("f-1", "f-2", "f-3")
+# On the appliance route, the database cluster's roles.
+ROLES = {"f-1": "primary", "f-2": "standby", "f-3": "cell"}
 ADMIN_PASSWORD = "vmware-Adm1n"
-OLD, NEW = "10.5.0", "10.6.0"
+ROOT_PASSWORD = "r00t-Appl1ance"
+OLD, NEW, NEW_BUILD = "10.5.0", "10.6.0", "24000000"
 MOMENTS = ("start", "mid")
 RERUNS = 3
 # Short enough that a case takes seconds, long enough for the fake cells' own work.
@@ -50,11 +55,16 @@ RUN_TIMEOUT = 600
 
 @dataclass(frozen=True)
 class Kind:
-    """A fault kind: what it arms on the simulator, and what a step must meet on the cell for it to apply."""
+    """
+    A fault kind: what it arms on the simulator, what a step must meet on the cell for it to apply, and
+    on which plans it can apply at all (an appliance API only on appliances, a reboot fault only where
+    the plan reboots).
+    """
 
     name: str
     arm: dict | None
     applies: object
+    possible: object = lambda plan: True
 
 
 def _ran_tools(seen):
@@ -65,8 +75,24 @@ def _served_rest(seen):
     return seen["requests"]["rest"] > 0
 
 
+def _served_appliance(seen):
+    return seen["requests"]["appliance"] > 0
+
+
 def _rebooted(seen):
     return "reboot" in seen["tools"]
+
+
+def _on_appliances(plan):
+    return plan.route == "appliance"
+
+
+def _reboots(plan):
+    return "reboot" in plan.steps
+
+
+def _outage(api, mode):
+    return {"api": api, "mode": mode, "seconds": OUTAGE_SECONDS}
 
 
 KINDS = (
@@ -74,10 +100,12 @@ KINDS = (
     Kind("tool-fails-always", {"tool": "any", "mode": "fail-always"}, _ran_tools),
     Kind("tool-hangs", {"tool": "any", "mode": "hang"}, _ran_tools),
     Kind("crash", None, lambda seen: seen["running"]),
-    Kind("rest-unavailable", {"api": "rest", "mode": "unavailable", "seconds": OUTAGE_SECONDS}, _served_rest),
-    Kind("rest-silent", {"api": "rest", "mode": "silent", "seconds": OUTAGE_SECONDS}, _served_rest),
-    Kind("reboot-slow", {"reboot": "slow", "seconds": SLOW_REBOOT_SECONDS}, _rebooted),
-    Kind("reboot-never", {"reboot": "never"}, _rebooted),
+    Kind("rest-unavailable", _outage("rest", "unavailable"), _served_rest),
+    Kind("rest-silent", _outage("rest", "silent"), _served_rest),
+    Kind("appliance-unavailable", _outage("appliance", "unavailable"), _served_appliance, _on_appliances),
+    Kind("appliance-silent", _outage("appliance", "silent"), _served_appliance, _on_appliances),
+    Kind("reboot-slow", {"reboot": "slow", "seconds": SLOW_REBOOT_SECONDS}, _rebooted, _reboots),
+    Kind("reboot-never", {"reboot": "never"}, _rebooted, _reboots),
     Kind("job-lost", None, lambda seen: True),
     Kind("runner-killed", None, lambda seen: True),
 )
@@ -86,9 +114,22 @@ KINDS = (
 # -- the plans ---------------------------------------------------------------------------------------
 
 
-def _rolling_steps():
-    rolling = load_salt_module("_runners/vcd_rolling.py", "faults_vcd_rolling")
-    return [name for name, _ in rolling._steps(None, True, True)]  # pylint: disable=protected-access
+def _runner(name):
+    return load_salt_module(f"_runners/{name}.py", f"faults_{name}")
+
+
+def _upgrade_steps(route):
+    upgrade = _runner("vcd_upgrade")
+    context = {"route": route, "backup": "appliance"}
+    return [name for name, _ in upgrade._steps(context)]  # pylint: disable=protected-access
+
+
+def _rolling_steps(route):
+    """A rollout's steps; on appliances the primary's batch, which has every step a batch can have."""
+    steps = _runner("vcd_rolling")._steps(None, True, True)  # pylint: disable=protected-access
+    if route == "appliance":
+        steps = rolling_appliance.steps_for(["primary"], {"roles": {"primary": "PRIMARY"}}, steps)
+    return [name for name, _ in steps]
 
 
 @dataclass(frozen=True)
@@ -110,16 +151,15 @@ def plans():
         "cells": list(CELLS),
         "timeout": STEP_TIMEOUT,
         "health_timeout": HEALTH_TIMEOUT,
-        "cell_pillar": {"vcd_cell": {"drain": {"timeout": STEP_TIMEOUT, "interval": 1}}},
+        "cell_pillar": {"vcd_cell": {"drain": {"timeout": STEP_TIMEOUT, "interval": 0.5}}},
     }
+    upgrade = dict(common, version=NEW)
+    rolling = dict(common, batch=1, min_active=1, reboot=True)
     return (
-        Plan(
-            "upgrade",
-            "linux",
-            tuple(name for name, _ in upgrade_steps.LINUX_STEPS),
-            dict(common, version=NEW, backup_completed=True),
-        ),
-        Plan("rolling", "linux", tuple(_rolling_steps()), dict(common, batch=1, min_active=1, reboot=True)),
+        Plan("upgrade", "linux", tuple(_upgrade_steps("linux")), dict(upgrade, backup_completed=True)),
+        Plan("upgrade", "appliance", tuple(_upgrade_steps("appliance")), dict(upgrade, backup="appliance")),
+        Plan("rolling", "linux", tuple(_rolling_steps("linux")), rolling),
+        Plan("rolling", "appliance", tuple(_rolling_steps("appliance")), rolling),
     )
 
 
@@ -149,9 +189,8 @@ def cases():
 @dataclass(frozen=True)
 class Slot:
     """
-    One place of the sample: the first case of ``kind`` that applies, from the case of ``plan`` at
-    ``offset`` on (the offset rotating with the commit), then on the other plans (a reboot fault applies
-    only where a plan reboots).
+    One place of the sample: the first case of ``kind`` on ``plan`` that applies, from its case at
+    ``offset`` on (the offset rotating with the commit).
     """
 
     plan: Plan
@@ -163,26 +202,32 @@ class Slot:
         return f"sample/{self.plan.id}/{self.kind.name}"
 
     def candidates(self, all_cases):
-        found = []
-        for plan in sorted(plans(), key=lambda plan: plan != self.plan):
-            of_kind = [case for case in all_cases if case.plan == plan and case.kind == self.kind]
-            start = self.offset % len(of_kind)
-            found += of_kind[start:] + of_kind[:start]
-        return found
+        of_kind = [case for case in all_cases if case.plan == self.plan and case.kind == self.kind]
+        start = self.offset % len(of_kind)
+        return of_kind[start:] + of_kind[:start]
+
+
+def sample(commit):
+    """
+    What ``make test`` runs: a :class:`Slot` per fault kind, each on one of the plans it can apply to,
+    the plans taking turns (the kinds that apply to every plan come in runs of more than four, so every
+    plan, and so every route, is in every sample), the step and moment rotating with ``commit``.
+    """
+    seed = int(hashlib.sha256(commit.encode()).hexdigest(), 16)
+    every = plans()
+    slots = []
+    for index, kind in enumerate(KINDS):
+        eligible = [plan for plan in every if kind.possible(plan)]
+        slots.append(Slot(eligible[(seed + index) % len(eligible)], kind, seed // 7))
+    return slots
 
 
 def select(all_cases, selector, commit):
-    """
-    ``selector``: ``all``, ``sample`` (for ``make test``: one :class:`Slot` per fault kind, the plans
-    taking turns, the step and moment rotating with ``commit``, so successive commits run every case), or
-    a case id or prefix.
-    """
+    """``selector``: ``all``, ``sample`` (see :func:`sample`), or a case id or prefix."""
     if selector == "all":
         return all_cases
     if selector == "sample":
-        seed = int(hashlib.sha256(commit.encode()).hexdigest(), 16)
-        every = plans()
-        return [Slot(every[(seed + index) % len(every)], kind, seed // 7) for index, kind in enumerate(KINDS)]
+        return sample(commit)
     chosen = [case for case in all_cases if case.id.startswith(selector)]
     if not chosen:
         raise ValueError(f"no fault case is {selector!r} or starts so")
@@ -192,42 +237,82 @@ def select(all_cases, selector, commit):
 # -- the fake server group ---------------------------------------------------------------------------
 
 
-def fresh_group(servers, jobs=(0.3, 0.6)):
-    """A new server group behind ``servers`` (``{id: CellServer}``), each cell with ``jobs`` running."""
-    cells = []
-    for name, server in servers.items():
-        cell = server.replace_cell(
-            Cell(CellConfig(cell_name=name, admin_password=ADMIN_PASSWORD, installed_version=OLD, reboot_seconds=0.5))
-        )
-        for seconds in jobs:
-            cell.add_job(seconds=seconds, name="vappDeploy", owner="alice")
-        cells.append(cell)
-    return ServerGroup(cells)
+@dataclass
+class Served:
+    """One fake cell's servers: its cell's (``cell``, a CellServer) and its appliance API (``api``)."""
+
+    cell: CellServer
+    api: ApplianceServer
+
+    def stop(self):
+        self.cell.stop()
+        self.api.stop()
 
 
-def cell_settings(servers, tools_root):
+def serve():
+    """``{name: Served}`` for every cell of the matrix, started on 127.0.0.1."""
+    group = appliance_group(ROLES, admin_password=ADMIN_PASSWORD)
     return {
-        name: {
-            "url": server.url,
-            "settings": vcd_cell_pillar(
-                server,
-                tools_root / name,
-                cli_timeout=CLI_TIMEOUT,
-                installer=write_installer(tools_root / name / "installer", server.url, NEW),
-            ),
-        }
-        for name, server in servers.items()
+        member.name: Served(CellServer(member.cell).start(), ApplianceServer(member).start())
+        for member in group.appliances
     }
 
 
-def run_once(plan, cells, root, fault=None):
-    """One run in its own process; ``(its return or None when it was killed, its trace)``."""
+def _linux_group(servers):
+    cells = []
+    for name, served in servers.items():
+        config = CellConfig(cell_name=name, admin_password=ADMIN_PASSWORD, installed_version=OLD, reboot_seconds=0.5)
+        cells.append(served.cell.replace_cell(Cell(config)))
+    return ServerGroup(cells)
+
+
+def _appliance_group(servers):
+    appliances = {name: {"root_password": ROOT_PASSWORD, "reboot_seconds": 0.5} for name in ROLES}
+    group = appliance_group(
+        ROLES, failover=AUTOMATIC, appliances=appliances, admin_password=ADMIN_PASSWORD, installed_version=OLD
+    )
+    for member in group.appliances:
+        servers[member.name].cell.replace_cell(member.cell)
+        servers[member.name].api.replace_appliance(member)
+    return group
+
+
+def fresh_group(servers, plan, jobs=(0.3, 0.6)):
+    """A new server group of ``plan``'s route behind ``servers``, each cell on OLD with ``jobs`` running."""
+    group = _appliance_group(servers) if plan.route == "appliance" else _linux_group(servers)
+    for cell in group.cells:
+        for seconds in jobs:
+            cell.add_job(seconds=seconds, name="vappDeploy", owner="alice")
+    return group
+
+
+def cell_settings(servers, tools_root, plan):
+    """Each cell's minion: ``{name: {"url": its control API, "settings": its vcd_cell pillar}}``."""
+    settings = {}
+    for name, served in servers.items():
+        tools = tools_root / name
+        if plan.route == "appliance":
+            package = write_update_package(tools / "update-package", NEW, NEW_BUILD)
+            pillar = vcd_cell_pillar(served.cell, tools, served.api, cli_timeout=CLI_TIMEOUT, update_repo=package)
+        else:
+            installer = write_installer(tools / "installer", served.cell.url, NEW)
+            pillar = vcd_cell_pillar(served.cell, tools, cli_timeout=CLI_TIMEOUT, installer=installer)
+        settings[name] = {"url": served.cell.url, "settings": pillar}
+    return settings
+
+
+def run_once(plan, cells, root, fault=None, measure=False):
+    """
+    One run in its own process; ``(its return or None when it was killed, its trace)``, the trace with
+    what each cell met at each step when ``measure`` (the baseline's: the other runs need only the order).
+    """
     spec = {
         "orchestration": plan.orchestration,
         "kwargs": plan.kwargs,
         "cells": cells,
         "root": str(root),
         "fault": fault,
+        "measure": measure,
     }
     spec_file, out_file, err_file = root / "spec.json", root / "run.out", root / "run.err"
     root.mkdir(parents=True, exist_ok=True)
@@ -295,6 +380,30 @@ def timeline_violations(group):
     for upgrade in upgrades:
         if any(cell["running"] or cell["version"] != NEW for cell in upgrade["cells"].values()):
             found.append(f"the database was upgraded with cells running or not on {NEW}: {upgrade['cells']}")
+    if isinstance(group, ApplianceGroup):
+        found += cluster_violations(group)
+    return found
+
+
+def cluster_violations(group):
+    """
+    What the appliances' cluster timeline says went wrong: a hazard the simulator names (two primaries,
+    a primary installed or rebooted with failover Automatic, an appliance rebooted with no primary), an
+    unplanned failover, two database nodes down at once.
+    """
+    found, down = [], set()
+    for event in sorted(group.timeline.since(0), key=lambda event: (event["t"], event["seq"])):
+        kind = event["event"]
+        if kind == "hazard":
+            found.append(f"the cluster met {event['kind']} ({event})")
+        if kind == "unplanned_failover":
+            found.append(f"an unplanned failover promoted {event['promoted']} (the primary was {event['previous']})")
+        if kind == "reboot" and event["role"] != "CELL":
+            if down:
+                found.append(f"{event['node']} rebooted while the database node(s) {sorted(down)} were down")
+            down.add(event["node"])
+        if kind == "boot":
+            down.discard(event["node"])
     return found
 
 
@@ -308,8 +417,11 @@ def keeper_alive(root, name):
 
 
 def run_violations(returned, group, root):
-    """What is wrong when a run ends: its return, and the cells it left."""
+    """What is wrong when a run ends: its return, and the cells it left (on appliances, the failover mode)."""
     found = []
+    left_manual = isinstance(group, ApplianceGroup) and group.failover != AUTOMATIC
+    if returned is not None and left_manual and "failover" not in returned.get("comment", "").lower():
+        found.append(f"the run left failover {group.failover}, and its return does not name it as what to set")
     if returned is not None and returned.get("result") is not True:
         comment = returned.get("comment", "")
         if "Stopped at " not in comment and "Nothing was touched" not in comment:
@@ -335,17 +447,29 @@ def finished_violations(plan, group, root):
             found.append(f"{name} is {snapshot['service']}, quiesced {snapshot['quiesced']}, not serving")
         if plan.orchestration == "upgrade" and cell.installed_version != NEW:
             found.append(f"{name} runs vCD {cell.installed_version}, not {NEW}")
-        if plan.orchestration == "rolling" and not [e for e in cell.events() if e["event"] == "boot"]:
+        if plan.orchestration == "rolling" and not _rebooted_once(group, cell):
             found.append(f"{name} was never rebooted: not maintained")
         if (lease_dir(root, name) / lease.LEASE_FILE).exists():
             found.append(f"{name} still has a quiesce lease")
     if plan.orchestration == "upgrade" and group.schema_version != NEW:
         found.append(f"the database is on {group.schema_version}, not {NEW}")
+    if isinstance(group, ApplianceGroup):
+        cluster = group.cluster()
+        if (cluster["localClusterHealth"], cluster["localClusterFailover"]) != ("HEALTHY", AUTOMATIC):
+            found.append(f"the cluster is {cluster['localClusterHealth']}, failover {cluster['localClusterFailover']}")
     records = root / "master" / "cache"
     left = [str(p.relative_to(records)) for p in records.rglob("*") if p.is_file()] if records.exists() else []
     if left:
         found.append(f"records left in the master's cache: {left}")
     return found
+
+
+def _rebooted_once(group, cell):
+    """Whether the host of ``cell`` booted again (an appliance's boots are on the cluster's timeline)."""
+    if isinstance(group, ApplianceGroup):
+        name = cell.config.cell_name
+        return any(e["event"] == "boot" and e["node"] == name for e in group.timeline.since(0))
+    return any(e["event"] == "boot" for e in cell.events())
 
 
 @dataclass
@@ -362,8 +486,8 @@ def play(case, at, servers, group, cells, root):
     returned, _ = run_once(case.plan, cells, root, fault)
     outcome.runs.append(returned)
     outcome.violations += run_violations(returned, group, root)
-    for server in servers.values():
-        server.cell.clear_faults()
+    for served in servers.values():
+        served.cell.cell.clear_faults()
     for _ in range(RERUNS):
         if returned is not None and returned.get("result") is True:
             break

@@ -14,11 +14,13 @@ the job reaches it (it is started again for the next job, as a restarted minion 
 The spec: ``orchestration`` (``upgrade`` or ``rolling``), ``kwargs`` for it, ``cells`` (``{id: {"url": the
 fake cell's, "settings": {"vcd_cell": ...}}}``), ``root`` (the master's and the minions' files, kept across
 the runs of a case), and ``fault`` (None, or ``{"step", "execution", "cell", "kind", ...}``: armed when the
-step's ``execution``-th run first acts on ``cell``). The trace says, per step and run of it, which cells it
-acted on in order and what each met: tool runs, API requests, whether the cell ran.
+step's ``execution``-th run first acts on ``cell``), and ``measure`` (whether the trace says what each cell
+met). The trace says, per step and run of it, which cells it acted on in order and, measured, what each
+met: tool runs, API requests, whether the cell ran.
 """
 
 import concurrent.futures
+import contextlib
 import fnmatch
 import json
 import multiprocessing
@@ -43,6 +45,9 @@ import _vcd_orchestration_ssh as transports  # noqa: E402
 
 RUNNERS = {"upgrade": "vcd_upgrade.upgrade", "rolling": "vcd_rolling.rollout"}
 HTTP_TIMEOUT = 30
+WARM_SLS = ("vcd.drained", "vcd.active")
+# Seconds a fake minion is given to end once the run is over.
+STOP_SECONDS = 2
 FORK = multiprocessing.get_context("fork")
 # Where a run says that it fired its fault, in the case's root.
 FIRED = "fired.json"
@@ -78,12 +83,16 @@ class FakeCell:
 
 
 class Tracer:
-    """Which step runs now, what each of its runs acted on, and the fault that is due."""
+    """
+    Which step runs now, what each of its runs acted on (with ``measure``, what each cell met there), and
+    the fault that is due.
+    """
 
-    def __init__(self, cells, fault, root):
+    def __init__(self, cells, fault, root, measure):
         self.cells = cells
         self.fault = fault
         self.root = root
+        self.measure = measure
         self.trace = {}
         self.seconds = {}
         self.current = None
@@ -107,6 +116,8 @@ class Tracer:
         return traced
 
     def _close(self, touched):
+        if not self.measure:
+            return
         for cell, seen in touched.items():
             now = self.cells[cell].seen()
             seen["tools"] = now["tools"][len(seen.pop("tools_before")) :]
@@ -119,16 +130,15 @@ class Tracer:
         name, index = self.current
         touched = self.trace[name][index]
         if cell not in touched:
-            seen = self.cells[cell].seen()
-            touched[cell] = {
-                "tools_before": seen["tools"],
-                "requests_before": seen["requests"],
-                "running": seen["running"],
-            }
+            touched[cell] = self._before(cell) if self.measure else {}
             fault = self.fault
             if fault and (fault["step"], fault["execution"], fault["cell"]) == (name, index, cell):
                 return self._fire(cell)
         return False
+
+    def _before(self, cell):
+        seen = self.cells[cell].seen()
+        return {"tools_before": seen["tools"], "requests_before": seen["requests"], "running": seen["running"]}
 
     def _fire(self, cell):
         kind, target = self.fault["kind"], self.cells[cell]
@@ -168,12 +178,23 @@ def _job(connection, functions, job):
     os._exit(0)
 
 
+def _warm(functions):
+    """
+    What every job would load again, loaded once in the minion's process before any job is forked from
+    it (the execution module, the state system, the SLS rendered): touching no cell.
+    """
+    for sls in WARM_SLS:
+        functions["state.show_sls"](sls)
+    functions["vcd_cell.version"]  # pylint: disable=pointless-statement
+
+
 def _serve(connection, name, root, settings):
     """
     A fake cell's minion: its loader, and each job it is sent in a process of its own, forked from it as
     a minion's are (its reboot command waits for that process to end, as on a real minion).
     """
     functions = load_minion(name, root, settings)[1]
+    _warm(functions)
     while (job := connection.recv()) is not None:
         ours, theirs = multiprocessing.Pipe()
         process = FORK.Process(target=_job, args=(theirs, functions, job))
@@ -202,14 +223,17 @@ class Minion:
     def kill(self):
         """SIGKILL the minion process, as a service restart or an OOM kill ends it."""
         if self.process is not None:
-            os.kill(self.process.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.process.pid, signal.SIGKILL)
             self.process.join()
             self.process = None
 
     def stop(self):
+        """Asked to end once the run is over; SIGKILLed when it does not end soon (its jobs all returned)."""
         if self.process is not None:
             self.connection.send(None)
-            self.process.join(timeout=30)
+            self.process.join(timeout=STOP_SECONDS)
+            self.kill()
 
 
 class LoaderCells(orchestration.Cells):
@@ -274,7 +298,7 @@ def master_opts(root):
 def run(spec):
     root = pathlib.Path(spec["root"])
     cells = {name: FakeCell(cell["url"]) for name, cell in spec["cells"].items()}
-    tracer = Tracer(cells, spec.get("fault"), root)
+    tracer = Tracer(cells, spec.get("fault"), root, spec.get("measure", False))
     minions = {name: Minion(name, root / "minions" / name, cell["settings"]) for name, cell in spec["cells"].items()}
     transports.reach = lambda opts, timeout, ssh: LoaderCells(minions, timeout, tracer)
     run_steps = orchestration.run_steps

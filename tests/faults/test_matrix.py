@@ -9,8 +9,7 @@ import subprocess
 
 import pytest
 
-from simulator.model import Cell, CellConfig
-from simulator.server import CellServer, quiet_request_log
+from simulator.server import quiet_request_log
 from tests.faults import matrix
 from tests.faults.run import FIRED
 from tests.support import REPO
@@ -29,10 +28,10 @@ CASES = matrix.select(ALL, SELECTOR, _commit())
 @pytest.fixture(scope="module")
 def servers():
     quiet_request_log()
-    started = {name: CellServer(Cell(CellConfig(cell_name=name))).start() for name in matrix.CELLS}
+    started = matrix.serve()
     yield started
-    for server in started.values():
-        server.stop()
+    for served in started.values():
+        served.stop()
 
 
 @pytest.fixture(scope="module")
@@ -43,9 +42,9 @@ def baseline(servers, tmp_path_factory):
     def trace(plan):
         if plan.id not in traces:
             root = tmp_path_factory.mktemp("baseline")
-            group = matrix.fresh_group(servers)
+            group = matrix.fresh_group(servers, plan)
             returned, traces[plan.id] = matrix.run_once(
-                plan, matrix.cell_settings(servers, root / "tools"), root / "run"
+                plan, matrix.cell_settings(servers, root / "tools", plan), root / "run", measure=True
             )
             assert returned["result"] is True, returned
             found = matrix.timeline_violations(group) + matrix.finished_violations(plan, group, root / "run")
@@ -84,14 +83,18 @@ def applicable(chosen, baseline):
 
 # A case runs the orchestration up to four times, some waiting out a hang, an outage or a slow reboot.
 @pytest.mark.timeout(matrix.RUN_TIMEOUT * (1 + matrix.RERUNS))
-@pytest.mark.parametrize("chosen", CASES, ids=lambda chosen: chosen.id)
+@pytest.mark.parametrize(
+    "chosen",
+    # A plan's cases share its baseline: one group per plan, the plans spread over make test's processes.
+    [pytest.param(chosen, id=chosen.id, marks=pytest.mark.xdist_group(f"faults/{chosen.plan.id}")) for chosen in CASES],
+)
 def test_a_rerun_finishes_with_every_invariant_held(chosen, servers, baseline, tmp_path):
     case, at, why = applicable(chosen, baseline)
     if case is None:
         pytest.skip(f"not applicable: {why}")
     print(f"case {case.id}, its fault at the run {at[0]} of the step, on {at[1]}")
-    group = matrix.fresh_group(servers)
-    cells = matrix.cell_settings(servers, tmp_path / "tools")
+    group = matrix.fresh_group(servers, case.plan)
+    cells = matrix.cell_settings(servers, tmp_path / "tools", case.plan)
     outcome = matrix.play(case, at, servers, group, cells, tmp_path / "case")
     assert not outcome.violations, "\n".join([f"{case.id} at {at}:", *outcome.violations, f"runs: {outcome.runs}"])
     assert fired(case, tmp_path / "case", group, at[1]), f"{case.id}: the fault never took effect at {at}"

@@ -147,20 +147,27 @@ def _message_is_on():
         return None
 
 
-def _stopped_cell(ret, maintenance_message):
-    """The cell is already stopped: at most the maintenance message is left to do."""
+def _stopped_cell(ret, maintenance_message, lease):
+    """
+    The cell is already stopped: at most its quiesce lease and the maintenance message are left to do.
+    """
     ret["result"] = True
     ret["comment"] = "The cell is already stopped"
+    # A quiesce does not outlive the service: a lease taken before the cell stopped (orch.vcd_upgrade's
+    # quiesce step, then a crash) guards nothing any more, and left held it would fail the upgrade's verify.
+    if lease and not __opts__["test"] and __salt__["vcd_cell.release_lease"]():
+        ret["comment"] += "; the quiesce lease taken before it stopped is ended"
+        ret["changes"]["lease_released"] = True
     if not maintenance_message or _message_is_on():
         return ret
     if __opts__["test"]:
         ret["result"] = None
         ret["comment"] += "; its maintenance message would be turned on"
-        ret["changes"] = {"maintenance_message": True}
+        ret["changes"]["maintenance_message"] = True
         return ret
     __salt__["vcd_cell.maintenance_message"](True)
     ret["comment"] += "; its maintenance message is now on"
-    ret["changes"] = {"maintenance_message": True}
+    ret["changes"]["maintenance_message"] = True
     return ret
 
 
@@ -208,7 +215,7 @@ def _drain(ret, timeout, interval, maintenance_message, on_timeout, cancel_grace
     group_api_url = _reconnect_through(vcenter_reconnect)
     __salt__["vcd_cell.claim"]()
     if not __salt__["vcd_cell.is_running"]():
-        _stopped_cell(ret, maintenance_message)
+        _stopped_cell(ret, maintenance_message, lease)
         return
     # A quiesce of this host's still in force (its lease held: orch.vcd_upgrade's quiesce step, a
     # re-applied drain) needs no reading first: the drain reads the cell at once and, finding it

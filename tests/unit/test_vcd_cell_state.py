@@ -116,9 +116,30 @@ def test_a_cell_under_a_quiesce_lease_of_this_host_is_read_by_the_drain_itself(c
 def test_an_already_stopped_cell_is_left_alone(calls):
     calls["vcd_cell.is_running"].side_effect = None
     calls["vcd_cell.is_running"].return_value = False
+    calls["vcd_cell.release_lease"].return_value = False
     ret = vcd_cell_state.drained("cell1")
     assert (ret["result"], ret["changes"]) == (True, {})
-    assert called(calls) == {"vcd_cell.claim", "vcd_cell.is_running"}
+    assert called(calls) == {"vcd_cell.claim", "vcd_cell.is_running", "vcd_cell.release_lease"}
+
+
+def test_a_stopped_cell_quiesced_under_a_lease_before_it_stopped_has_the_lease_ended(calls):
+    # orch.vcd_upgrade's quiesce step took the lease, then the cell crashed before its drain: the quiesce
+    # went with the service, and a lease left held would fail the upgrade's verify.
+    calls["vcd_cell.is_running"].side_effect = None
+    calls["vcd_cell.is_running"].return_value = False
+    ret = vcd_cell_state.drained("cell1")
+    assert (ret["result"], ret["changes"]) == (True, {"lease_released": True})
+    assert "quiesce lease taken before it stopped is ended" in ret["comment"]
+    calls["vcd_cell.release_lease"].assert_called_once_with()
+
+
+def test_a_stopped_cell_keeps_its_lease_in_test_mode_and_with_leases_off(calls, opts):
+    calls["vcd_cell.is_running"].side_effect = None
+    calls["vcd_cell.is_running"].return_value = False
+    assert vcd_cell_state.drained("cell1", lease=0)["changes"] == {}
+    opts["test"] = True
+    assert vcd_cell_state.drained("cell1")["changes"] == {}
+    calls["vcd_cell.release_lease"].assert_not_called()
 
 
 def test_a_drain_already_running_elsewhere_fails_this_one_before_it_touches_the_cell(calls):
@@ -132,6 +153,7 @@ def test_a_drain_already_running_elsewhere_fails_this_one_before_it_touches_the_
 def test_a_stopped_cell_gets_its_missing_maintenance_message(calls):
     calls["vcd_cell.is_running"].side_effect = None
     calls["vcd_cell.is_running"].return_value = False
+    calls["vcd_cell.release_lease"].return_value = False
     ret = vcd_cell_state.drained("cell1", maintenance_message=True)
     assert (ret["result"], ret["changes"]) == (True, {"maintenance_message": True})
     calls["vcd_cell.maintenance_message"].assert_called_once_with(True)

@@ -91,10 +91,23 @@ def _steps(context):
     )
 
 
+def _start_over(record):
+    """
+    The next run starts over: the record forgotten, but for a failover mode this upgrade set Manual and
+    could not set back, kept so that the next run sets it back when it ends.
+    """
+    if record.data.get("failover_changed"):
+        record.data = {"done": [], "failover_before": record.data["failover_before"], "failover_changed": True}
+        record.save()
+    else:
+        record.forget()
+
+
 def _restore(cells, context, report):
     """
     Before the point of no return: every cell back into service (its software is unchanged), and on
-    appliances the failover mode back to what it was.
+    appliances the failover mode back to what it was. What the return says of it; the record is kept
+    only for a failover mode not set back, so that the next run, which starts over, sets it back.
     """
     outcome = steps.start(cells, context)
     for cell in cells:
@@ -102,11 +115,26 @@ def _restore(cells, context, report):
         if outcome[cell]:
             report[cell]["restore_failed"] = outcome[cell]
     not_restored = [cell for cell in cells if outcome[cell]]
-    if context["route"] == "appliance":
-        why = appliance_route.restore_failover(context)
-        if why:
-            not_restored.append(f"the failover mode ({why})")
-    return not_restored
+    failover = appliance_route.restore_failover(context) if context["route"] == "appliance" else None
+    record = context["record"]
+    _start_over(record)
+    said = []
+    if not_restored:
+        failed_on = ", ".join(not_restored)
+        said.append(f" Putting the cells back into service failed on {failed_on}: apply vcd.active there.")
+    if failover:
+        said.append(
+            f" Setting the failover mode back failed ({failover}): set it with vcd_cell.failover_mode "
+            f"{record.data['failover_before'].lower()} on the primary, or run the same upgrade again, which sets "
+            "it back when it ends."
+        )
+    if said:
+        return "".join(said)
+    return (
+        " Before the point of no return: every cell was put back into service, its software unchanged"
+        + (", and the failover mode restored." if context["route"] == "appliance" else ".")
+        + " Fix the cause and run the same upgrade again: it starts over."
+    )
 
 
 def _where_cells_are(cells, context, report):
@@ -123,10 +151,17 @@ def _where_cells_are(cells, context, report):
 
 def _past_no_return(context, step):
     """What the person who goes on after a failure past the point of no return is told."""
-    comment = (
-        " Past the point of no return (the first install): nothing was restarted, the cells stay stopped "
-        f"with their maintenance message. Fix the cause and run the same upgrade again: it resumes at {step}."
-    )
+    if step == "verify":
+        comment = (
+            " Past the point of no return (the first install): the cells were started, each one's state is "
+            "above. Fix the cause and run the same upgrade again: it resumes at verify, starting again a cell "
+            "that went down."
+        )
+    else:
+        comment = (
+            " Past the point of no return (the first install): nothing was restarted, the cells stay stopped "
+            f"with their maintenance message. Fix the cause and run the same upgrade again: it resumes at {step}."
+        )
     if context["route"] == "appliance" and context["record"].data.get("failover_changed"):
         comment += (
             " The failover mode stays MANUAL until the upgrade completes (or set it back with "
@@ -147,17 +182,9 @@ def _failed(context, report, failure, done):
     comment = f"Stopped at {cell}, step {step}: {why}."
     if step == "preflight":
         comment += " Nothing was touched. Fix the cause and run the same upgrade again."
-        record.forget()
+        _start_over(record)
     elif step in steps.BEFORE_NO_RETURN and context["on_failure"] == "restore":
-        not_restored = _restore(cells, context, report)
-        record.forget()
-        comment += (
-            " Before the point of no return: every cell was put back into service, its software unchanged"
-            + (", and the failover mode restored." if context["route"] == "appliance" else ".")
-            + " Fix the cause and run the same upgrade again: it starts over."
-            if not not_restored
-            else f" Putting the cells back into service failed on {', '.join(not_restored)}: apply vcd.active there."
-        )
+        comment += _restore(cells, context, report)
     elif step in steps.BEFORE_NO_RETURN:
         comment += " Nothing was restarted (on_failure: stop): apply vcd.active to the cells, or run again."
     else:

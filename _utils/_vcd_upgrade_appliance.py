@@ -57,7 +57,9 @@ def preflight(cells, context):
         return dict.fromkeys(cells, why)
     context["db_cell"] = primary
     record = context["record"]
-    record.data.update(roles=roles, nodes=nodes, primary=primary, failover_before=answers[primary]["failover"])
+    record.data.update(roles=roles, nodes=nodes, primary=primary)
+    # A run that could not set the failover mode back kept the mode it found: this one restores that.
+    record.data.setdefault("failover_before", answers[primary]["failover"])
     record.save()
     return outcome
 
@@ -80,10 +82,17 @@ def failover(cells, context):
 
 
 def restore_failover(context):
-    """After a failure before the point of no return: failover AUTOMATIC again if the upgrade changed it."""
-    if not context["record"].data.get("failover_changed"):
+    """
+    After a failure before the point of no return: failover AUTOMATIC again if the upgrade changed it
+    (recorded as no longer changed); None, or why it failed.
+    """
+    record = context["record"]
+    if not record.data.get("failover_changed"):
         return None
-    return _set_failover(context, "automatic")
+    why = _set_failover(context, "automatic")
+    if why is None:
+        record.data["failover_changed"] = False
+    return why
 
 
 def backup(cells, context):

@@ -135,20 +135,44 @@ def start(cells, context):
     return context["cells"].apply(cells, "vcd.active", active_pillar(context))
 
 
+def _listed(cells, answers):
+    """vCD's list of the group's cells, by name, as the first cell that could read it answered."""
+    listings = answers["vcd_cell.cells"]
+    listing = next((listings[cell] for cell in cells if isinstance(listings.get(cell), list)), [])
+    return {entry["name"]: entry for entry in listing}
+
+
+def _down_on_the_version(cells, answers, names, version):
+    """The cells that answer that they do not serve while vCD lists them on ``version``."""
+    health, listed = answers["vcd_cell.health"], _listed(cells, answers)
+    return [
+        cell
+        for cell in cells
+        if isinstance(health.get(cell), dict)
+        and not health[cell].get("up")
+        and same_version(version, (listed.get(names.get(cell, cell)) or {}).get("version"))
+    ]
+
+
 def verify(cells, context, extra=()):
     """
     Every cell serves (health check) on ``version``, and no quiesce lease is left, in one job. Each
     scheduler was read active by ``vcd.active`` in the start step; the cells API (vCD 10.5.1) says so
-    again here, for free, where the cell has it.
+    again here, for free, where the cell has it. A cell that does not serve while vCD lists it on
+    ``version`` (it went down since it was started) gets ``vcd.active`` first, and is asked again.
     """
-    answers = context["cells"].call_each(
-        cells, [("vcd_cell.health", (), None), ("vcd_cell.lease", (), None), ("vcd_cell.cells", (), None), *extra]
-    )
-    context["answers"] = answers
-    health, leases, listings = answers["vcd_cell.health"], answers["vcd_cell.lease"], answers["vcd_cell.cells"]
-    listing = next((listings[cell] for cell in cells if isinstance(listings.get(cell), list)), [])
-    listed = {entry["name"]: entry for entry in listing}
+    asked = [("vcd_cell.health", (), None), ("vcd_cell.lease", (), None), ("vcd_cell.cells", (), None), *extra]
+    answers = context["cells"].call_each(cells, asked)
     names, version = context["record"].data.get("names", {}), context["version"]
+    down = _down_on_the_version(cells, answers, names, version)
+    if down:
+        # Gone down since the start (a crash): started again, its software and the database both on the
+        # version. A run resuming here would otherwise fail here for good.
+        start(down, context)
+        answers = context["cells"].call_each(cells, asked)
+    context["answers"] = answers
+    health, leases = answers["vcd_cell.health"], answers["vcd_cell.lease"]
+    listed = _listed(cells, answers)
     outcome = {}
     for cell in cells:
         entry = listed.get(names.get(cell, cell))

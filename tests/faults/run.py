@@ -22,12 +22,14 @@ met: tool runs, API requests, whether the cell ran.
 import concurrent.futures
 import contextlib
 import fnmatch
+import itertools
 import json
 import multiprocessing
 import os
 import pathlib
 import signal
 import sys
+import threading
 import time
 import traceback
 
@@ -191,45 +193,84 @@ def _warm(functions):
 def _serve(connection, name, root, settings):
     """
     A fake cell's minion: its loader, and each job it is sent in a process of its own, forked from it as
-    a minion's are (its reboot command waits for that process to end, as on a real minion).
+    a minion's are (its reboot command waits for that process to end, as on a real minion), several at
+    once (a job the orchestration stopped waiting for runs on while the next one comes).
     """
     functions = load_minion(name, root, settings)[1]
     _warm(functions)
-    while (job := connection.recv()) is not None:
+    sending = threading.Lock()
+
+    def run(job_id, job):
         ours, theirs = multiprocessing.Pipe()
         process = FORK.Process(target=_job, args=(theirs, functions, job))
         process.start()
-        connection.send(ours.recv())
+        answer = ours.recv()
+        with sending:
+            connection.send((job_id, answer))
         process.join()
+
+    while (message := connection.recv()) is not None:
+        threading.Thread(target=run, args=message, daemon=True).start()
     # Salt's exit handlers in a forked process wait on what the process it was forked from started.
     os._exit(0)
 
 
+class JobLost(Exception):
+    """The minion died with the job."""
+
+
 class Minion:
-    """A fake cell's minion process (see :func:`_serve`), started again after it was killed."""
+    """
+    A fake cell's minion process (see :func:`_serve`), started again after it was killed; :meth:`run`
+    gives each job's return as a future.
+    """
 
     def __init__(self, name, root, settings):
         self.args = (name, root, settings)
         self.process = None
+        self.lock = threading.Lock()
+        self.jobs = {}
+        self.ids = itertools.count()
+
+    def _start(self):
+        self.connection, theirs = multiprocessing.Pipe()
+        self.process = FORK.Process(target=_serve, args=(theirs, *self.args))
+        self.process.start()
+        threading.Thread(target=self._returns, args=(self.connection,), daemon=True).start()
+
+    def _returns(self, connection):
+        with contextlib.suppress(EOFError, OSError):
+            while True:
+                job_id, answer = connection.recv()
+                with self.lock:
+                    job = self.jobs.pop(job_id)
+                job.set_result(answer)
 
     def run(self, fun, arg, kwarg):
-        if self.process is None:
-            self.connection, theirs = multiprocessing.Pipe()
-            self.process = FORK.Process(target=_serve, args=(theirs, *self.args))
-            self.process.start()
-        self.connection.send((fun, arg, kwarg))
-        return self.connection.recv()
+        job = concurrent.futures.Future()
+        with self.lock:
+            if self.process is None:
+                self._start()
+            job_id = next(self.ids)
+            self.jobs[job_id] = job
+            self.connection.send((job_id, (fun, arg, kwarg)))
+        return job
 
     def kill(self):
-        """SIGKILL the minion process, as a service restart or an OOM kill ends it."""
-        if self.process is not None:
+        """SIGKILL the minion process, as a service restart or an OOM kill ends it: its jobs are lost."""
+        with self.lock:
+            if self.process is None:
+                return
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.process.pid, signal.SIGKILL)
             self.process.join()
             self.process = None
+            lost, self.jobs = self.jobs, {}
+        for job in lost.values():
+            job.set_exception(JobLost())
 
     def stop(self):
-        """Asked to end once the run is over; SIGKILLed when it does not end soon (its jobs all returned)."""
+        """Asked to end once the run is over; SIGKILLed when it does not end soon."""
         if self.process is not None:
             self.connection.send(None)
             self.process.join(timeout=STOP_SECONDS)
@@ -254,7 +295,8 @@ class LoaderCells(orchestration.Cells):
     def call(self, cells, fun, arg=(), kwarg=None, timeout=None):
         """
         The job reaches its cells in order, the fault's moment checked at each (:meth:`Tracer.before`),
-        and runs on all of them at once, as Salt's publish does.
+        and runs on all of them at once, as Salt's publish does; a cell that has not returned within
+        ``timeout`` (default the plan's) is silent, its job running on.
         """
         reached, silent = [], {}
         for cell in cells:
@@ -264,14 +306,27 @@ class LoaderCells(orchestration.Cells):
                 silent[cell] = LOST
             else:
                 reached.append(cell)
-        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(reached))) as pool:
-            running = {cell: pool.submit(self.minions[cell].run, fun, list(arg), dict(kwarg or {})) for cell in reached}
-        return orchestration.Answers({cell: job.result() for cell, job in running.items()}, silent)
+        timeout = timeout or self.timeout
+        running = {cell: self.minions[cell].run(fun, list(arg), dict(kwarg or {})) for cell in reached}
+        concurrent.futures.wait(running.values(), timeout=timeout)
+        answers = orchestration.Answers(silent=silent)
+        for cell, job in running.items():
+            if not job.done():
+                # As Cells says it: the step's deadline passed; the job runs on, on the cell.
+                what = ", ".join(name for name, _, _ in arg[0]) if fun == "_compound" else fun
+                answers.silent[cell] = f"{what} returned nothing within {timeout}s"
+            elif job.exception() is not None:
+                answers.silent[cell] = LOST
+            else:
+                answers[cell] = job.result()
+        return answers
 
     def call_each(self, cells, calls, timeout=None):
         answers = {fun: orchestration.Answers() for fun, _, _ in calls}
         for cell in cells:
-            job = self.call([cell], "_compound", [[(fun, list(arg), kwarg) for fun, arg, kwarg in calls]])
+            job = self.call(
+                [cell], "_compound", [[(fun, list(arg), kwarg) for fun, arg, kwarg in calls]], timeout=timeout
+            )
             for fun, _, _ in calls:
                 if cell in job:
                     answers[fun][cell] = job[cell][fun]

@@ -14,9 +14,10 @@ def pytest_terminal_summary(terminalreporter):
     ]
     if not reports:
         return
-    ran = [r for r in reports if r.when == "call"]
+    # A case found not applicable is skipped in its call; a failed fixture fails its setup.
     skipped = [r for r in reports if r.outcome == "skipped"]
-    failed = [r for r in reports if r.outcome == "failed"]
+    ran = [r for r in reports if r.outcome != "skipped" and (r.when == "call" or r.outcome == "failed")]
+    failed = [r for r in ran if r.outcome == "failed"]
     terminalreporter.write_line(
         f"fault matrix: {len(ran) + len(skipped)} case(s): {len(ran)} run ({len(failed)} failed), "
         f"{len(skipped)} not applicable, in {time.monotonic() - STARTED:.0f} s"

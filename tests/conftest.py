@@ -24,18 +24,6 @@ APPLIANCE_ROOT_PASSWORD = "r00t at the appliance: Pässwörd"
 logging.raiseExceptions = False
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items):
-    """
-    The groups ``make test`` spreads over its processes (``--dist loadgroup``): by default a file's tests
-    stay together, so each process starts a file's master and minions once; a test that names its own
-    group (the fault matrix's sample, by plan) goes with that group instead.
-    """
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
-
-
 @pytest.fixture(scope="session")
 def event_listener():
     """

@@ -1,8 +1,45 @@
-"""The fault matrix's summary: how many cases it had, ran and found not applicable, and how long it took."""
+"""
+The fault matrix's fixtures (a plan's file starts its fake cells and runs its baseline once), and its
+summary: how many cases it had, ran and found not applicable, and how long it took.
+"""
 
 import time
 
+import pytest
+
+from simulator.server import quiet_request_log
+from tests.faults import matrix
+
 STARTED = time.monotonic()
+
+
+@pytest.fixture(scope="module")
+def servers():
+    quiet_request_log()
+    started = matrix.serve()
+    yield started
+    for served in started.values():
+        served.stop()
+
+
+@pytest.fixture(scope="module")
+def baseline(servers, tmp_path_factory):
+    """``baseline(plan)``: the trace of a run of ``plan`` with no fault, which must itself finish cleanly."""
+    traces = {}
+
+    def trace(plan):
+        if plan.id not in traces:
+            root = tmp_path_factory.mktemp("baseline")
+            group = matrix.fresh_group(servers, plan)
+            returned, traces[plan.id] = matrix.run_once(
+                plan, matrix.cell_settings(servers, root / "tools", plan), root / "run", measure=True
+            )
+            assert returned["result"] is True, returned
+            found = matrix.timeline_violations(group) + matrix.finished_violations(plan, group, root / "run")
+            assert not found, found
+        return traces[plan.id]
+
+    return trace
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -10,7 +47,8 @@ def pytest_terminal_summary(terminalreporter):
         report
         for kind in ("passed", "failed", "skipped")
         for report in terminalreporter.stats.get(kind, [])
-        if "tests/faults/" in getattr(report, "nodeid", "")
+        # A plan's file with none of the chosen cases has a test of no case ("NOTSET"): not a case.
+        if "tests/faults/" in getattr(report, "nodeid", "") and "[NOTSET]" not in report.nodeid
     ]
     if not reports:
         return
@@ -23,6 +61,5 @@ def pytest_terminal_summary(terminalreporter):
         f"{len(skipped)} not applicable, in {time.monotonic() - STARTED:.0f} s"
     )
     for report in ran:
-        # A node id ends in "[<case id>]", and under --dist loadgroup in "@<group>" after it.
         case = report.nodeid.split("[", 1)[-1].rsplit("]", 1)[0]
         terminalreporter.write_line(f"  {report.outcome:7} {case}")

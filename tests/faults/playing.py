@@ -1,6 +1,7 @@
 """
-The fault matrix's test (tests/faults/matrix.py), one per case, made for each plan's file by
-:func:`matrix_test` (a file per plan: ``make test`` spreads files over its processes). ``FAULT_CASES``
+The fault matrix's test (tests/faults/matrix.py), one per case, made by :func:`matrix_test` for
+test_matrix.py (in one file, so that make test runs its sample in one of its processes: the cases are
+heavy on the CPU, and spread over every process they starve the others' deadlines). ``FAULT_CASES``
 chooses: ``sample`` (what ``make test`` runs: every fault kind, each on a plan, step and moment that
 rotate with the commit), ``all`` (``make test-faults``), or a case id or prefix (``make test-faults
 CASE=upgrade/linux/drain``).
@@ -53,9 +54,9 @@ def applicable(chosen, baseline):
     return None, None, "; ".join(reasons)
 
 
-def matrix_test(plan_id):
-    """The test of every chosen case of the plan ``plan_id``, for that plan's file."""
-    chosen_here = [chosen for chosen in CASES if chosen.plan.id == plan_id]
+def matrix_test():
+    """The test of every chosen case."""
+    chosen_here = CASES
 
     # A case runs the orchestration up to four times, some waiting out a hang, an outage or a slow reboot.
     @pytest.mark.timeout(matrix.RUN_TIMEOUT * (1 + matrix.RERUNS))

@@ -1,5 +1,0 @@
-"""The fault matrix's cases of ``upgrade/appliance`` (see tests/faults/matrix.py)."""
-
-from tests.faults.playing import matrix_test
-
-test_a_rerun_finishes_with_every_invariant_held = matrix_test("upgrade/appliance")

@@ -12,6 +12,7 @@ from simulator.appliance import AUTOMATIC, appliance_group
 from simulator.model import Cell, CellConfig
 from simulator.pillar import vcd_cell_pillar, write_update_package
 from simulator.server import ApplianceServer, CellServer, quiet_request_log
+from tests.faults.summary import pytest_terminal_summary  # noqa: F401  (the fault matrix's)
 from tests.support import tool_env
 
 TOOL_TIMEOUT = 60

@@ -142,9 +142,8 @@ def _listed(cells, answers):
     return {entry["name"]: entry for entry in listing}
 
 
-def _down_on_the_version(cells, answers, names, version):
+def _down_on_the_version(cells, health, listed, names, version):
     """The cells that answer that they do not serve while vCD lists them on ``version``."""
-    health, listed = answers["vcd_cell.health"], _listed(cells, answers)
     return [
         cell
         for cell in cells
@@ -164,15 +163,14 @@ def verify(cells, context, extra=()):
     asked = [("vcd_cell.health", (), None), ("vcd_cell.lease", (), None), ("vcd_cell.cells", (), None), *extra]
     answers = context["cells"].call_each(cells, asked)
     names, version = context["record"].data.get("names", {}), context["version"]
-    down = _down_on_the_version(cells, answers, names, version)
+    down = _down_on_the_version(cells, answers["vcd_cell.health"], _listed(cells, answers), names, version)
     if down:
         # Gone down since the start (a crash): started again, its software and the database both on the
         # version. A run resuming here would otherwise fail here for good.
         start(down, context)
         answers = context["cells"].call_each(cells, asked)
     context["answers"] = answers
-    health, leases = answers["vcd_cell.health"], answers["vcd_cell.lease"]
-    listed = _listed(cells, answers)
+    health, leases, listed = answers["vcd_cell.health"], answers["vcd_cell.lease"], _listed(cells, answers)
     outcome = {}
     for cell in cells:
         entry = listed.get(names.get(cell, cell))

@@ -2,7 +2,9 @@
 
 import functools
 import logging
+import os
 import subprocess
+import sys
 
 import pytest
 from saltfactories.plugins.event_listener import EventListener
@@ -23,6 +25,12 @@ APPLIANCE_ROOT_PASSWORD = "r00t at the appliance: Pässwörd"
 # streams and print "--- Logging error --- ... I/O operation on closed file" tracebacks at teardown. They
 # are noise that would bury a real failure, so a handler that cannot write stays silent.
 logging.raiseExceptions = False
+
+# The stub tools start with ``#!/usr/bin/env -S python3 -S``: the tests' own interpreter comes first on
+# the PATH of everything they start (minions, salt-call, the fault matrix's runs), not a wrapper found
+# first (pyenv's shim is a shell script that took longer than the stub's whole run, hundreds of times a
+# run). The stubs need nothing but the standard library, so any python3 is as faithful as this one.
+os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env -S python3 -S
 """The simulator's create-backup.sh; see simulator/appliance_tools.py."""
 import os
 import sys

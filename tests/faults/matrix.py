@@ -28,7 +28,7 @@ from simulator.group import ServerGroup
 from simulator.model import Cell, CellConfig
 from simulator.pillar import vcd_cell_pillar, write_installer, write_update_package
 from simulator.server import ApplianceServer, CellServer
-from tests.support import REPO, load_salt_module
+from tests.support import REPO, load_salt_module, wait_for
 
 sys.path.insert(0, str(REPO / "_utils"))
 
@@ -488,6 +488,12 @@ def play(case, at, servers, group, cells, root):
     outcome.violations += run_violations(returned, group, root)
     for served in servers.values():
         served.cell.cell.clear_faults()
+    # As an operator would, once told a host is not back yet: wait for it (a slow reboot ends by itself).
+    wait_for(
+        lambda: all(served.cell.cell.host_up() for served in servers.values()),
+        "every host to be back from its reboot",
+        deadline=SLOW_REBOOT_SECONDS + STEP_TIMEOUT,
+    )
     for _ in range(RERUNS):
         if returned is not None and returned.get("result") is True:
             break

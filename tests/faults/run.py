@@ -36,6 +36,7 @@ import traceback
 import requests
 import salt.config
 import salt.loader
+import salt.loader.lazy
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
 from simulator.local_minion import REPO, load_minion
@@ -190,12 +191,37 @@ def _warm(functions):
     functions["vcd_cell.version"]  # pylint: disable=pointless-statement
 
 
+def _remember_file_mappings():
+    """
+    Salt's loader lists its module directories anew for every loader it builds, and each job builds
+    several (the state system's, the pillar's): a fake minion, whose module files do not change while it
+    runs, lists each set of directories once.
+    """
+    original = salt.loader.lazy.LazyLoader._refresh_file_mapping
+    found = {}
+
+    def refresh(loader):
+        key = (tuple(loader.module_dirs), tuple(loader.suffix_order), frozenset(loader.disabled))
+        key += tuple(loader.static_modules)
+        if key not in found:
+            original(loader)
+            found[key] = (dict(loader.file_mapping), dict(loader.suffix_map), list(loader.suffix_order))
+            return
+        mapping, suffix_map, suffix_order = found[key]
+        loader.file_mapping = dict(mapping)
+        loader.suffix_map.update(suffix_map)
+        loader.suffix_order[:] = suffix_order
+
+    salt.loader.lazy.LazyLoader._refresh_file_mapping = refresh
+
+
 def _serve(connection, name, root, settings):
     """
     A fake cell's minion: its loader, and each job it is sent in a process of its own, forked from it as
     a minion's are (its reboot command waits for that process to end, as on a real minion), several at
     once (a job the orchestration stopped waiting for runs on while the next one comes).
     """
+    _remember_file_mappings()
     functions = load_minion(name, root, settings)[1]
     _warm(functions)
     sending = threading.Lock()

@@ -99,16 +99,27 @@ def test_quiesce_returns_at_once_on_older_versions(fake_cell, cmt):
     assert server.cell.snapshot()["job_count"] == 1
 
 
-def test_quiesce_blocks_until_the_last_job_ended_on_newer_versions(fake_cell, cmt):
+def test_quiesce_blocks_until_the_last_job_ended_on_newer_versions(fake_cell):
     server = fake_cell(version="10.5")
-    job = server.cell.add_job(seconds=1.0)
-    result = cmt(server, "cell", "-i", pid_of(server), "--quiesce", "true")
-    assert result.returncode == 0
+    job = server.cell.add_job(seconds=None)
+    process = subprocess.Popen(
+        [CELL_MANAGEMENT_TOOL, "cell", "-i", pid_of(server), "--quiesce", "true"],
+        env=tool_env(server),
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(lambda: server.cell.snapshot()["quiesced"], "the tool to quiesce the cell")
+        # Quiesced with the job still running: the tool must still be waiting for it.
+        assert process.poll() is None
+        server.cell.end_job(job["id"])
+        assert process.wait(timeout=30) == 0
+    finally:
+        process.kill()
+        process.wait(timeout=10)
     events = server.cell.events()
     job_end = next(e for e in events if e["event"] == "job_end" and e["job"] == job["id"])
     quiesce = next(e for e in events if e["event"] == "quiesce")
     assert quiesce["t"] < job_end["t"]
-    # The tool returned only after the job ended: nothing but its own polls ran in between.
     assert server.cell.snapshot()["job_count"] == 0
 
 

@@ -76,7 +76,7 @@ def cell_from_options(options):
 
 
 def _interrupt(signum, frame):
-    """SIGTERM ends the server the way Ctrl-C does, so a parent process can stop it cleanly."""
+    """SIGINT and SIGTERM end the server as Ctrl-C does at a terminal, so a parent process can stop it cleanly."""
     raise KeyboardInterrupt
 
 
@@ -125,6 +125,9 @@ def serve(options):
             url = write_update_package(options.update_package, *options.update_version.split("-"))
             print(f"  update package {options.update_version} at {url}", flush=True)
         print(f"  export VCD_SIM_URL={servers[0].url}", flush=True)
+        # Ctrl-C stops it even when started in the background of a script, whose shell ignores SIGINT
+        # for it (Python then leaves SIGINT ignored too).
+        signal.signal(signal.SIGINT, _interrupt)
         signal.signal(signal.SIGTERM, _interrupt)
         _wait_for_interrupt()
     finally:

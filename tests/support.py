@@ -102,6 +102,23 @@ def end_running_jobs(url):
             assert ended.status_code == 200, ended.text
 
 
+def descendants(pid):
+    """The pids of every process descending from ``pid``, as ``/proc`` shows them now."""
+    parents = {}
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as stat:
+                parents[int(entry)] = int(stat.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+    found, frontier = [], [pid]
+    while frontier:
+        children = [child for child, parent in parents.items() if parent in frontier]
+        found += children
+        frontier = children
+    return found
+
+
 def command_lines():
     """
     Every process's command line as the kernel shows it (arguments separated by NUL bytes). A process

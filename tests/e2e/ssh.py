@@ -9,6 +9,7 @@ Two traps of test machines are avoided as the docs say: scp needs the server's s
 script) that breaks salt-ssh's shim.
 """
 
+import contextlib
 import getpass
 import json
 import os
@@ -21,6 +22,7 @@ import pytest
 import _vcd_cell_lease as leases
 from demo.ssh import SSHD, SYSTEM_PATH
 from simulator.pillar import vcd_cell_pillar
+from tests.support import descendants
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 # Debian's sshd refuses to start without its privilege separation directory.
@@ -139,8 +141,16 @@ class Background:
         )
 
     def kill(self):
-        """SIGKILL to salt-ssh and its ssh client: the connection drops with no goodbye."""
+        """
+        SIGKILL to salt-ssh and its ssh client: the connection drops with no goodbye. The client is found
+        first: salt-ssh starts it on a terminal of its own, so in a session of its own, out of the group;
+        it would die of the terminal's hangup, unless SIGHUP is ignored (as under nohup).
+        """
+        clients = descendants(self.process.pid)
         os.killpg(self.process.pid, signal.SIGKILL)
+        for pid in clients:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         self.process.communicate(timeout=60)
 
     def result(self, timeout=300):

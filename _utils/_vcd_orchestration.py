@@ -218,17 +218,10 @@ class Cells:
                 )
             pending -= answers.keys()
             if pending and time.monotonic() >= deadline:
-                silent.update(dict.fromkeys(pending, f"{what} returned nothing within {timeout}s (job {jid})"))
+                silent.update(dict.fromkeys(pending, no_return(what, timeout, jid)))
             elif pending:
                 still = self._still_running(jid, pending)
-                silent.update(
-                    (
-                        cell,
-                        f"its job {jid} ({what}) was lost: the minion returned nothing and no longer runs it "
-                        "(the minion restarted or died, or its host went down)",
-                    )
-                    for cell in pending - still
-                )
+                silent.update(dict.fromkeys(pending - still, job_lost(what, jid)))
         return Answers(answers, silent)
 
     def _still_running(self, jid, cells):
@@ -327,6 +320,20 @@ class Answers(dict):
 
 def _named(fun):
     return fun if isinstance(fun, str) else ", ".join(fun)
+
+
+def no_return(what, timeout, jid=None):
+    """Why a cell is silent that returned nothing within the step's ``timeout``: its job runs on there."""
+    return f"{what} returned nothing within {timeout}s" + (f" (job {jid})" if jid else "")
+
+
+def job_lost(what, jid=None):
+    """Why a cell is silent whose job was lost with its minion."""
+    job = f"its job {jid} ({what})" if jid else f"its job ({what})"
+    return (
+        f"{job} was lost: the minion returned nothing and no longer runs it (the minion restarted or died, "
+        "or its host went down)"
+    )
 
 
 def state_failure(answer):

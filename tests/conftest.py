@@ -33,6 +33,30 @@ logging.raiseExceptions = False
 os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
 
 
+# The files that take longest (real daemons, salt-ssh, the fault matrix's sample), heaviest first: they
+# start first, so that make test's processes end together rather than one running the last long file
+# alone (with --no-loadscope-reorder; pytest-xdist's default order puts the files with most tests first).
+HEAVIEST_FIRST = (
+    "tests/faults/test_matrix.py",
+    "tests/e2e/test_ssh_orchestration.py",
+    "tests/e2e/test_rolling.py",
+    "tests/e2e/test_lost_job.py",
+    "tests/e2e/test_upgrade_appliance.py",
+    "tests/e2e/test_upgrade.py",
+    "tests/e2e/test_ssh.py",
+    "tests/e2e/test_rolling_appliance.py",
+)
+
+
+def pytest_collection_modifyitems(items):
+    def weight(item):
+        path = item.nodeid.split("::", 1)[0]
+        return HEAVIEST_FIRST.index(path) if path in HEAVIEST_FIRST else len(HEAVIEST_FIRST)
+
+    # A stable sort: each file's tests stay together and in their order.
+    items.sort(key=weight)
+
+
 @pytest.fixture(scope="session")
 def event_listener():
     """

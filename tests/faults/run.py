@@ -54,10 +54,6 @@ STOP_SECONDS = 2
 FORK = multiprocessing.get_context("fork")
 # Where a run says that it fired its fault, in the case's root.
 FIRED = "fired.json"
-LOST = (
-    "its job was lost: the minion returned nothing and no longer runs it (the minion restarted or died, "
-    "or its host went down)"
-)
 
 
 class FakeCell:
@@ -324,12 +320,13 @@ class LoaderCells(orchestration.Cells):
         and runs on all of them at once, as Salt's publish does; a cell that has not returned within
         ``timeout`` (default the plan's) is silent, its job running on.
         """
+        what = ", ".join(name for name, _, _ in arg[0]) if fun == "_compound" else fun
         reached, silent = [], {}
         for cell in cells:
             if self.tracer.before(cell):
                 # The minion killed as the job reaches it: the job is lost; the next one finds it restarted.
                 self.minions[cell].kill()
-                silent[cell] = LOST
+                silent[cell] = orchestration.job_lost(what)
             else:
                 reached.append(cell)
         timeout = timeout or self.timeout
@@ -339,10 +336,9 @@ class LoaderCells(orchestration.Cells):
         for cell, job in running.items():
             if not job.done():
                 # As Cells says it: the step's deadline passed; the job runs on, on the cell.
-                what = ", ".join(name for name, _, _ in arg[0]) if fun == "_compound" else fun
-                answers.silent[cell] = f"{what} returned nothing within {timeout}s"
+                answers.silent[cell] = orchestration.no_return(what, timeout)
             elif job.exception() is not None:
-                answers.silent[cell] = LOST
+                answers.silent[cell] = orchestration.job_lost(what)
             else:
                 answers[cell] = job.result()
         return answers

@@ -13,9 +13,9 @@ LTS_INSTALLED := $(LTS_VENV)/.installed
 # tests exercise nothing of Salt that differs between versions; the simulator's tests do not involve Salt.
 LTS_TESTS := tests/unit tests/loader tests/test_installation.py tests/test_packaging.py tests/test_file_roots.py
 # Three at a time on two cores: the end-to-end tests mostly wait on their fake cells and daemons. A file's
-# tests stay together, so each process starts a file's master and minions once; the heaviest files start
-# first, in the order tests/conftest.py gives them. The ten slowest tests are printed at the end.
-PYTEST := python -m pytest -n 3 --dist loadfile --no-loadscope-reorder --durations=10
+# tests stay together, so each process starts a file's master and minions once. The ten slowest tests are
+# printed at the end.
+PYTEST := python -m pytest -n 3 --dist loadfile --durations=10
 
 .PHONY: demo demo-rolling demo-upgrade demo-upgrade-appliance demo-ssh demo-manual test test-all test-lts test-faults check-sshd lint docs bench serve clean
 

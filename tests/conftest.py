@@ -18,6 +18,7 @@ from tests.faults.summary import pytest_terminal_summary  # noqa: F401  (the fau
 from tests.support import tool_env
 
 TOOL_TIMEOUT = 60
+EVENTS_KEPT_SECONDS = 3600
 LOOPBACK = "127.0.0.1"
 APPLIANCE_ROOT_PASSWORD = "r00t at the appliance: Pässwörd"
 
@@ -33,37 +34,15 @@ logging.raiseExceptions = False
 os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
 
 
-# The files that take longest (real daemons, salt-ssh, the fault matrix's sample), heaviest first: they
-# start first, so that make test's processes end together rather than one running the last long file
-# alone (with --no-loadscope-reorder; pytest-xdist's default order puts the files with most tests first).
-HEAVIEST_FIRST = (
-    "tests/faults/test_matrix.py",
-    "tests/e2e/test_ssh_orchestration.py",
-    "tests/e2e/test_rolling.py",
-    "tests/e2e/test_lost_job.py",
-    "tests/e2e/test_upgrade_appliance.py",
-    "tests/e2e/test_upgrade.py",
-    "tests/e2e/test_ssh.py",
-    "tests/e2e/test_rolling_appliance.py",
-)
-
-
-def pytest_collection_modifyitems(items):
-    def weight(item):
-        path = item.nodeid.split("::", 1)[0]
-        return HEAVIEST_FIRST.index(path) if path in HEAVIEST_FIRST else len(HEAVIEST_FIRST)
-
-    # A stable sort: each file's tests stay together and in their order.
-    items.sort(key=weight)
-
-
 @pytest.fixture(scope="session")
 def event_listener():
     """
     salt-factories' event listener, bound to loopback: its own default listens on every interface,
     and nothing of this project's tests may be reachable from outside the machine.
     """
-    listener = EventListener()
+    # Events kept for as long as a test may run (its own default drops them after 120 s): a test reads the
+    # events of a whole orchestration once it ended, which on a loaded machine took over four minutes.
+    listener = EventListener(timeout=EVENTS_KEPT_SECONDS)
     listener.host = LOOPBACK
     listener.address = f"tcp://{LOOPBACK}:{listener.port}"
     with listener:

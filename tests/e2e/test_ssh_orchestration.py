@@ -17,6 +17,9 @@ from tests.support import assert_every_shutdown_follows_a_drained_reading, wait_
 ROLLING = ("roll-a", "roll-b", "roll-c")
 UPGRADING = ("ssh-up-1", "ssh-up-2", "ssh-up-3")
 OLD, NEW = "10.5.0", "10.6.0"
+# A whole orchestration over salt-ssh, a few seconds of CPU a call, took up to 280 s beside make test's
+# other processes on two cores: more than the default per-test limit leaves on a slower machine.
+pytestmark = pytest.mark.timeout(900)
 
 
 @pytest.fixture

@@ -74,6 +74,8 @@ def test_a_drain_and_active_over_ssh_lose_no_job_and_leak_no_password(ssh_cell, 
     with CommandLineSampler(ADMIN_PASSWORD) as sampler:
         run = Background(salt_ssh_cli, "state.apply", "vcd.drained", target=TARGET)
         wait_for(lambda: events_of(cell, "quiesce"), "the drain to quiesce the cell over ssh", deadline=120)
+        # Its jobs end once the drain has told its progress with them running (in the host's log, live).
+        wait_for(lambda: f"vcd/cell/{TARGET}/drain" in host_log(ssh_files), "the drain's progress", deadline=120)
         assert cell.snapshot()["service"] == "running"
         end_running_jobs(server.url)
         code, data, err = run.result()

@@ -37,11 +37,11 @@ def call(path, payload):
     url = cell_url()
     if not url.startswith("http://"):
         raise ToolError(f"{URL_VARIABLE} must be the fake cell's http:// control URL, not {url}")
-    address, _, prefix = url[len("http://") :].partition("/")
+    address, slash, prefix = url[len("http://") :].partition("/")
     host, _, port = address.rpartition(":")
     body = json.dumps(payload).encode()
     request = (
-        f"POST /{prefix}{path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n"
+        f"POST {slash}{prefix}{path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n"
         f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
     ).encode() + body
     try:

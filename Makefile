@@ -16,6 +16,9 @@ LTS_TESTS := tests/unit tests/loader tests/test_installation.py tests/test_packa
 # tests stay together, so each process starts a file's master and minions once. The ten slowest tests are
 # printed at the end.
 PYTEST := python -m pytest -n 3 --dist loadfile --durations=10
+# The project's own modules compiled before the tests: each fake minion, job and stub tool is a process of
+# its own, and where PYTHONDONTWRITEBYTECODE is set (as on these machines) each would compile them anew.
+COMPILE = $(1)/python -m compileall -q _modules _states _utils _runners simulator tests
 
 .PHONY: demo demo-rolling demo-upgrade demo-upgrade-appliance demo-ssh demo-manual test test-all test-lts test-faults check-sshd lint docs bench serve clean
 
@@ -51,9 +54,11 @@ test:
 	exit $$status
 
 test-all: $(INSTALLED) check-sshd
+	@$(call COMPILE,$(BIN))
 	$(BIN)/$(PYTEST)
 
 test-lts: $(LTS_INSTALLED) check-sshd
+	@$(call COMPILE,$(LTS_VENV)/bin)
 	$(LTS_VENV)/bin/$(PYTEST) $(LTS_TESTS)
 	$(LTS_VENV)/bin/$(PYTEST) -m every_salt tests/e2e
 
@@ -62,6 +67,7 @@ test-lts: $(LTS_INSTALLED) check-sshd
 # CASE=upgrade/linux/drain). `make test` runs a sample of it, rotating with the commit. Prints the case
 # count and the time at the end.
 test-faults: $(INSTALLED)
+	@$(call COMPILE,$(BIN))
 	FAULT_CASES=$(or $(CASE),all) $(BIN)/python -m pytest -n 3 -rfs tests/faults
 
 # The salt-ssh tests and demo start OpenSSH's server (on 127.0.0.1, with throwaway keys): checked first,

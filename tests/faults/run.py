@@ -22,6 +22,7 @@ met: tool runs, API requests, whether the cell ran.
 import concurrent.futures
 import contextlib
 import fnmatch
+import importlib
 import itertools
 import json
 import multiprocessing
@@ -49,6 +50,25 @@ import _vcd_orchestration_ssh as transports  # noqa: E402
 RUNNERS = {"upgrade": "vcd_upgrade.upgrade", "rolling": "vcd_rolling.rollout"}
 HTTP_TIMEOUT = 30
 WARM_SLS = ("vcd.drained", "vcd.active")
+# What a job calls besides vcd_cell.*: loaded in the minion before its jobs are forked from it.
+WARM_FUNCTIONS = ("vcd_cell.version", "vcd_cell.appliance_nodes", "vcd_cell.boot_id", "cmd.run_all", "config.get")
+# What every fake minion's loader imports that is not a loader module (Salt's gitfs pulls GitPython in as
+# the file server starts, the execution module its _utils): imported once in the run's process, before
+# the minions are forked from it, rather than once in each.
+PRELOADED = (
+    "salt.utils.gitfs",
+    "salt.utils.cloud",
+    "salt.utils.job",
+    "salt.runner",
+    "salt.wheel",
+    "saltext.vcd_cell.loader",
+    "_vcd_cell_api",
+    "_vcd_cell_appliance",
+    "_vcd_cell_drain",
+    "_vcd_cell_tools",
+    "_vcd_cell_upgrade",
+    "_vcd_cell_vamicli",
+)
 # Seconds a fake minion is given to end once the run is over.
 STOP_SECONDS = 2
 FORK = multiprocessing.get_context("fork")
@@ -184,7 +204,8 @@ def _warm(functions):
     """
     for sls in WARM_SLS:
         functions["state.show_sls"](sls)
-    functions["vcd_cell.version"]  # pylint: disable=pointless-statement
+    for name in WARM_FUNCTIONS:
+        functions[name]  # pylint: disable=pointless-statement
 
 
 def _remember_file_mappings():
@@ -373,6 +394,8 @@ def master_opts(root):
 
 
 def run(spec):
+    for name in PRELOADED:
+        importlib.import_module(name)
     root = pathlib.Path(spec["root"])
     cells = {name: FakeCell(cell["url"]) for name, cell in spec["cells"].items()}
     tracer = Tracer(cells, spec.get("fault"), root, spec.get("measure", False))

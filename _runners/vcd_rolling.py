@@ -41,7 +41,7 @@ from salt.exceptions import SaltInvocationError
 # this file (synced from file_roots with saltutil.sync_all); installed, the package's entry point does.
 import _vcd_cell_defaults as defaults
 import _vcd_orchestration as orchestration
-import _vcd_orchestration_ssh as ssh_cells
+import _vcd_orchestration_skeleton as skeleton
 import _vcd_rolling_appliance as appliances
 import _vcd_vcenter_proxies as proxies
 
@@ -232,12 +232,8 @@ def rollout(
         salt-run vcd_rolling.rollout cells='[vcd1, vcd2, vcd3, vcd4]' maintenance_sls=os_patches
         salt-run vcd_rolling.rollout cells='cell*' ssh=True
     """
-    try:
-        calls = ssh_cells.reach(__opts__, timeout, ssh)
-    except SaltInvocationError as exc:
-        return _refused(exc)
-    try:
-        ordered = orchestration.resolve_cells(calls, cells, tgt_type)
+
+    def prepare(calls, ordered):
         batches = _batches(ordered, batch, min_active)
         orchestration.seconds("health_timeout", health_timeout, 1)
         orchestration.seconds("pause", pause)
@@ -248,41 +244,32 @@ def rollout(
         for name, value in (("switchover", switchover), ("reboot", reboot), ("vcenter_reconnect", vcenter_reconnect)):
             if not isinstance(value, bool):
                 raise SaltInvocationError(f"{name} must be true or false, not {value!r}")
-    except SaltInvocationError as exc:
-        calls.close()
-        return _refused(exc)
-    rollout_id = rollout_id or orchestration.plan_id(ordered, maintenance_sls)
-    drain = ((cell_pillar or {}).get("vcd_cell") or {}).get("drain", {})
-    context = {
-        "id": rollout_id,
-        "cells": calls,
-        "record": orchestration.Record(__opts__, CACHE_BANK, rollout_id),
-        "all": ordered,
-        "min_active": min_active,
-        "health_timeout": health_timeout,
-        "cell_pillar": cell_pillar,
-        "steps": _steps(maintenance_sls, reboot, vcenter_reconnect),
-        "timeout": timeout,
-        "switchover": switchover,
-        "lease": drain.get("lease", defaults.DRAIN["lease"]),
-        "fire": _fire,
-    }
-    try:
-        context["route"] = orchestration.route(context["cells"], ordered)
+        plan_id = rollout_id or orchestration.plan_id(ordered, maintenance_sls)
+        drain = ((cell_pillar or {}).get("vcd_cell") or {}).get("drain", {})
+        context = {
+            "id": plan_id,
+            "cells": calls,
+            "record": orchestration.Record(__opts__, CACHE_BANK, plan_id),
+            "all": ordered,
+            "min_active": min_active,
+            "health_timeout": health_timeout,
+            "cell_pillar": cell_pillar,
+            "steps": _steps(maintenance_sls, reboot, vcenter_reconnect),
+            "timeout": timeout,
+            "switchover": switchover,
+            "lease": drain.get("lease", defaults.DRAIN["lease"]),
+            "fire": _fire,
+            "pause": pause,
+        }
+        context["route"] = orchestration.route(calls, ordered)
+        context["batches"] = batches
         if context["route"] == "appliance":
-            batches, context["roles"], context["nodes"] = appliances.plan(
-                context["cells"], ordered, batch, context["record"]
+            context["batches"], context["roles"], context["nodes"] = appliances.plan(
+                calls, ordered, batch, context["record"]
             )
-        return _roll(context, batches, pause)
-    except SaltInvocationError as exc:
-        return _refused(exc)
-    finally:
-        context["cells"].close()
+        return context
 
-
-def _refused(exc):
-    __context__["retcode"] = 1
-    return {"result": False, "comment": f"{exc}. Nothing was touched.", "cells": {}}
+    return skeleton.orchestrate(__opts__, __context__, (cells, tgt_type, timeout, ssh), prepare, _roll)
 
 
 def _left_alone(context, group, report):
@@ -319,9 +306,9 @@ def _serving_at_the_end(context, report):
     return None
 
 
-def _roll(context, batches, pause):
+def _roll(context):
     """The rollout proper, batch after batch, resuming after the cells its record lists as done."""
-    ordered, record = context["all"], context["record"]
+    ordered, record, batches, pause = context["all"], context["record"], context["batches"], context["pause"]
     report = {cell: {"result": "done earlier" if record.done(cell) else "not started"} for cell in ordered}
     context["report"] = report
     for index, group in enumerate(batches):
@@ -362,7 +349,6 @@ def _roll(context, batches, pause):
 def _failed(context, report, failure):
     """The return of a failed rollout; on appliances the failover mode restored first."""
     cell, step, why = failure[:3]
-    __context__["retcode"] = 1
     ordered = context["all"]
     comment = f"Stopped at {cell}, step {step}: {why}. "
     if context["route"] == "appliance" and step != "failover":

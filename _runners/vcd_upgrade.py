@@ -42,7 +42,7 @@ from salt.exceptions import SaltInvocationError
 
 import _vcd_cell_defaults as defaults
 import _vcd_orchestration as orchestration
-import _vcd_orchestration_ssh as ssh_cells
+import _vcd_orchestration_skeleton as skeleton
 import _vcd_upgrade_appliance as appliance_route
 import _vcd_upgrade_steps as steps
 
@@ -173,7 +173,6 @@ def _past_no_return(context, step):
 def _failed(context, report, failure, done):
     """The return of a failed run; before the point of no return, service restored as asked."""
     cell, step, why, outcome = failure
-    __context__["retcode"] = 1
     cells, record = context["all"], context["record"]
     for name in cells:
         report[name].update(
@@ -307,47 +306,32 @@ def upgrade(
         "cell_pillar": cell_pillar,
         "upgrade_id": upgrade_id,
     }
-    try:
-        calls = ssh_cells.reach(__opts__, timeout, ssh)
-    except SaltInvocationError as exc:
-        return _refused(exc)
-    try:
-        ordered = orchestration.resolve_cells(calls, cells, tgt_type)
+
+    def prepare(calls, ordered):
         _check_arguments(ordered, version, backup, backup_completed, db_cell, on_failure, others)
-    except SaltInvocationError as exc:
-        calls.close()
-        return _refused(exc)
-    lease = ((cell_pillar or {}).get("vcd_cell") or {}).get("drain", {}).get("lease", defaults.DRAIN["lease"])
-    upgrade_id = upgrade_id or orchestration.plan_id(ordered, version)
-    context = {
-        "id": upgrade_id,
-        "all": ordered,
-        "version": version,
-        "backup": backup,
-        "db_cell": db_cell,
-        "install_sls": install_sls,
-        "on_failure": on_failure,
-        "health_timeout": health_timeout,
-        "timeout": timeout,
-        "cell_pillar": cell_pillar,
-        "lease": lease,
-        "opts": __opts__,
-        "event_prefix": EVENT_PREFIX,
-        "cells": calls,
-        "record": orchestration.Record(__opts__, CACHE_BANK, upgrade_id),
-    }
-    try:
+        lease = ((cell_pillar or {}).get("vcd_cell") or {}).get("drain", {}).get("lease", defaults.DRAIN["lease"])
+        plan_id = upgrade_id or orchestration.plan_id(ordered, version)
+        context = {
+            "id": plan_id,
+            "all": ordered,
+            "version": version,
+            "backup": backup,
+            "db_cell": db_cell,
+            "install_sls": install_sls,
+            "on_failure": on_failure,
+            "health_timeout": health_timeout,
+            "timeout": timeout,
+            "cell_pillar": cell_pillar,
+            "lease": lease,
+            "opts": __opts__,
+            "event_prefix": EVENT_PREFIX,
+            "cells": calls,
+            "record": orchestration.Record(__opts__, CACHE_BANK, plan_id),
+        }
         context["route"] = _route(context)
-        return _run(context)
-    except SaltInvocationError as exc:
-        return _refused(exc)
-    finally:
-        context["cells"].close()
+        return context
 
-
-def _refused(exc):
-    __context__["retcode"] = 1
-    return {"result": False, "comment": f"{exc}. Nothing was touched.", "cells": {}}
+    return skeleton.orchestrate(__opts__, __context__, (cells, tgt_type, timeout, ssh), prepare, _run)
 
 
 def _run(context):

@@ -1,7 +1,9 @@
 """
 What the master-side orchestrations read of an appliance group's embedded database cluster, through the
 cells' minions: the cluster as one appliance answered it, what is wrong with it, and its failover mode
-set through a database node.
+set through a database node: Manual while database nodes go down, set back once the plan is done or
+fails, what it was found kept in the plan's record (``failover_before``, and ``failover_changed`` while
+the plan has it Manual), so that a run that could not set it back leaves the next run to.
 """
 
 import _vcd_orchestration as orchestration
@@ -57,6 +59,45 @@ def node_lacking(view, role, expected_role=None):
     if expected_role and own["role"] != expected_role:
         return f"its node came back as {own['role']}, not {expected_role}"
     return None
+
+
+def database_nodes(roles, primary=None):
+    """The appliances that hold a database node (``roles``: ``{cell: role}``), ``primary`` first."""
+    nodes = [cell for cell, role in roles.items() if role != CELL_ROLE]
+    return sorted(nodes, key=lambda cell: cell != primary)
+
+
+def failover_manual(calls, cell, record):
+    """
+    Failover Manual, set through ``cell`` (a database node), when the plan found it Automatic, and
+    recorded as changed by the plan. None, or why it failed.
+    """
+    if record.data["failover_before"] != "AUTOMATIC":
+        return None
+    why = set_failover(calls, cell, "manual")
+    if why is None and not record.data.get("failover_changed"):
+        record.data["failover_changed"] = True
+        record.save()
+    return why
+
+
+def restore_failover(calls, record, nodes):
+    """
+    The failover mode back to what the plan found, if the plan changed it, through the first of ``nodes``
+    (database nodes) whose appliance API sets it: one that is down (a failed reboot) gives way to the
+    next. None, or why it failed on each.
+    """
+    if not record.data.get("failover_changed"):
+        return None
+    failures = []
+    for cell in nodes:
+        why = set_failover(calls, cell, record.data["failover_before"].lower())
+        if why is None:
+            record.data["failover_changed"] = False
+            record.save()
+            return None
+        failures.append(f"{cell}: {why}")
+    return "; ".join(failures)
 
 
 def set_failover(calls, cell, mode):

@@ -21,6 +21,9 @@ import salt.utils.minions
 from salt.exceptions import SaltInvocationError
 
 HEALTH_CALL_TIMEOUT = 60
+# Seconds a quiesce is given to return; a newer tool that waits for the jobs is stopped then, and the
+# cell stays quiesced: what follows (the drain, the switchover) goes on from there.
+QUIESCE_WAIT = 30
 # How long a job may go without a sign of life before it is taken for lost: Salt asks a minion that has
 # not returned whether it still runs the job (saltutil.find_job) once this has passed, and again every
 # gather_job_timeout (10 s by default) while it does. A job lost with its minion (restarted, upgraded,
@@ -235,6 +238,22 @@ class Cells:
         """The cells among ``cells`` whose health check answers "Service is up." right now."""
         answers = self.call(cells, "vcd_cell.health", timeout=HEALTH_CALL_TIMEOUT)
         return [cell for cell in cells if isinstance(answers.get(cell), dict) and answers[cell].get("up")]
+
+    def quiesce_running(self, cells, lease, running=None):
+        """
+        Every running cell among ``cells`` quiesced under a quiesce lease of ``lease`` seconds (``running``:
+        their ``vcd_cell.is_running`` answers, when just asked): ``(the cells it quiesced or tried to,
+        {cell: None or why it is not quiesced})``; a stopped cell has nothing to quiesce.
+        """
+        running = running or self.call(cells, "vcd_cell.is_running")
+        outcome = answered(running, cells, "vcd_cell.is_running")
+        up = [cell for cell in cells if running.get(cell) is True]
+        answers = self.call(up, "vcd_cell.quiesce", kwarg={"timeout": QUIESCE_WAIT, "lease": lease})
+        for cell in up:
+            answer = answers[cell] if cell in answers else answers.why_silent(cell)
+            if not (isinstance(answer, dict) and answer.get("quiesced")):
+                outcome[cell] = f"vcd_cell.quiesce: {answer}"
+        return up, outcome
 
     def apply(self, cells, sls, pillar):
         """``state.apply sls`` on ``cells`` at once; ``{cell: None or why it failed}``."""

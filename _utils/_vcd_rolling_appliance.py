@@ -14,10 +14,6 @@ import _vcd_orchestration as orchestration
 
 # Within a role the plan's order is kept.
 ROLE_ORDER = {cluster.CELL_ROLE: 0, "STANDBY": 1, "PRIMARY": 2}
-# Seconds a quiesce is given to return before the switchover; a newer tool that waits for the jobs is
-# stopped then, and the cell stays quiesced (its tasks survive the switchover, those of a cell not
-# quiesced fail).
-QUIESCE_WAIT = 30
 
 
 def plan(calls, cells, batch, record):
@@ -63,33 +59,17 @@ def healthy(batch, context):
 
 def failover_manual(batch, context):
     """Failover Manual before the first database node goes down, when it was Automatic (recorded)."""
-    record = context["record"]
     (cell,) = batch
-    if record.data.get("failover_changed") or record.data["failover_before"] != "AUTOMATIC":
+    # Once for the whole rollout: it stays Manual from the first database node to the last.
+    if context["record"].data.get("failover_changed"):
         return {cell: None}
-    why = cluster.set_failover(context["cells"], cell, "manual")
-    if why is None:
-        record.data["failover_changed"] = True
-        record.save()
-    return {cell: why}
+    return {cell: cluster.failover_manual(context["cells"], cell, context["record"])}
 
 
 def restore_failover(context):
     """The failover mode back to what it was, if the rollout changed it: None, or why it failed."""
-    record = context["record"]
-    if not record.data.get("failover_changed"):
-        return None
-    database_nodes = [cell for cell in context["all"] if context["roles"][cell] != cluster.CELL_ROLE]
-    failures = []
-    # Any database node's appliance API sets it: one that is down (a failed reboot) gives way to the next.
-    for cell in database_nodes:
-        why = cluster.set_failover(context["cells"], cell, record.data["failover_before"].lower())
-        if why is None:
-            record.data["failover_changed"] = False
-            record.save()
-            return None
-        failures.append(f"{cell}: {why}")
-    return "; ".join(failures)
+    roles = {cell: context["roles"][cell] for cell in context["all"]}
+    return cluster.restore_failover(context["cells"], context["record"], cluster.database_nodes(roles))
 
 
 def _target(view, context):
@@ -104,12 +84,12 @@ def _target(view, context):
 
 
 def _quiesce_all(context):
-    """Every running cell of the plan quiesced, under a quiesce lease; (the cells quiesced, why not all were)."""
-    calls, cells = context["cells"], context["all"]
-    running = calls.call(cells, "vcd_cell.is_running")
-    up = [cell for cell in cells if running.get(cell) is True]
-    answers = calls.call(up, "vcd_cell.quiesce", kwarg={"timeout": QUIESCE_WAIT, "lease": context["lease"]})
-    missed = [cell for cell in up if not (isinstance(answers.get(cell), dict) and answers[cell].get("quiesced"))]
+    """
+    Every running cell of the plan quiesced, under a quiesce lease (its tasks survive the switchover, those
+    of a cell not quiesced fail): (the cells quiesced, why not all were).
+    """
+    up, outcome = context["cells"].quiesce_running(context["all"], context["lease"])
+    missed = [cell for cell in up if outcome[cell]]
     return up, (f"could not quiesce {', '.join(missed)}: no switchover" if missed else None)
 
 

@@ -64,35 +64,21 @@ def preflight(cells, context):
     return outcome
 
 
-def _set_failover(context, mode):
-    """The failover mode set to ``mode`` through the primary's minion; None, or why it failed."""
-    return cluster.set_failover(context["cells"], context["record"].data["primary"], mode)
-
-
 def failover(cells, context):
-    """Failover mode MANUAL for the whole upgrade, when it was AUTOMATIC."""
-    record = context["record"]
-    if record.data["failover_before"] != "AUTOMATIC":
-        return dict.fromkeys(cells)
-    why = _set_failover(context, "manual")
-    if why is None:
-        record.data["failover_changed"] = True
-        record.save()
-    return {cell: why if cell == record.data["primary"] else None for cell in cells}
+    """Failover mode MANUAL for the whole upgrade, when it was AUTOMATIC (set through the primary)."""
+    primary = context["record"].data["primary"]
+    why = cluster.failover_manual(context["cells"], primary, context["record"])
+    return {cell: why if cell == primary else None for cell in cells}
 
 
 def restore_failover(context):
     """
-    After a failure before the point of no return: failover AUTOMATIC again if the upgrade changed it
-    (recorded as no longer changed); None, or why it failed.
+    After a failure before the point of no return: the failover mode back to what it was if the upgrade
+    changed it (recorded as no longer changed); None, or why it failed.
     """
     record = context["record"]
-    if not record.data.get("failover_changed"):
-        return None
-    why = _set_failover(context, "automatic")
-    if why is None:
-        record.data["failover_changed"] = False
-    return why
+    nodes = cluster.database_nodes(record.data.get("roles", {}), record.data.get("primary"))
+    return cluster.restore_failover(context["cells"], record, nodes)
 
 
 def backup(cells, context):
@@ -223,7 +209,7 @@ def verify(cells, context):
     if any(outcome.values()):
         return outcome
     if cluster.nodes_of(answers, primary)["failover"] != before:
-        outcome[primary] = _set_failover(context, before.lower())
+        outcome[primary] = cluster.set_failover(context["cells"], primary, before.lower())
     return outcome
 
 

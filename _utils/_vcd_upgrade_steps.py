@@ -11,9 +11,6 @@ and the :class:`~_vcd_orchestration.Record` a re-run resumes from (``record``).
 import _vcd_orchestration as orchestration
 from _vcd_cell_upgrade import same_version
 
-# Seconds a quiesce is given to return; a newer tool that waits for the jobs is stopped then, and the
-# cell stays quiesced: the drain step does the waiting.
-QUIESCE_WAIT = 30
 # The steps up to here change nothing that vcd.active cannot undo.
 BEFORE_NO_RETURN = ("preflight", "failover", "quiesce", "drain", "backup")
 
@@ -76,17 +73,8 @@ def preflight(cells, context, extra=()):
 
 def quiesce(cells, context):
     """Every running cell quiesced, under a quiesce lease, before any of them drains."""
-    calls = context["cells"]
     # Asked by the preflight a moment ago in this run; a resumed run asks again.
-    running = context.pop("running", None) or calls.call(cells, "vcd_cell.is_running")
-    outcome = errors(running, cells, "vcd_cell.is_running")
-    to_quiesce = [cell for cell in cells if running.get(cell) is True]
-    answers = calls.call(to_quiesce, "vcd_cell.quiesce", kwarg={"timeout": QUIESCE_WAIT, "lease": context["lease"]})
-    for cell in to_quiesce:
-        answer = answers.get(cell)
-        if not (isinstance(answer, dict) and answer.get("quiesced")):
-            outcome[cell] = f"vcd_cell.quiesce: {answer if answer is not None else 'the minion did not answer'}"
-    return outcome
+    return context["cells"].quiesce_running(cells, context["lease"], context.pop("running", None))[1]
 
 
 def drain(cells, context):

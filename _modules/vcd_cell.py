@@ -75,6 +75,7 @@ try:
     import _vcd_cell_settings as config
     import _vcd_cell_tools as tools
     import _vcd_cell_upgrade as upgrades
+    import _vcd_cell_values as valid
     import _vcd_cell_vamicli as vamicli
 except ImportError as exc:  # pragma: no cover - __virtual__ says what is missing
     MISSING = exc.name
@@ -123,8 +124,7 @@ def status(source="auto"):
         salt 'cell1*' vcd_cell.status
         salt 'cell1*' vcd_cell.status source=tool
     """
-    if source not in ("auto", "tool", "api"):
-        raise SaltInvocationError(f"source must be auto, tool or api, not {source!r}")
+    valid.choice("source", source, ("auto", "tool", "api"))
     settings = _settings()
     if source != "tool":
         with rest.cell_states(settings) as (api, record):
@@ -176,9 +176,9 @@ def quiesce(timeout=None, lease=0):
         salt 'cell1*' vcd_cell.quiesce
         salt 'cell*' vcd_cell.quiesce timeout=30 lease=900
     """
-    config.lease_seconds(lease)
+    valid.lease(lease)
     settings = _settings()
-    limit = config.positive_number("timeout", timeout) if timeout is not None else settings.cli_timeout
+    limit = valid.seconds("timeout", timeout) if timeout is not None else settings.cli_timeout
     leases.claim_cell(settings)
     with leases.leased(settings, lease), leases.quiescing():
         finished = rest.set_state_through_api(settings, "QUIESCED", limit)
@@ -223,8 +223,7 @@ def maintenance_mode(enabled=True):
 
         salt 'cell1*' vcd_cell.maintenance_mode enabled=False
     """
-    if not isinstance(enabled, bool):
-        raise SaltInvocationError(f"enabled must be True or False, not {enabled!r}")
+    valid.flag("enabled", enabled)
     settings = _settings()
     if rest.set_state_through_api(settings, "MAINTENANCE" if enabled else "ACTIVE", settings.cli_timeout) is None:
         tools.cell_tool(settings, "--maintenance", "true" if enabled else "false")
@@ -242,8 +241,7 @@ def shutdown(force=False):
 
         salt 'cell1*' vcd_cell.shutdown
     """
-    if not isinstance(force, bool):
-        raise SaltInvocationError(f"force must be True or False, not {force!r}")
+    valid.flag("force", force)
     settings = _settings()
     before = None
     if not force:
@@ -300,8 +298,7 @@ def maintenance_message(enabled=True):
         salt 'cell1*' vcd_cell.maintenance_message
         salt 'cell1*' vcd_cell.maintenance_message enabled=False
     """
-    if not isinstance(enabled, bool):
-        raise SaltInvocationError(f"enabled must be True or False, not {enabled!r}")
+    valid.flag("enabled", enabled)
     if enabled and is_running():
         raise CommandExecutionError("The maintenance message needs a stopped cell: shut the cell down first")
     tools.cell_script(_settings(), "maintenance" if enabled else "stop")
@@ -340,7 +337,7 @@ def wait_serving(timeout=ACTIVE["health_timeout"], interval=None):
     settings = _settings()
     if interval is None:
         interval = min(timeout, rest.HEALTH_POLL_SECONDS if settings.api_url else 5)
-    draining.check_wait_arguments(timeout, interval)
+    valid.drain_wait(timeout, interval)
     deadline = time.monotonic() + timeout
     while True:
         if settings.api_url:
@@ -433,9 +430,9 @@ def wait_drained(timeout=DRAIN["timeout"], interval=DRAIN["interval"], lease=0, 
 
         salt 'cell1*' vcd_cell.wait_drained timeout=600 interval=5
     """
-    draining.check_wait_arguments(timeout, interval)
-    config.lease_seconds(lease)
-    config.flag("shutdown", shutdown)
+    valid.drain_wait(timeout, interval)
+    valid.lease(lease)
+    valid.flag("shutdown", shutdown)
     return draining.wait(_settings(), timeout, interval, lease=lease, shutdown=shutdown)
 
 
@@ -467,10 +464,10 @@ def drain(timeout=DRAIN["timeout"], interval=DRAIN["interval"], lease=0, shutdow
         salt 'cell1*' vcd_cell.drain timeout=1800 lease=600
         salt 'cell1*' vcd_cell.drain timeout=1800 shutdown=True
     """
-    draining.check_wait_arguments(timeout, interval)
-    config.lease_seconds(lease)
-    config.flag("shutdown", shutdown)
-    config.flag("quiesce", quiesce)
+    valid.drain_wait(timeout, interval)
+    valid.lease(lease)
+    valid.flag("shutdown", shutdown)
+    valid.flag("quiesce", quiesce)
     settings = _settings()
     leases.claim_cell(settings)
     with leases.leased(settings, lease):
@@ -605,8 +602,7 @@ def upgrade_database(backup_completed=False):
 
         salt 'cell1*' vcd_cell.upgrade_database backup_completed=True
     """
-    if not isinstance(backup_completed, bool):
-        raise SaltInvocationError(f"backup_completed must be True or False, not {backup_completed!r}")
+    valid.flag("backup_completed", backup_completed)
     return upgrades.upgrade_database(_settings(), backup_completed)
 
 

@@ -13,6 +13,7 @@ try:
     # The machinery, in _utils (see the vcd_cell module).
     import _vcd_cell_api as rest
     import _vcd_cell_settings as config
+    import _vcd_cell_values as valid
 except ImportError as exc:  # pragma: no cover - __virtual__ says what is missing
     MISSING = exc.name
 else:
@@ -65,7 +66,7 @@ def reconnect_vcenter(vcenter, timeout=300, api_url=None):
     """
     if not isinstance(vcenter, str) or not vcenter:
         raise SaltInvocationError(f"vcenter must be a vCenter's id or name, not {vcenter!r}")
-    config.positive_number("timeout", timeout)
+    valid.seconds("timeout", timeout)
     settings = _settings()
     if api_url is not None:
         if not isinstance(api_url, str) or not api_url.startswith(("http://", "https://")):

@@ -40,6 +40,7 @@ from salt.exceptions import SaltInvocationError
 # What the orchestrations share, from _utils: Salt's loader puts it on the import path while it loads
 # this file (synced from file_roots with saltutil.sync_all); installed, the package's entry point does.
 import _vcd_cell_defaults as defaults
+import _vcd_cell_values as valid
 import _vcd_orchestration as orchestration
 import _vcd_orchestration_skeleton as skeleton
 import _vcd_rolling_appliance as appliances
@@ -56,8 +57,8 @@ def __virtual__():
 
 
 def _batches(cells, batch, min_active):
-    orchestration.whole_number("batch", batch, 1)
-    orchestration.whole_number("min_active", min_active, 1)
+    valid.whole_number("batch", batch, 1)
+    valid.whole_number("min_active", min_active, 1)
     if batch + min_active > len(cells):
         raise SaltInvocationError(
             f"{len(cells)} cell(s) cannot be taken down {batch} at a time while {min_active} keep serving: "
@@ -235,15 +236,14 @@ def rollout(
 
     def prepare(calls, ordered):
         batches = _batches(ordered, batch, min_active)
-        orchestration.seconds("health_timeout", health_timeout, 1)
-        orchestration.seconds("pause", pause)
-        orchestration.seconds("timeout", timeout, 1)
-        orchestration.optional_text("maintenance_sls", maintenance_sls, "the name of an SLS")
-        orchestration.optional_dict("cell_pillar", cell_pillar)
-        orchestration.optional_text("rollout_id", rollout_id, "a non-empty string")
+        valid.seconds("health_timeout", health_timeout)
+        valid.seconds("pause", pause, 0)
+        valid.seconds("timeout", timeout)
+        valid.optional_text("maintenance_sls", maintenance_sls, "the name of an SLS")
+        valid.optional_dict("cell_pillar", cell_pillar)
+        valid.optional_text("rollout_id", rollout_id, "a non-empty string")
         for name, value in (("switchover", switchover), ("reboot", reboot), ("vcenter_reconnect", vcenter_reconnect)):
-            if not isinstance(value, bool):
-                raise SaltInvocationError(f"{name} must be true or false, not {value!r}")
+            valid.flag(name, value)
         plan_id = rollout_id or orchestration.plan_id(ordered, maintenance_sls)
         drain = ((cell_pillar or {}).get("vcd_cell") or {}).get("drain", {})
         context = {

@@ -41,6 +41,7 @@ restarted and the return says what state each cell is in and what to do.
 from salt.exceptions import SaltInvocationError
 
 import _vcd_cell_defaults as defaults
+import _vcd_cell_values as valid
 import _vcd_orchestration as orchestration
 import _vcd_orchestration_skeleton as skeleton
 import _vcd_upgrade_appliance as appliance_route
@@ -200,11 +201,10 @@ def _failed(context, report, failure, done):
 
 
 def _check_arguments(ordered, version, backup, backup_completed, db_cell, on_failure, others):
-    orchestration.optional_text("version", version, "the version to upgrade to, as text")
+    valid.optional_text("version", version, "the version to upgrade to, as text")
     if version is None:
         raise SaltInvocationError("version is required: the version to upgrade to")
-    if backup not in BACKUPS:
-        raise SaltInvocationError(f"backup must be one of {', '.join(BACKUPS)}, not {backup!r}")
+    valid.choice("backup", backup, BACKUPS)
     if backup == "confirmed" and backup_completed is not True:
         raise SaltInvocationError(
             "backup_completed must be true: make a backup of the vCD database first (it is the only way back "
@@ -212,13 +212,12 @@ def _check_arguments(ordered, version, backup, backup_completed, db_cell, on_fai
         )
     if db_cell is not None and db_cell not in ordered:
         raise SaltInvocationError(f"db_cell {db_cell!r} is not one of the cells: {', '.join(ordered)}")
-    if on_failure not in ON_FAILURE:
-        raise SaltInvocationError(f"on_failure must be one of {', '.join(ON_FAILURE)}, not {on_failure!r}")
-    orchestration.optional_text("install_sls", others["install_sls"], "the name of an SLS")
-    orchestration.seconds("health_timeout", others["health_timeout"], 1)
-    orchestration.seconds("timeout", others["timeout"], 1)
-    orchestration.optional_dict("cell_pillar", others["cell_pillar"])
-    orchestration.optional_text("upgrade_id", others["upgrade_id"], "a non-empty string")
+    valid.choice("on_failure", on_failure, ON_FAILURE)
+    valid.optional_text("install_sls", others["install_sls"], "the name of an SLS")
+    valid.seconds("health_timeout", others["health_timeout"])
+    valid.seconds("timeout", others["timeout"])
+    valid.optional_dict("cell_pillar", others["cell_pillar"])
+    valid.optional_text("upgrade_id", others["upgrade_id"], "a non-empty string")
 
 
 def upgrade(

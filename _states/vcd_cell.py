@@ -29,6 +29,7 @@ from salt.exceptions import CommandExecutionError, SaltInvocationError
 import _vcd_cell_defaults as defaults
 import _vcd_cell_events as events
 import _vcd_cell_upgrade as upgrades
+import _vcd_cell_values as valid
 
 log = logging.getLogger(__name__)
 
@@ -72,32 +73,20 @@ def _unexpected(ret, exc):
     ret["comment"] = f"Unexpected {type(exc).__name__} at {place} (its message is withheld: it may hold a secret)"
 
 
-def _positive(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise SaltInvocationError(f"{name} must be a positive number of seconds, not {value!r}")
-
-
 def _check_drained_arguments(timeout, interval, maintenance_message, on_timeout, cancel_grace, lease):
-    _positive("timeout", timeout)
-    _positive("interval", interval)
-    if interval > timeout:
-        raise SaltInvocationError(f"interval ({interval}) must not be longer than timeout ({timeout})")
-    if not isinstance(maintenance_message, bool):
-        raise SaltInvocationError(f"maintenance_message must be true or false, not {maintenance_message!r}")
-    if on_timeout not in ON_TIMEOUT_POLICIES:
-        raise SaltInvocationError(f"on_timeout must be one of {', '.join(ON_TIMEOUT_POLICIES)}, not {on_timeout!r}")
-    _positive("cancel_grace", cancel_grace)
+    valid.drain_wait(timeout, interval)
+    valid.flag("maintenance_message", maintenance_message)
+    valid.choice("on_timeout", on_timeout, ON_TIMEOUT_POLICIES)
+    valid.seconds("cancel_grace", cancel_grace)
     if lease != 0:
-        _positive("lease", lease)
+        valid.seconds("lease", lease)
         if lease <= interval:
             raise SaltInvocationError(f"lease ({lease}) must be 0 (no lease) or longer than interval ({interval})")
 
 
 def _reconnect_through(vcenter_reconnect):
     """The address a stopped cell's vCenters are reconnected through (None: not asked)."""
-    if not isinstance(vcenter_reconnect, bool):
-        raise SaltInvocationError(f"vcenter_reconnect must be true or false, not {vcenter_reconnect!r}")
-    if not vcenter_reconnect:
+    if not valid.flag("vcenter_reconnect", vcenter_reconnect):
         return None
     url = __salt__["config.get"]("vcd_cell:group_api_url")
     if not url:
@@ -398,7 +387,7 @@ def active(name, health_timeout=defaults.ACTIVE["health_timeout"]):
     """
     ret = {"name": name, "result": False, "comment": "", "changes": {}}
     with _errors_reported(ret):
-        _positive("health_timeout", health_timeout)
+        valid.seconds("health_timeout", health_timeout)
         running = __salt__["vcd_cell.is_running"]()
         if __opts__["test"] and not running:
             ret["result"] = None
@@ -470,8 +459,7 @@ def installed(name, version, installer=None, **kwargs):  # pylint: disable=unuse
     """
     ret = {"name": name, "result": False, "comment": "", "changes": {}}
     with _errors_reported(ret):
-        if not isinstance(version, str) or not version:
-            raise SaltInvocationError(f"version must be the version to install, as text, not {version!r}")
+        valid.text("version", version, "the version to install, as text")
         before = __salt__["vcd_cell.version"]()
         if upgrades.same_version(version, before):
             ret["result"] = True

@@ -11,7 +11,9 @@ import time
 import urllib.parse
 
 import requests
-from salt.exceptions import CommandExecutionError, SaltInvocationError
+from salt.exceptions import CommandExecutionError
+
+import _vcd_cell_values as valid
 
 log = logging.getLogger(__name__)
 
@@ -227,6 +229,4 @@ def check_safe(settings, doing, needs_primary=False):
 
 def check_mode(mode):
     """``mode`` in lower case, when it is one the appliance API takes."""
-    if not isinstance(mode, str) or mode.lower() not in MODES:
-        raise SaltInvocationError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
-    return mode.lower()
+    return valid.choice("mode", mode.lower() if isinstance(mode, str) else mode, MODES)

@@ -6,12 +6,11 @@ the very reading that confirmed it drained.
 
 import time
 
-from salt.exceptions import CommandExecutionError, SaltInvocationError
+from salt.exceptions import CommandExecutionError
 
 import _vcd_cell_api as rest
 import _vcd_cell_events as events
 import _vcd_cell_lease as leases
-import _vcd_cell_settings as config
 import _vcd_cell_tools as tools
 
 
@@ -238,10 +237,3 @@ def wait(settings, timeout, interval, quiesce=None, lease=0, shutdown=False):
     finally:
         watch.close()
     return outcome
-
-
-def check_wait_arguments(timeout, interval):
-    config.positive_number("timeout", timeout)
-    config.positive_number("interval", interval)
-    if interval > timeout:
-        raise SaltInvocationError(f"interval ({interval}) must not be longer than timeout ({timeout})")

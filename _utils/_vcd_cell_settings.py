@@ -8,6 +8,8 @@ import shlex
 
 from salt.exceptions import SaltInvocationError
 
+import _vcd_cell_values as valid
+
 DEFAULTS = {
     "cmt_path": "/opt/vmware/vcloud-director/bin/cell-management-tool",
     "cell_script": "/opt/vmware/vcloud-director/bin/vmware-vcd-cell",
@@ -129,24 +131,6 @@ def lease_only(salt, opts):
     return Settings({"lease_dir": lease_dir(salt, opts)}, salt, opts)
 
 
-def positive_number(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise SaltInvocationError(f"{name} must be a positive number of seconds, not {value!r}")
-    return value
-
-
-def flag(name, value):
-    if not isinstance(value, bool):
-        raise SaltInvocationError(f"{name} must be True or False, not {value!r}")
-    return value
-
-
-def lease_seconds(lease):
-    if isinstance(lease, bool) or not isinstance(lease, (int, float)) or lease < 0:
-        raise SaltInvocationError(f"lease must be 0 (no lease) or a positive number of seconds, not {lease!r}")
-    return lease
-
-
 def command(argv):
     """A command given as a string or a list, as an argument list."""
     return shlex.split(argv) if isinstance(argv, str) else [str(part) for part in argv]
@@ -160,8 +144,7 @@ def _read_appliance(values):
     if not isinstance(values["appliance_verify"], (bool, str)):
         raise SaltInvocationError("vcd_cell:appliance_verify must be true, false or the path of a CA bundle")
     for key in ("vamicli", "update_repo", "backup_command", "boot_id_command"):
-        if not isinstance(values[key], str) or not values[key]:
-            raise SaltInvocationError(f"vcd_cell:{key} must be a non-empty string, not {values[key]!r}")
+        valid.text(f"vcd_cell:{key}", values[key])
     reboot = values["reboot_command"]
     if not reboot or not isinstance(reboot, (str, list)):
         raise SaltInvocationError(f"vcd_cell:reboot_command must be a command, as a string or a list, not {reboot!r}")
@@ -184,7 +167,7 @@ def read(salt, opts):
     if values["auth"] == "password" and not (values["username"] and values["password"]):
         raise SaltInvocationError("vcd_cell:auth is 'password' but vcd_cell:username or vcd_cell:password is not set")
     for key in ("cli_timeout", "event_interval", "install_timeout", "db_upgrade_timeout"):
-        positive_number(f"vcd_cell:{key}", values[key])
+        valid.seconds(f"vcd_cell:{key}", values[key])
     if values["api_version"] is not None:
         values["api_version"] = str(values["api_version"])
     if not isinstance(values["api_verify"], (bool, str)):

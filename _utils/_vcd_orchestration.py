@@ -20,6 +20,8 @@ import salt.utils.event
 import salt.utils.minions
 from salt.exceptions import SaltInvocationError
 
+import _vcd_cell_values as valid
+
 HEALTH_CALL_TIMEOUT = 60
 # Seconds a quiesce is given to return; a newer tool that waits for the jobs is stopped then, and the
 # cell stays quiesced: what follows (the drain, the switchover) goes on from there.
@@ -56,30 +58,6 @@ TARGET_TYPES = (
 # -- the plan's arguments --------------------------------------------------------------------------
 
 
-def whole_number(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise SaltInvocationError(f"{name} must be a whole number of at least {minimum}, not {value!r}")
-    return value
-
-
-def seconds(name, value, minimum=0):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
-        raise SaltInvocationError(f"{name} must be a number of seconds of at least {minimum}, not {value!r}")
-    return value
-
-
-def optional_text(name, value, what):
-    if value is not None and (not isinstance(value, str) or not value):
-        raise SaltInvocationError(f"{name} must be {what}, not {value!r}")
-    return value
-
-
-def optional_dict(name, value):
-    if value is not None and not isinstance(value, dict):
-        raise SaltInvocationError(f"{name} must be a dictionary")
-    return value
-
-
 def resolve_cells(calls, cells, tgt_type):
     """
     The cells in order: a list as given, or the targets an expression matches, sorted (the accepted
@@ -93,8 +71,7 @@ def resolve_cells(calls, cells, tgt_type):
         return list(cells)
     if not isinstance(cells, str) or not cells:
         raise SaltInvocationError("cells must be a non-empty list of minion ids or a target expression")
-    if tgt_type not in calls.target_types:
-        raise SaltInvocationError(f"tgt_type must be one of {', '.join(calls.target_types)}, not {tgt_type!r}")
+    valid.choice("tgt_type", tgt_type, calls.target_types)
     matched = calls.targets(cells, tgt_type)
     if not matched:
         raise SaltInvocationError(f"The target {cells!r} ({tgt_type}) matches no {calls.what}")

@@ -11,8 +11,8 @@ functions asked at once go in one state run: one connection per cell.
 
 import salt.client.ssh.client
 import salt.roster
-from salt.exceptions import SaltInvocationError
 
+import _vcd_cell_values as valid
 import _vcd_orchestration as orchestration
 
 # What salt-ssh's rosters can match (salt.utils.roster_matcher).
@@ -25,8 +25,7 @@ STATE = "vcd_cell.call"
 
 def reach(opts, timeout, ssh):
     """How the orchestration reaches its cells: their minions, or salt-ssh (``ssh: true``)."""
-    if not isinstance(ssh, bool):
-        raise SaltInvocationError(f"ssh must be true or false, not {ssh!r}")
+    valid.flag("ssh", ssh)
     return SshCells(opts, timeout) if ssh else orchestration.Cells(opts, timeout)
 
 

@@ -105,7 +105,7 @@ def test_upgrade_database_needs_the_backup_confirmed(group):
     with pytest.raises(CommandExecutionError, match="asks for a database backup.*backup_completed=True"):
         salt_of(functions[0])["vcd_cell.upgrade_database"]()
     assert servers.schema_version == "10.5.0"
-    with pytest.raises(SaltInvocationError, match="backup_completed must be True or False"):
+    with pytest.raises(SaltInvocationError, match="backup_completed must be true or false"):
         salt_of(functions[0])["vcd_cell.upgrade_database"](backup_completed="yes")
 
 

@@ -294,7 +294,7 @@ def test_a_drain_that_times_out_never_shuts_down(monkeypatch):
     outcome = vcd_cell.wait_drained(timeout=0.2, interval=0.1, shutdown=True)
     assert (outcome["drained"], outcome["shut_down"]) == (False, False)
     assert "--shutdown" not in [run.args[-1] for run in FakeTerminal.runs]
-    with pytest.raises(SaltInvocationError, match="shutdown must be True or False"):
+    with pytest.raises(SaltInvocationError, match="shutdown must be true or false"):
         vcd_cell.drain(shutdown="yes")
 
 
@@ -328,8 +328,8 @@ def test_bad_settings_are_named(config, change, message):
     [
         (lambda: vcd_cell.wait_drained(timeout=0), "timeout must be a positive number"),
         (lambda: vcd_cell.drain(timeout=10, interval=20), r"interval \(20\) must not be longer than timeout"),
-        (lambda: vcd_cell.shutdown(force="yes"), "force must be True or False"),
-        (lambda: vcd_cell.maintenance_message(enabled="on"), "enabled must be True or False"),
+        (lambda: vcd_cell.shutdown(force="yes"), "force must be true or false"),
+        (lambda: vcd_cell.maintenance_message(enabled="on"), "enabled must be true or false"),
         (lambda: vcd_cell.cancel_tasks(ids="abc"), "ids must be a list"),
         (lambda: vcd_cell.quiesce(timeout=-3), "timeout must be a positive number"),
     ],

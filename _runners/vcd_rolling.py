@@ -67,10 +67,6 @@ def _batches(cells, batch, min_active):
     return [cells[i : i + batch] for i in range(0, len(cells), batch)]
 
 
-def _fire(tag, data):
-    orchestration.fire(__opts__, f"{EVENT_PREFIX}/{tag}", data)
-
-
 # -- the rollout -----------------------------------------------------------------------------------
 
 
@@ -124,7 +120,7 @@ def _roll_batch(batch, context, report):
     """All steps for one batch; returns the first failure as (cell, step, why), or None."""
     started = time.monotonic()
     for cell in batch:
-        _fire(f"{cell}/start", {"rollout": context["id"], "cell": cell})
+        context["fire"](f"{cell}/start", {"rollout": context["id"], "cell": cell})
         report[cell] = {"result": "in progress", "steps": []}
     steps = context["steps"]
     if context["route"] == "appliance":
@@ -138,12 +134,12 @@ def _roll_batch(batch, context, report):
                 step=step,
                 comment=outcome.get(cell) or "another cell of its batch failed",
             )
-            _fire(f"{cell}/finish", dict(report[cell], rollout=context["id"], cell=cell))
+            context["fire"](f"{cell}/finish", dict(report[cell], rollout=context["id"], cell=cell))
         return failed_cell, step, why
     duration = round(time.monotonic() - started, 1)
     for cell in batch:
         report[cell].update(result="done", duration=duration)
-        _fire(f"{cell}/finish", dict(report[cell], rollout=context["id"], cell=cell))
+        context["fire"](f"{cell}/finish", dict(report[cell], rollout=context["id"], cell=cell))
     return None
 
 
@@ -258,7 +254,7 @@ def rollout(
             "timeout": timeout,
             "switchover": switchover,
             "lease": drain.get("lease", defaults.DRAIN["lease"]),
-            "fire": _fire,
+            "fire": orchestration.events(__opts__, EVENT_PREFIX),
             "pause": pause,
         }
         context["route"] = orchestration.route(calls, ordered)

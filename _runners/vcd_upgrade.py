@@ -62,13 +62,13 @@ def __virtual__():
 # -- the run ---------------------------------------------------------------------------------------
 
 
-def _announce(upgrade_id):
+def _announce(context):
     def announce(step, cells, outcome):
         if outcome is None:
-            orchestration.fire(__opts__, f"{EVENT_PREFIX}/{step}/start", {"upgrade": upgrade_id, "cells": cells})
+            context["fire"](f"{step}/start", {"upgrade": context["id"], "cells": cells})
         else:
             results = {cell: why or "done" for cell, why in outcome.items()}
-            orchestration.fire(__opts__, f"{EVENT_PREFIX}/{step}/finish", {"upgrade": upgrade_id, "results": results})
+            context["fire"](f"{step}/finish", {"upgrade": context["id"], "results": results})
 
     return announce
 
@@ -322,8 +322,7 @@ def upgrade(
             "timeout": timeout,
             "cell_pillar": cell_pillar,
             "lease": lease,
-            "opts": __opts__,
-            "event_prefix": EVENT_PREFIX,
+            "fire": orchestration.events(__opts__, EVENT_PREFIX),
             "cells": calls,
             "record": orchestration.Record(__opts__, CACHE_BANK, plan_id),
         }
@@ -343,7 +342,7 @@ def _run(context):
     report = {cell: {"steps": []} for cell in cells}
     plan = _steps(context)
     todo = [(name, step) for name, step in plan if not record.done(name)]
-    announce = _announce(context["id"])
+    announce = _announce(context)
     if todo and todo[0][0] == "preflight":
         failure = orchestration.run_steps(todo[:1], cells, context, report, announce, record)
         if failure:

@@ -369,6 +369,18 @@ def why_silent(answers, cell):
 # -- progress and records ----------------------------------------------------------------------------
 
 
+def events(opts, prefix):
+    """
+    How an orchestration tells its progress, the one way every step does: ``fire(tag, data)`` puts
+    ``<prefix>/<tag>`` on the master's bus (:func:`fire`).
+    """
+
+    def fire_under_prefix(tag, data):
+        fire(opts, f"{prefix}/{tag}", data)
+
+    return fire_under_prefix
+
+
 def fire(opts, tag, data):
     """
     An event on the master's bus, for ``salt-run state.event`` watchers; none when no salt-master runs

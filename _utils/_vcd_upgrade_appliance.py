@@ -24,7 +24,6 @@ appliance before the primary is back: checked live by the orchestration before e
 """
 
 import _vcd_appliance_cluster as cluster
-import _vcd_orchestration as orchestration
 import _vcd_upgrade_steps as steps
 
 # Seconds a round of the reboot step's wait lets vCD take to serve before asking again.
@@ -158,7 +157,7 @@ def _reboot_and_wait(group, context):
         return outcome
     record.data["rebooted"] = issued + to_reboot
     record.save()
-    orchestration.fire(context["opts"], f"{context['event_prefix']}/reboot/waiting", {"cells": group, "until": BACK})
+    context["fire"]("reboot/waiting", {"cells": group, "until": BACK})
 
     def lacking(cell, answers):
         node = _node_back(cell, context, cluster.nodes_of(answers["vcd_cell.appliance_nodes"], cell))

@@ -1,6 +1,7 @@
 """
 `make bench`: the drain against the hand loop, the state's overhead, a 3-cell rollout, a 3-cell upgrade
-a 3-appliance upgrade, the vCenter proxies over a rollout, and salt-ssh's cost per call.
+a 3-appliance upgrade, the vCenter proxies over a rollout, and salt-ssh's cost per call. The growth of
+the orchestrations' cost over 3, 6 and 12 cells (`--only scale`, with up to 12 minions) runs on its own.
 """
 
 import argparse
@@ -8,7 +9,7 @@ import datetime
 import os
 import platform
 
-from bench import appliance, drain, overhead, proxies, rollout, ssh, upgrade
+from bench import appliance, drain, overhead, proxies, rollout, scale, ssh, upgrade
 from simulator.server import quiet_request_log
 
 BENCHMARKS = {
@@ -19,6 +20,7 @@ BENCHMARKS = {
     "appliance": appliance,
     "proxies": proxies,
     "ssh": ssh,
+    "scale": scale,
 }
 
 

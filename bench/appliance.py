@@ -32,10 +32,10 @@ REBOOT_SECONDS = 3.0
 DEADLINE = 600
 
 
-def fresh_group(servers):
-    """A new appliance group behind the servers, each cell with the jobs running."""
+def fresh_group(servers, roles=ROLES):
+    """A new appliance group of ``roles`` behind their servers, each cell with the jobs running."""
     group = appliance_group(
-        ROLES, appliances={name: {"reboot_seconds": REBOOT_SECONDS} for name in ROLES}, installed_version=OLD, **CELL
+        roles, appliances={name: {"reboot_seconds": REBOOT_SECONDS} for name in roles}, installed_version=OLD, **CELL
     )
     for appliance in group.appliances:
         servers[appliance.name]["cell"].replace_cell(appliance.cell)
@@ -75,9 +75,10 @@ def unavoidable(group):
     return max(drains) + installs + database + reboots
 
 
-def salt_upgrade(lab, servers):
-    group = fresh_group(servers)
-    pillar = json.dumps({"vcd_upgrade": {"cells": list(ROLES), "version": NEW, "backup_completed": True}})
+def salt_upgrade(lab, servers, roles=ROLES):
+    """(whole run, unavoidable, overhead per appliance) of ``orch.vcd_upgrade`` over the appliances ``roles``."""
+    group = fresh_group(servers, roles)
+    pillar = json.dumps({"vcd_upgrade": {"cells": list(roles), "version": NEW, "backup_completed": True}})
     command = lab.command("salt-run", "--out", "json", "state.orchestrate", "orch.vcd_upgrade", f"pillar={pillar}")
     started = time.monotonic()
     done = subprocess.run(command, capture_output=True, text=True, timeout=DEADLINE)
@@ -87,7 +88,7 @@ def salt_upgrade(lab, servers):
     assert group.schema_version == NEW and all(cell.installed_version == NEW for cell in group.cells)
     assert not [e for e in group.timeline.since(0) if e["event"] in ("hazard", "unplanned_failover")]
     floor_seconds = unavoidable(group)
-    return total, floor_seconds, (total - floor_seconds) / len(ROLES)
+    return total, floor_seconds, (total - floor_seconds) / len(roles)
 
 
 def main(repeats):

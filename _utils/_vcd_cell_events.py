@@ -35,20 +35,23 @@ class Events:
             to_log(self.settings.opts, tag, data)
             return
         if self.thread is None:
-            # The loader's context (its __opts__, __salt__) goes with the thread.
+            # The function is looked up here, in the job's own context: on Salt 3006 the loader's
+            # __salt__ answers nothing in another thread, even one run in a copy of this context (every
+            # progress event was lost there). The loader's context (its __opts__) still goes with it.
+            deliver = self.settings.salt["event.send"]
             context = contextvars.copy_context()
-            self.thread = threading.Thread(target=context.run, args=(self._deliver,), daemon=True)
+            self.thread = threading.Thread(target=context.run, args=(self._deliver, deliver), daemon=True)
             self.thread.start()
         self.queue.put((tag, data))
 
-    def _deliver(self):
+    def _deliver(self, deliver):
         while True:
             item = self.queue.get()
             if item is None:
                 return
             tag, data = item
             try:
-                self.settings.salt["event.send"](tag, data)
+                deliver(tag, data)
             except Exception as exc:  # pylint: disable=broad-except
                 # Progress is informative: a lost event must never break a drain.
                 log.debug("vcd_cell: could not send the event %s: %s", tag, type(exc).__name__)

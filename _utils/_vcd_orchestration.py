@@ -38,8 +38,19 @@ RETURN_POLL_SECONDS = 0.05
 # host is down answers nothing).
 WAIT_POLL_SECONDS = 0.5
 WAIT_CALL_TIMEOUT = 10
-# How a minion's return says a function failed: its error, an unforeseen exception, a missing function,
-# and, in a job of several functions, the traceback of one that raised.
+# How a minion says a function failed. Structurally, by the return code its return event carries
+# (LocalClient.get_iter_returns passes it on as "retcode"): read first. What Salt 3006.29 and 3008 do
+# alike (salt/minion.py, _thread_return and _thread_multi_return):
+# - a job of one function: "retcode" is an int, non-zero when the function raised (CommandExecutionError
+#   and SaltInvocationError give "ERROR: ..." as the return) or set __context__["retcode"], or returned a
+#   dict with "result" or "success" false (no vcd_cell function returns such a dict);
+# - a job of several functions (call_each): "retcode" is a dict {function: code}, and a function that
+#   raised has no entry at all (its return is the traceback, its "success" stays false); so a missing
+#   entry is a failure too. __context__["retcode"] is not reset between the functions of one job: a code
+#   set by one (state functions, cmd.run) is reported for those after it, which is why call_each never
+#   mixes such functions with the vcd_cell ones.
+# Where no return code comes with the answer (salt-ssh's route, which unwraps its own), the answer's text
+# says it: its error, an unforeseen exception, a missing function, a traceback.
 SALT_ERRORS = ("ERROR", "Error", "The minion function caused an exception", "'vcd_cell", "Traceback")
 TARGET_TYPES = (
     "glob",
@@ -156,6 +167,7 @@ class Cells:
             fun: Answers(
                 {cell: answer[fun] for cell, answer in answers.items() if isinstance(answer, dict) and fun in answer},
                 answers.silent,
+                {cell: _code_of(code, fun) for cell, code in answers.codes.items()},
             )
             for fun in funs
         }
@@ -179,7 +191,7 @@ class Cells:
         ``timeout`` seconds passed. Salt's own liveness check decides "lost" (see ``LIVENESS_SECONDS``), and
         one more ``saltutil.find_job`` confirms it, so a minion slow to answer that check is not given up.
         """
-        answers, silent = {}, {}
+        answers, silent, codes = {}, {}, {}
         deadline = time.monotonic() + timeout
         while pending := cells - answers.keys() - silent.keys():
             returns = self.client.get_iter_returns(
@@ -191,18 +203,17 @@ class Cells:
                         break
                     time.sleep(RETURN_POLL_SECONDS)
                     continue
-                answers.update(
-                    (cell, data["ret"])
-                    for cell, data in returned.items()
-                    if cell in pending and isinstance(data, dict) and "ret" in data
-                )
+                for cell, data in returned.items():
+                    if cell in pending and isinstance(data, dict) and "ret" in data:
+                        answers[cell] = data["ret"]
+                        codes[cell] = data.get("retcode")
             pending -= answers.keys()
             if pending and time.monotonic() >= deadline:
                 silent.update(dict.fromkeys(pending, no_return(what, timeout, jid)))
             elif pending:
                 still = self._still_running(jid, pending)
                 silent.update(dict.fromkeys(pending - still, job_lost(what, jid)))
-        return Answers(answers, silent)
+        return Answers(answers, silent, codes)
 
     def _still_running(self, jid, cells):
         """The cells among ``cells`` whose minion says it still runs job ``jid``."""
@@ -304,14 +315,29 @@ class Cells:
 
 
 class Answers(dict):
-    """``{cell: return}`` of one job, with why each cell that returned nothing did not (``silent``)."""
+    """
+    ``{cell: return}`` of one job, with why each cell that returned nothing did not (``silent``) and the
+    return code each return came with, where it came with one (``codes``: see ``SALT_ERRORS``).
+    """
 
-    def __init__(self, answers=(), silent=None):
+    def __init__(self, answers=(), silent=None, codes=None):
         super().__init__(answers)
         self.silent = dict(silent or {})
+        self.codes = {cell: code for cell, code in (codes or {}).items() if code is not None}
 
     def why_silent(self, cell):
         return self.silent.get(cell, "the minion did not answer")
+
+    def failed(self, cell):
+        """Whether the cell's return code says its function failed (False where none came)."""
+        return self.codes.get(cell, 0) != 0
+
+
+def _code_of(code, fun):
+    """One function's return code in a job of several; a function that raised has none: 1."""
+    if isinstance(code, dict):
+        return code.get(fun, 1)
+    return code
 
 
 def _named(fun):
@@ -353,12 +379,27 @@ def answered(answers, cells, fun):
             outcome[cell] = why_silent(answers, cell)
         elif answer is None:
             outcome[cell] = "the minion did not answer"
-        elif isinstance(answer, str) and answer.startswith(SALT_ERRORS):
-            # A traceback's last line is the exception itself.
-            outcome[cell] = f"{fun}: {answer.strip().splitlines()[-1] if answer.startswith('Traceback') else answer}"
+        elif _failed(answers, cell, answer):
+            outcome[cell] = f"{fun}: {_said(answer)}"
         else:
             outcome[cell] = None
     return outcome
+
+
+def _failed(answers, cell, answer):
+    """
+    Whether ``answer`` is a failure: its return code says so where it came with one; its text also
+    does (the answers of salt-ssh's route, and any error a minion returned with a code of 0).
+    """
+    if isinstance(answers, Answers) and answers.failed(cell):
+        return True
+    return isinstance(answer, str) and answer.startswith(SALT_ERRORS)
+
+
+def _said(answer):
+    """What a failed answer says, in a line: a traceback's last line is the exception itself."""
+    text = answer if isinstance(answer, str) else repr(answer)
+    return text.strip().splitlines()[-1] if text.startswith("Traceback") else text
 
 
 def why_silent(answers, cell):

@@ -9,11 +9,21 @@ timelines), and what is left is divided by the cells: the overhead per cell. Tar
 cell does not grow with the group (12 cells within 1.2 x of 3), and the upgrade's window grows by at
 most 10 % from 3 to 12 cells (the cells are drained, installed and started together, so a bigger group
 should take about as long).
+
+Every fake cell, its minion and the master share this machine's cores, where a real group gives each cell
+its own host: so each run also says what CPU it took, the orchestration's own (``salt-run``, on the
+master) apart from the whole machine's (the cells' Salt jobs, their fake tools and servers, the master),
+and how busy the machine's cores were meanwhile.
 """
 
 import contextlib
+import os
 import pathlib
+import resource
 import tempfile
+import time
+
+import psutil
 
 from bench import appliance, rollout, upgrade
 from bench.report import median, table
@@ -28,6 +38,24 @@ SIZES = (3, 6, 12)
 ROLLOUT_VERSION = "10.5.1"
 OVERHEAD_GROWTH = 1.2
 WINDOW_GROWTH = 1.10
+
+
+def _measured(run):
+    """``run()``'s result, with the CPU seconds of the machine and of the ``salt-run`` it waited for, and its time."""
+    machine, runner, started = psutil.cpu_times(), resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic()
+    result = run()
+    seconds = time.monotonic() - started
+    after, ran = psutil.cpu_times(), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return result, {
+        "machine_cpu": (after.user + after.system) - (machine.user + machine.system),
+        "salt_run_cpu": (ran.ru_utime + ran.ru_stime) - (runner.ru_utime + runner.ru_stime),
+        "busy": ((after.user + after.system) - (machine.user + machine.system)) / (seconds * os.cpu_count()),
+    }
+
+
+def _medians(runs):
+    """The medians of each key of ``runs`` (dicts)."""
+    return {key: median([run[key] for run in runs]) for key in runs[0]}
 
 
 def _names(prefix, count):
@@ -56,11 +84,16 @@ def _linux(root, stack, repeats):
     for size in SIZES:
         group = _of(servers, names[:size])
         for batch in (1, 2):
-            runs = [rollout.one_rollout(lab, group, ROLLOUT_VERSION, batch) for _ in range(repeats)]
-            rows[(f"rollout, batch {batch}", size)] = {key: median([r[key] for r in runs]) for key in runs[0]}
-        runs = [upgrade.salt_upgrade(lab, group) for _ in range(repeats)]
-        window, _, per_cell = (median(list(values)) for values in zip(*runs, strict=True))
-        rows[("upgrade, Linux", size)] = {"total": None, "window": window, "per_cell": per_cell}
+            runs = []
+            for _ in range(repeats):
+                found, cpu = _measured(lambda: rollout.one_rollout(lab, group, ROLLOUT_VERSION, batch))  # noqa: B023
+                runs.append(dict(found, **cpu))
+            rows[(f"rollout, batch {batch}", size)] = dict(_medians(runs), window=None)
+        runs = []
+        for _ in range(repeats):
+            (window, _, per_cell), cpu = _measured(lambda: upgrade.salt_upgrade(lab, group))  # noqa: B023
+            runs.append(dict(total=None, window=window, per_cell=per_cell, **cpu))
+        rows[("upgrade, Linux", size)] = _medians(runs)
     return rows
 
 
@@ -78,9 +111,13 @@ def _appliances(root, stack, repeats):
     rows = {}
     for size in SIZES:
         names = list(roles)[:size]
-        runs = [appliance.salt_upgrade(lab, _of(servers, names), _of(roles, names)) for _ in range(repeats)]
-        total, _, per_cell = (median(list(values)) for values in zip(*runs, strict=True))
-        rows[("upgrade, appliances", size)] = {"total": total, "window": total, "per_cell": per_cell}
+        runs = []
+        for _ in range(repeats):
+            (total, _, per_cell), cpu = _measured(
+                lambda: appliance.salt_upgrade(lab, _of(servers, names), _of(roles, names))  # noqa: B023
+            )
+            runs.append(dict(total=total, window=total, per_cell=per_cell, **cpu))
+        rows[("upgrade, appliances", size)] = _medians(runs)
     return rows
 
 
@@ -108,10 +145,38 @@ def main(repeats):
         f"The orchestrations over {', '.join(map(str, SIZES))} cells, one minion each: medians of {repeats} "
         "run(s) (seconds; the window of an upgrade is from its first quiesce to its last cell serving, on "
         "appliances the whole run)",
-        ["orchestration", "cells", "whole run", "window", "overhead per cell"],
-        [[kind, size, r["total"], r.get("window"), r["per_cell"]] for (kind, size), r in rows.items()],
+        [
+            "orchestration",
+            "cells",
+            "whole run",
+            "window",
+            "overhead per cell",
+            "salt-run CPU",
+            "machine CPU",
+            "cores busy",
+        ],
+        [
+            [
+                kind,
+                size,
+                r["total"],
+                r["window"],
+                r["per_cell"],
+                r["salt_run_cpu"],
+                r["machine_cpu"],
+                f"{r['busy']:.0%}",
+            ]
+            for (kind, size), r in rows.items()
+        ],
     )
     print("\nTargets:")
     for what, (measured, target, met) in verdicts(rows).items():
         print(f"  {what}: {measured:.2f} x (at most {target:.2f} x): {'met' if met else 'NOT MET'}")
+    small, big = min(SIZES), max(SIZES)
+    for kind in dict.fromkeys(kind for kind, _ in rows):
+        few, many = rows[(kind, small)], rows[(kind, big)]
+        print(
+            f"  {kind}: salt-run's CPU {few['salt_run_cpu']:.1f} s over {small} cells, {many['salt_run_cpu']:.1f} s "
+            f"over {big}; the machine's cores {few['busy']:.0%} and {many['busy']:.0%} busy"
+        )
     return rows

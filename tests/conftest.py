@@ -3,8 +3,11 @@
 import functools
 import logging
 import os
+import pathlib
+import shutil
 import subprocess
 import sys
+import tempfile
 
 import pytest
 from saltfactories.plugins.event_listener import EventListener
@@ -32,6 +35,20 @@ logging.raiseExceptions = False
 # first (pyenv's shim is a shell script that took longer than the stub's whole run, hundreds of times a
 # run). The stubs need nothing but the standard library, so any python3 is as faithful as this one.
 os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
+
+
+@pytest.fixture(scope="session")
+def salt_factories_default_root_dir():
+    """
+    A directory of this session's own for salt-factories' daemons and the scripts that start them. Its
+    default, the system's temporary directory, is shared by every session on the machine, and it writes
+    each script (which puts the Salt it was generated with first on ``sys.path``) only where none is yet:
+    so a Salt 3006 session ran the daemons of whichever Salt's session came first, 3008 in `make test`.
+    Under the temporary directory still, keeping the daemons' socket paths short.
+    """
+    root = pathlib.Path(tempfile.mkdtemp(prefix="vcd-")).resolve()
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

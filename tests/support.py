@@ -10,6 +10,7 @@ import time
 
 import pytest
 import requests
+import salt.version
 
 
 def tool_env(server):
@@ -163,3 +164,14 @@ class CommandLineSampler:
     def __exit__(self, *exc_info):
         self._stop.set()
         self._thread.join(timeout=30)
+
+
+# Salt 3006's salt-ssh ships a file_roots' _modules and _states to the host, not its _utils
+# (salt/client/ssh/__init__.py, mod_data, whose list has no "utils" before 3007): the extension's
+# states and module, which import their machinery from _utils, do not load there. Known since the tests
+# ran their daemons on the Salt of their own session (tests/conftest.py); strict, so a fix must unmark it.
+SALT_SSH_3006_SHIPS_NO_UTILS = pytest.mark.xfail(
+    int(salt.version.__version__.split(".")[0]) < 3007,
+    reason="Salt 3006's salt-ssh does not ship the extension's _utils to the host",
+    strict=True,
+)

@@ -31,6 +31,26 @@ from tests.support import wait_for
 REPO = pathlib.Path(__file__).resolve().parents[2]
 ADMIN_PASSWORD = "vmware-Adm1n"
 STATE_TIMEOUT = 180
+# The shared daemons log at debug (salt-factories' default), so a secret in anything the extension, a job,
+# an event or a state logs is caught in their log files. Salt's plumbing says nothing of jobs there (the
+# loader listing and loading modules, the file server, the transport, asyncio, salt-factories' own engine):
+# it logs at info. Logging was about a tenth of the tests' CPU (py-spy), two thirds of it this plumbing.
+QUIET_PLUMBING = {
+    "log_granular_levels": dict.fromkeys(
+        (
+            "salt.loader",
+            "salt.utils.lazy",
+            "salt.fileserver",
+            "salt.fileclient",
+            "salt.transport",
+            "salt.utils.process",
+            "salt.utils.decorators",
+            "asyncio",
+            "saltfactories",
+        ),
+        "info",
+    )
+}
 
 
 # The cells reached through salt-ssh (tests/e2e/ssh.py).
@@ -56,6 +76,7 @@ def extension_root(tmp_path_factory):
 def salt_master(salt_factories, pillar_dir, extension_root, ssh_files):
     quiet_request_log()
     overrides = {
+        **QUIET_PLUMBING,
         "file_roots": {"base": [str(REPO / "states"), str(extension_root)]},
         "pillar_roots": {"base": [str(pillar_dir)]},
         # The cells without a minion, reached through salt-ssh (tests/e2e/ssh.py).
@@ -125,7 +146,9 @@ def cell_minions(salt_master, salt_cli, register_pillar, tmp_path_factory):
             tools = tmp_path_factory.mktemp(f"{minion_id}-tools")
             pillar = vcd_cell_pillar(server, tools, cli_timeout=60, event_interval=1, **settings)
             register_pillar(minion_id, pillar)
-        minions = {minion_id: salt_master.salt_minion_daemon(minion_id) for minion_id in cells}
+        minions = {
+            minion_id: salt_master.salt_minion_daemon(minion_id, overrides=QUIET_PLUMBING) for minion_id in cells
+        }
         targets = ",".join(minions)
         try:
             start_all(minions.values())

@@ -6,6 +6,7 @@ cell's timeline.
 import time
 
 import pytest
+import salt.version
 
 from tests.e2e.conftest import ADMIN_PASSWORD, events_of, wait_for_event
 from tests.support import assert_every_shutdown_follows_a_drained_reading, end_running_jobs, wait_for
@@ -29,6 +30,15 @@ def assert_safe_shutdown(cell):
     assert all(t <= shutdown["t"] for t in job_ends)
     assert not events_of(cell, "job_abort")
     assert_every_shutdown_follows_a_drained_reading(cell)
+
+
+@pytest.mark.every_salt
+def test_the_daemons_and_the_cli_run_the_salt_these_tests_run_on(cell1_minion, salt_cli, salt_run_cli):
+    # make test-lts would otherwise prove nothing of Salt 3006 (see salt_factories_default_root_dir).
+    answered = salt_cli.run("test.version", minion_tgt="cell1")
+    assert answered.data == salt.version.__version__, answered
+    ran = salt_run_cli.run("salt.cmd", "test.version")
+    assert ran.stdout.strip().strip('"') == salt.version.__version__, ran
 
 
 @pytest.mark.every_salt

@@ -13,6 +13,7 @@ from tests.e2e.conftest import ADMIN_PASSWORD, events_of
 from tests.e2e.masterless import MasterlessMinion
 from tests.e2e.ssh import Background, end_lease, ssh_return, state_of
 from tests.support import (
+    SALT_SSH_3006_SHIPS_NO_UTILS,
     CommandLineSampler,
     assert_every_shutdown_follows_a_drained_reading,
     command_lines,
@@ -68,6 +69,7 @@ def assert_drained_safely(cell):
 
 
 @pytest.mark.every_salt
+@SALT_SSH_3006_SHIPS_NO_UTILS
 def test_a_drain_and_active_over_ssh_lose_no_job_and_leak_no_password(ssh_cell, salt_ssh_cli, ssh_files):
     server, _ = ssh_cell(jobs=[None, None], version="8.10")
     cell = server.cell

@@ -12,7 +12,7 @@ import pytest
 from simulator.group import ServerGroup
 from simulator.pillar import write_installer
 from tests.e2e.conftest import ADMIN_PASSWORD, absolute, events_of, run_orchestration
-from tests.support import assert_every_shutdown_follows_a_drained_reading, wait_for
+from tests.support import SALT_SSH_3006_SHIPS_NO_UTILS, assert_every_shutdown_follows_a_drained_reading, wait_for
 
 ROLLING = ("roll-a", "roll-b", "roll-c")
 UPGRADING = ("ssh-up-1", "ssh-up-2", "ssh-up-3")
@@ -93,6 +93,7 @@ def test_a_rolling_reboot_over_ssh_one_cell_at_a_time_with_the_runners_events(
 
 
 @pytest.mark.every_salt
+@SALT_SSH_3006_SHIPS_NO_UTILS
 def test_an_upgrade_over_ssh_with_no_salt_master_running(ssh_group, master_without_daemon):
     cells = ssh_group(UPGRADING, jobs=(1.0, 1.5), installer=True, installed_version=OLD)
     group = ServerGroup(list(cells.values()))

@@ -3,6 +3,8 @@
 from unittest import mock
 
 import pytest
+import salt.client
+import salt.utils.event
 
 from tests.support import load_salt_module
 
@@ -91,3 +93,51 @@ def test_quiescing_with_the_running_cells_just_asked_does_not_ask_again():
         )
     assert (up, outcome) == (["a"], {"a": None, "b": None})
     assert [c.args[2] for c in call.call_args_list] == ["vcd_cell.quiesce"]
+
+
+# -- return codes: how a minion's return says a function failed (see SALT_ERRORS) ----------------------
+
+
+def _cells_returning(returns):
+    """A :class:`Cells` whose master publishes a job and hands back ``returns`` as Salt's LocalClient does."""
+    calls = object.__new__(orchestration.Cells)
+    calls.timeout = 30
+    calls.opts = {"gather_job_timeout": 1}
+    calls.client = mock.create_autospec(salt.client.LocalClient, instance=True)
+    # The client's event bus is set up in its __init__, not declared on the class.
+    calls.client.event = mock.create_autospec(salt.utils.event.MasterEvent, instance=True)
+    calls.client.run_job.return_value = {"jid": "20261202", "minions": sorted(returns)}
+    calls.client.get_iter_returns.return_value = iter([returns])
+    return calls
+
+
+def test_a_return_code_tells_a_failure_whatever_its_text_says():
+    calls = _cells_returning(
+        {
+            "cell1": {"ret": "10.5.0", "retcode": 0},
+            # A function that raised an error of a kind the text prefixes do not know.
+            "cell2": {"ret": "Cannot read the version", "retcode": 1},
+        }
+    )
+    answers = calls.call(["cell1", "cell2"], "vcd_cell.version")
+    assert orchestration.answered(answers, ["cell1", "cell2"], "vcd_cell.version") == {
+        "cell1": None,
+        "cell2": "vcd_cell.version: Cannot read the version",
+    }
+
+
+def test_in_a_job_of_several_functions_one_that_raised_has_no_return_code_and_failed():
+    calls = _cells_returning(
+        {
+            "cell1": {
+                "ret": {"vcd_cell.version": TRACEBACK, "vcd_cell.is_running": True},
+                # Salt 3006 and 3008 alike: the function that raised gets no entry.
+                "retcode": {"vcd_cell.is_running": 0},
+            }
+        }
+    )
+    answers = calls.call_each(["cell1"], [("vcd_cell.version", (), None), ("vcd_cell.is_running", (), None)])
+    assert orchestration.answered(answers["vcd_cell.is_running"], ["cell1"], "vcd_cell.is_running") == {"cell1": None}
+    why = orchestration.answered(answers["vcd_cell.version"], ["cell1"], "vcd_cell.version")["cell1"]
+    assert why.startswith("vcd_cell.version: salt.exceptions.CommandExecutionError: Cannot read")
+    assert answers["vcd_cell.version"].codes == {"cell1": 1}

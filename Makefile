@@ -45,18 +45,11 @@ demo-ssh: $(INSTALLED) check-sshd
 demo-manual: $(INSTALLED)
 	$(BIN)/python -m simulator manual-drain
 
-# The lint, the docs, every test on the default Salt (3008), and beside them what differs on Salt 3006 LTS
-# (its output, kept in $(LTS_LOG) meanwhile, follows); the time it all took, environments included, at
-# the end. The environments are made first, one after the other: each installs this tree in place.
-LTS_LOG := .test-lts.log
+# The lint, the docs, every test on the default Salt (3008), then what differs on Salt 3006 LTS; the time
+# it all took, environments included, at the end.
 test:
 	@start=$$(date +%s); status=0; \
-	$(MAKE) --no-print-directory check-sshd $(INSTALLED) $(LTS_INSTALLED) || exit $$?; \
-	echo "Salt $(SALT_LTS) LTS: its tests run beside these, their output follows them"; \
-	$(MAKE) --no-print-directory test-lts > $(LTS_LOG) 2>&1 & lts=$$!; \
-	$(MAKE) --no-print-directory lint docs test-all || status=$$?; \
-	wait $$lts || status=$$?; \
-	echo "-- Salt $(SALT_LTS) LTS ($(LTS_LOG)) --"; cat $(LTS_LOG); \
+	$(MAKE) --no-print-directory check-sshd lint docs test-all test-lts || status=$$?; \
 	echo "make test: $$( [ $$status = 0 ] && echo passed || echo FAILED ) in $$(( $$(date +%s) - start )) s"; \
 	exit $$status
 

@@ -56,6 +56,35 @@ def __virtual__():
     return __virtualname__
 
 
+class LinuxRoute:
+    """
+    The rollout on Linux cells, as the runner sees a route (the appliances':
+    :class:`_vcd_rolling_appliance.ApplianceRoute`): the batches in the plan's order, each batch the
+    plan's steps, a rebooted host back on its new boot id alone, no cell left alone, no failover mode.
+    """
+
+    name = "linux"
+
+    def plan(self, calls, cells, batch, record, batches):  # pylint: disable=unused-argument
+        return batches, {}, {}
+
+    def steps_for(self, batch, context, steps):  # pylint: disable=unused-argument
+        return steps
+
+    def node_back(self, context):  # pylint: disable=unused-argument
+        return None
+
+    def left_alone(self, context, group):  # pylint: disable=unused-argument
+        return False
+
+    def restore_failover(self, context):  # pylint: disable=unused-argument
+        return None
+
+
+# The routes, by the name _vcd_orchestration.route gives the cells' kind: each an object with its steps.
+ROUTES = {route.name: route for route in (LinuxRoute(), appliances.ROUTE)}
+
+
 def _batches(cells, batch, min_active):
     valid.whole_number("batch", batch, 1)
     valid.whole_number("min_active", min_active, 1)
@@ -98,8 +127,7 @@ def _applying(sls):
 
 def _rebooted(batch, context):
     """The hosts rebooted, each back on a new boot id (an appliance with its database node healthy)."""
-    back = appliances.node_back(context) if context["route"] == "appliance" else None
-    return context["cells"].reboot(batch, context["timeout"], back)
+    return context["cells"].reboot(batch, context["timeout"], context["route"].node_back(context))
 
 
 def _steps(maintenance_sls, reboot, vcenter_reconnect):
@@ -122,9 +150,7 @@ def _roll_batch(batch, context, report):
     for cell in batch:
         context["fire"](f"{cell}/start", {"rollout": context["id"], "cell": cell})
         report[cell] = {"result": "in progress", "steps": []}
-    steps = context["steps"]
-    if context["route"] == "appliance":
-        steps = appliances.steps_for(batch, context, steps)
+    steps = context["route"].steps_for(batch, context, context["steps"])
     failure = orchestration.run_steps(steps, batch, context, report)
     if failure:
         failed_cell, step, why, outcome = failure
@@ -257,12 +283,10 @@ def rollout(
             "fire": orchestration.events(__opts__, EVENT_PREFIX),
             "pause": pause,
         }
-        context["route"] = orchestration.route(calls, ordered)
-        context["batches"] = batches
-        if context["route"] == "appliance":
-            context["batches"], context["roles"], context["nodes"] = appliances.plan(
-                calls, ordered, batch, context["record"]
-            )
+        context["route"] = ROUTES[orchestration.route(calls, ordered)]
+        context["batches"], context["roles"], context["nodes"] = context["route"].plan(
+            calls, ordered, batch, context["record"], batches
+        )
         return context
 
     return skeleton.orchestrate(__opts__, __context__, (cells, tgt_type, timeout, ssh), prepare, _roll)
@@ -270,9 +294,7 @@ def rollout(
 
 def _left_alone(context, group, report):
     """``switchover: false``: the primary is not taken down; its report says so. True when ``group`` is it."""
-    if context["route"] != "appliance" or context["switchover"]:
-        return False
-    if context["roles"][group[0]] != "PRIMARY":
+    if not context["route"].left_alone(context, group):
         return False
     report[group[0]] = {
         "result": "left untouched",
@@ -320,7 +342,7 @@ def _roll(context):
     failure = _serving_at_the_end(context, report)
     if failure:
         return _failed(context, report, failure)
-    why = appliances.restore_failover(context) if context["route"] == "appliance" else None
+    why = context["route"].restore_failover(context)
     if why:
         return _failed(context, report, (ordered[-1], "failover", f"the failover mode could not be restored: {why}"))
     record.forget()
@@ -347,8 +369,8 @@ def _failed(context, report, failure):
     cell, step, why = failure[:3]
     ordered = context["all"]
     comment = f"Stopped at {cell}, step {step}: {why}. "
-    if context["route"] == "appliance" and step != "failover":
-        not_restored = appliances.restore_failover(context)
+    if step != "failover":
+        not_restored = context["route"].restore_failover(context)
         if not_restored:
             comment += f"The failover mode could not be restored ({not_restored}): set it on the primary. "
         elif context["record"].data.get("failover_before"):

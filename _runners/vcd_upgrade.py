@@ -53,6 +53,8 @@ CACHE_BANK = "vcd_upgrade"
 EVENT_PREFIX = "vcd/upgrade"
 ON_FAILURE = ("restore", "stop")
 BACKUPS = ("confirmed", "appliance")
+# The routes, by the name _vcd_orchestration.route gives the cells' kind: each an object with its steps.
+ROUTES = {route.name: route for route in (steps.ROUTE, appliance_route.ROUTE)}
 
 
 def __virtual__():
@@ -75,21 +77,13 @@ def _announce(context):
 
 def _route(context):
     """
-    ``"appliance"`` or ``"linux"`` (see :func:`_vcd_orchestration.route`); an appliance backup asked of
-    Linux cells is a SaltInvocationError too.
+    The route the cells take (:data:`ROUTES`, named by :func:`_vcd_orchestration.route`); an appliance
+    backup asked of Linux cells is a SaltInvocationError too.
     """
-    route = orchestration.route(context["cells"], context["all"])
-    if route == "linux" and context["backup"] == "appliance":
+    route = ROUTES[orchestration.route(context["cells"], context["all"])]
+    if context["backup"] not in route.backups:
         raise SaltInvocationError("backup: appliance needs vCD appliances (create-backup.sh); these are Linux cells")
     return route
-
-
-def _steps(context):
-    if context["route"] == "linux":
-        return steps.LINUX_STEPS
-    return tuple(
-        (name, step) for name, step in appliance_route.STEPS if name != "backup" or context["backup"] == "appliance"
-    )
 
 
 def _start_over(record):
@@ -116,7 +110,7 @@ def _restore(cells, context, report):
         if outcome[cell]:
             report[cell]["restore_failed"] = outcome[cell]
     not_restored = [cell for cell in cells if outcome[cell]]
-    failover = appliance_route.restore_failover(context) if context["route"] == "appliance" else None
+    failover = context["route"].restore_failover(context)
     record = context["record"]
     _start_over(record)
     said = []
@@ -133,21 +127,10 @@ def _restore(cells, context, report):
         return "".join(said)
     return (
         " Before the point of no return: every cell was put back into service, its software unchanged"
-        + (", and the failover mode restored." if context["route"] == "appliance" else ".")
+        + context["route"].also_restored
+        + "."
         + " Fix the cause and run the same upgrade again: it starts over."
     )
-
-
-def _where_cells_are(cells, context, report):
-    """After the point of no return, each cell's state in words, for the person who goes on from here."""
-    if context["route"] == "appliance":
-        appliance_route.where_appliances_are(cells, context, report)
-        return
-    answers = context["cells"].call_each(cells, [("vcd_cell.is_running", (), None), ("vcd_cell.version", (), None)])
-    running, versions = answers["vcd_cell.is_running"], answers["vcd_cell.version"]
-    for cell in cells:
-        state = "running" if running.get(cell) is True else "stopped" if running.get(cell) is False else "unknown"
-        report[cell]["state"] = f"{state}, vCD {versions.get(cell, 'unknown')} installed"
 
 
 def _past_no_return(context, step):
@@ -163,7 +146,7 @@ def _past_no_return(context, step):
             " Past the point of no return (the first install): nothing was restarted, the cells stay stopped "
             f"with their maintenance message. Fix the cause and run the same upgrade again: it resumes at {step}."
         )
-    if context["route"] == "appliance" and context["record"].data.get("failover_changed"):
+    if context["route"].failover_left_manual(context):
         comment += (
             " The failover mode stays MANUAL until the upgrade completes (or set it back with "
             "vcd_cell.failover_mode automatic on the primary once every appliance is back)."
@@ -188,7 +171,7 @@ def _failed(context, report, failure, done):
     elif step in steps.BEFORE_NO_RETURN:
         comment += " Nothing was restarted (on_failure: stop): apply vcd.active to the cells, or run again."
     else:
-        _where_cells_are(cells, context, report)
+        context["route"].where_cells_are(cells, context, report)
         comment += _past_no_return(context, step)
     return {
         "result": False,
@@ -334,13 +317,9 @@ def upgrade(
 
 def _run(context):
     cells, record = context["all"], context["record"]
-    if context["route"] == "appliance":
-        # A resumed run finds the primary, where the database is, in the record of its preflight.
-        context["db_cell"] = record.data.get("primary", context["db_cell"])
-    elif context["db_cell"] is None:
-        context["db_cell"] = cells[0]
+    context["db_cell"] = context["route"].db_cell(context)
     report = {cell: {"steps": []} for cell in cells}
-    plan = _steps(context)
+    plan = context["route"].steps(context)
     todo = [(name, step) for name, step in plan if not record.done(name)]
     announce = _announce(context)
     if todo and todo[0][0] == "preflight":
@@ -363,7 +342,7 @@ def _run(context):
     resumed = [name for name, _ in plan if name not in report[cells[0]]["steps"]]
     ret = {
         "result": True,
-        "comment": f"{len(cells)} {'appliance' if context['route'] == 'appliance' else 'cell'}(s) upgraded to vCD "
+        "comment": f"{len(cells)} {context['route'].noun}(s) upgraded to vCD "
         f"{context['version']}" + (f" (resumed after {', '.join(resumed)}, done in an earlier run)" if resumed else ""),
         "upgrade_id": context["id"],
         "version": context["version"],

@@ -38,20 +38,19 @@ RETURN_POLL_SECONDS = 0.05
 # host is down answers nothing).
 WAIT_POLL_SECONDS = 0.5
 WAIT_CALL_TIMEOUT = 10
-# How a minion says a function failed. Structurally, by the return code its return event carries
-# (LocalClient.get_iter_returns passes it on as "retcode"): read first. What Salt 3006.29 and 3008 do
-# alike (salt/minion.py, _thread_return and _thread_multi_return):
+# How a minion says a function failed: by the return code its return event carries (LocalClient's
+# get_iter_returns passes it on as "retcode"), never by what the return's text starts with. What Salt
+# 3006.29 and 3008 do alike (salt/minion.py, _thread_return and _thread_multi_return):
 # - a job of one function: "retcode" is an int, non-zero when the function raised (CommandExecutionError
-#   and SaltInvocationError give "ERROR: ..." as the return) or set __context__["retcode"], or returned a
-#   dict with "result" or "success" false (no vcd_cell function returns such a dict);
+#   and SaltInvocationError give "ERROR: ..." as the return), is not available, set
+#   __context__["retcode"], or returned a dict with "result" or "success" false (no vcd_cell function
+#   returns such a dict);
 # - a job of several functions (call_each): "retcode" is a dict {function: code}, and a function that
 #   raised has no entry at all (its return is the traceback, its "success" stays false); so a missing
 #   entry is a failure too. __context__["retcode"] is not reset between the functions of one job: a code
 #   set by one (state functions, cmd.run) is reported for those after it, which is why call_each never
 #   mixes such functions with the vcd_cell ones.
-# Where no return code comes with the answer (salt-ssh's route, which unwraps its own), the answer's text
-# says it: its error, an unforeseen exception, a missing function, a traceback.
-SALT_ERRORS = ("ERROR", "Error", "The minion function caused an exception", "'vcd_cell", "Traceback")
+# salt-ssh's route (_vcd_orchestration_ssh) gives each answer its return code the same way.
 TARGET_TYPES = (
     "glob",
     "pcre",
@@ -108,7 +107,7 @@ def route(calls, cells):
     SaltInvocationError naming the cells. Asks the cells (``calls``: :class:`Cells`), touching nothing.
     """
     answers = calls.call(cells, "config.get", arg=["vcd_cell:appliance_api_url"])
-    silent = [f"{cell} ({why_silent(answers, cell)})" for cell in cells if cell not in answers]
+    silent = [f"{cell} ({answers.why_silent(cell)})" for cell in cells if cell not in answers]
     if silent:
         raise SaltInvocationError(f"cell(s) did not answer: {', '.join(silent)}")
     appliances = [cell for cell in cells if answers[cell]]
@@ -300,8 +299,9 @@ class Cells:
         unanswered = [cell for cell in cells if cell not in started]
 
         def lacking(cell, answers):
-            now = answers["vcd_cell.boot_id"].get(cell)
-            if not isinstance(now, str) or answered({cell: now}, [cell], "")[cell] or now == before[cell]:
+            boot_ids = answers["vcd_cell.boot_id"]
+            now = boot_ids.get(cell)
+            if not isinstance(now, str) or boot_ids.failed(cell) or now == before[cell]:
                 if cell in unanswered:
                     return "it did not answer vcd_cell.reboot and has not come back on a new boot id"
                 return "its host has not come back from the reboot yet"
@@ -317,7 +317,7 @@ class Cells:
 class Answers(dict):
     """
     ``{cell: return}`` of one job, with why each cell that returned nothing did not (``silent``) and the
-    return code each return came with, where it came with one (``codes``: see ``SALT_ERRORS``).
+    return code each return came with (``codes``: see the note on return codes at the top).
     """
 
     def __init__(self, answers=(), silent=None, codes=None):
@@ -371,40 +371,28 @@ def state_failure(answer):
 
 
 def answered(answers, cells, fun):
-    """``{cell: None or why}``: whether each cell answered ``fun`` without an error."""
+    """
+    ``{cell: None or why}``: whether each cell answered ``fun`` (its :class:`Answers`) without an error,
+    as its return code says.
+    """
     outcome = {}
     for cell in cells:
         answer = answers.get(cell)
         if cell not in answers:
-            outcome[cell] = why_silent(answers, cell)
+            outcome[cell] = answers.why_silent(cell)
         elif answer is None:
             outcome[cell] = "the minion did not answer"
-        elif _failed(answers, cell, answer):
+        elif answers.failed(cell):
             outcome[cell] = f"{fun}: {_said(answer)}"
         else:
             outcome[cell] = None
     return outcome
 
 
-def _failed(answers, cell, answer):
-    """
-    Whether ``answer`` is a failure: its return code says so where it came with one; its text also
-    does (the answers of salt-ssh's route, and any error a minion returned with a code of 0).
-    """
-    if isinstance(answers, Answers) and answers.failed(cell):
-        return True
-    return isinstance(answer, str) and answer.startswith(SALT_ERRORS)
-
-
 def _said(answer):
     """What a failed answer says, in a line: a traceback's last line is the exception itself."""
     text = answer if isinstance(answer, str) else repr(answer)
     return text.strip().splitlines()[-1] if text.startswith("Traceback") else text
-
-
-def why_silent(answers, cell):
-    """Why ``cell`` is missing from ``answers`` (a plain dict knows no reason)."""
-    return answers.why_silent(cell) if isinstance(answers, Answers) else "the minion did not answer"
 
 
 # -- progress and records ----------------------------------------------------------------------------

@@ -72,8 +72,11 @@ class SshCells(orchestration.Cells):
         for index, (fun, arg, kwarg) in enumerate(calls):
             if fun.startswith(MODULE):
                 chunk = _chunk_id(index, fun)
+                returned = {cell: _returned(run, chunk) for cell, run in runs.items()}
                 answers[fun] = orchestration.Answers(
-                    {cell: _returned(run, chunk) for cell, run in runs.items()}, runs.silent
+                    {cell: value for cell, (value, _) in returned.items()},
+                    runs.silent,
+                    {cell: code for cell, (_, code) in returned.items()},
                 )
             else:
                 answers[fun] = self._ssh(cells, fun, list(arg), kwarg, timeout)
@@ -111,8 +114,11 @@ class SshCells(orchestration.Cells):
             for cell in cells
             if cell not in answers or _unreachable(answers[cell])
         }
+        unwrapped = {cell: _unwrapped(answer) for cell, answer in answers.items() if cell not in silent}
         return orchestration.Answers(
-            {cell: _unwrapped(answer) for cell, answer in answers.items() if cell not in silent}, silent
+            {cell: value for cell, (value, _) in unwrapped.items()},
+            silent,
+            {cell: code for cell, (_, code) in unwrapped.items()},
         )
 
     def close(self):
@@ -140,24 +146,28 @@ def _said(answer):
 
 
 def _unwrapped(answer):
-    """What the function returned, as a minion's return would carry it; an error as ``ERROR: ...``."""
+    """
+    ``(what the function returned, its return code)``, as a minion's return carries them: salt-ssh's
+    own return code where it says one, else 0; an error (``_error``) is what the host said last, code 1.
+    """
     if isinstance(answer, dict) and "return" in answer:
-        return answer["return"]
+        return answer["return"], answer.get("retcode") or 0
     if isinstance(answer, dict) and "_error" in answer:
         said = (answer.get("stderr") or answer.get("stdout") or "").strip().splitlines()
-        return f"ERROR: {said[-1] if said else answer['_error']}"
-    return answer
+        return (said[-1] if said else answer["_error"]), answer.get("retcode") or 1
+    return answer, 0
 
 
 def _returned(run, chunk):
-    """What one function of a ``vcd_cell.call`` state run returned; its error as ``ERROR: ...``."""
-    if isinstance(run, list):
-        return f"ERROR: {'; '.join(str(line) for line in run)}"
+    """
+    ``(what one function of a vcd_cell.call state run returned, its return code)``: the function's
+    return, 0; its error (the state's comment), or the run's when it did not get that far, 1.
+    """
     if not isinstance(run, dict):
-        return run if isinstance(run, str) and run.startswith("ERROR") else f"ERROR: {run}"
+        return ("; ".join(str(line) for line in run) if isinstance(run, list) else str(run)), 1
     for result in run.values():
         if isinstance(result, dict) and result.get("__id__") == chunk:
             if result.get("result"):
-                return (result.get("changes") or {}).get("return")
-            return f"ERROR: {result.get('comment')}"
-    return f"ERROR: {chunk} did not run"
+                return (result.get("changes") or {}).get("return"), 0
+            return result.get("comment"), 1
+    return f"{chunk} did not run", 1

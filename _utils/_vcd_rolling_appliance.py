@@ -149,3 +149,27 @@ def steps_for(batch, context, common):
     if role == "PRIMARY":
         steps.append(("switchover", switchover))
     return steps + common
+
+
+class ApplianceRoute:
+    """
+    The rollout on vCD appliances, as the runner sees a route (see ``vcd_rolling``'s Linux route): the
+    cluster's order, each batch's steps, when a rebooted appliance is back, the primary left alone with
+    ``switchover: false``, and the failover mode set back.
+    """
+
+    name = "appliance"
+    steps_for = staticmethod(steps_for)
+    node_back = staticmethod(node_back)
+    restore_failover = staticmethod(restore_failover)
+
+    def plan(self, calls, cells, batch, record, batches):  # pylint: disable=unused-argument
+        """The cluster's order (:func:`plan`), not the plan's ``batches``."""
+        return plan(calls, cells, batch, record)
+
+    def left_alone(self, context, group):
+        """With ``switchover: false`` the primary is not taken down."""
+        return not context["switchover"] and context["roles"][group[0]] == "PRIMARY"
+
+
+ROUTE = ApplianceRoute()

@@ -70,16 +70,6 @@ def failover(cells, context):
     return {cell: why if cell == primary else None for cell in cells}
 
 
-def restore_failover(context):
-    """
-    After a failure before the point of no return: the failover mode back to what it was if the upgrade
-    changed it (recorded as no longer changed); None, or why it failed.
-    """
-    record = context["record"]
-    nodes = cluster.database_nodes(record.data.get("roles", {}), record.data.get("primary"))
-    return cluster.restore_failover(context["cells"], record, nodes)
-
-
 def backup(cells, context):
     """``create-backup.sh`` on the primary, after the drain and before the first install; where it went, recorded."""
     record = context["record"]
@@ -212,32 +202,65 @@ def verify(cells, context):
     return outcome
 
 
-def where_appliances_are(cells, context, report):
-    """After the point of no return: each appliance's role, version, service and node state, in words."""
-    answers = context["cells"].call_each(
-        cells,
-        [("vcd_cell.is_running", (), None), ("vcd_cell.version", (), None), ("vcd_cell.appliance_nodes", (), None)],
+class ApplianceRoute:
+    """
+    The upgrade of a group of vCD appliances, VMware's appliance route, as the runner sees a route (see
+    :class:`_vcd_upgrade_steps.LinuxRoute`).
+    """
+
+    name = "appliance"
+    noun = "appliance"
+    backups = ("confirmed", "appliance")
+    also_restored = ", and the failover mode restored"
+    STEPS = (
+        ("preflight", preflight),
+        ("failover", failover),
+        ("quiesce", steps.quiesce),
+        ("drain", steps.drain),
+        ("backup", backup),
+        ("install", install),
+        ("database", steps.database),
+        ("reboot", reboot),
+        ("verify", verify),
     )
-    roles = context["record"].data.get("roles", {})
-    for cell in cells:
-        running = answers["vcd_cell.is_running"].get(cell)
-        service = "running" if running is True else "stopped" if running is False else "unknown"
-        view = cluster.nodes_of(answers["vcd_cell.appliance_nodes"], cell)
-        own = next((n for n in view["nodes"] if n["name"] == view["node"]), None) if view else None
-        node = f"node {own['status']}, {own['health']}" if own else "no database node" if view else "node unknown"
-        version = answers["vcd_cell.version"].get(cell, "unknown")
-        role = roles.get(cell, "unknown role")
-        report[cell]["state"] = f"{role}, vCD {version} installed, service {service}, {node}"
+
+    def steps(self, context):
+        """The steps; the backup only with ``backup: appliance``."""
+        return tuple((name, step) for name, step in self.STEPS if name != "backup" or context["backup"] == "appliance")
+
+    def db_cell(self, context):
+        """The primary, where the database is: a resumed run finds it in the record of its preflight."""
+        return context["record"].data.get("primary", context["db_cell"])
+
+    def restore_failover(self, context):
+        """
+        After a failure before the point of no return: the failover mode back to what it was if the
+        upgrade changed it (recorded as no longer changed); None, or why it failed.
+        """
+        record = context["record"]
+        nodes = cluster.database_nodes(record.data.get("roles", {}), record.data.get("primary"))
+        return cluster.restore_failover(context["cells"], record, nodes)
+
+    def failover_left_manual(self, context):
+        """Whether this upgrade set the failover mode Manual and has not set it back."""
+        return bool(context["record"].data.get("failover_changed"))
+
+    def where_cells_are(self, cells, context, report):
+        """After the point of no return: each appliance's role, version, service and node state, in words."""
+        answers = context["cells"].call_each(
+            cells,
+            [("vcd_cell.is_running", (), None), ("vcd_cell.version", (), None), ("vcd_cell.appliance_nodes", (), None)],
+        )
+        roles = context["record"].data.get("roles", {})
+        for cell in cells:
+            running = answers["vcd_cell.is_running"].get(cell)
+            service = "running" if running is True else "stopped" if running is False else "unknown"
+            view = cluster.nodes_of(answers["vcd_cell.appliance_nodes"], cell)
+            own = next((n for n in view["nodes"] if n["name"] == view["node"]), None) if view else None
+            node = f"node {own['status']}, {own['health']}" if own else "no database node" if view else "node unknown"
+            version = answers["vcd_cell.version"].get(cell, "unknown")
+            role = roles.get(cell, "unknown role")
+            report[cell]["state"] = f"{role}, vCD {version} installed, service {service}, {node}"
 
 
-STEPS = (
-    ("preflight", preflight),
-    ("failover", failover),
-    ("quiesce", steps.quiesce),
-    ("drain", steps.drain),
-    ("backup", backup),
-    ("install", install),
-    ("database", steps.database),
-    ("reboot", reboot),
-    ("verify", verify),
-)
+ROUTE = ApplianceRoute()

@@ -175,12 +175,50 @@ def verify(cells, context, extra=()):
     return outcome
 
 
-LINUX_STEPS = (
-    ("preflight", preflight),
-    ("quiesce", quiesce),
-    ("drain", drain),
-    ("install", install),
-    ("database", database),
-    ("start", start),
-    ("verify", verify),
-)
+class LinuxRoute:
+    """
+    The upgrade of a group of Linux cells, as the runner sees a route: its steps, the cell that upgrades
+    the database, what it restores after a failure and how it tells where each cell is.
+    """
+
+    name = "linux"
+    noun = "cell"
+    # The backups it can take: the operator's own, confirmed (create-backup.sh is the appliances').
+    backups = ("confirmed",)
+    # What a failure before the point of no return restores besides the cells' service.
+    also_restored = ""
+    STEPS = (
+        ("preflight", preflight),
+        ("quiesce", quiesce),
+        ("drain", drain),
+        ("install", install),
+        ("database", database),
+        ("start", start),
+        ("verify", verify),
+    )
+
+    def steps(self, context):  # pylint: disable=unused-argument
+        return self.STEPS
+
+    def db_cell(self, context):
+        """The cell ``db_cell`` names, by default the first."""
+        return context["db_cell"] or context["all"][0]
+
+    def restore_failover(self, context):  # pylint: disable=unused-argument
+        """Linux cells have no failover mode to set back: nothing failed."""
+        return None
+
+    def failover_left_manual(self, context):  # pylint: disable=unused-argument
+        return False
+
+    def where_cells_are(self, cells, context, report):
+        """After the point of no return: each cell's service and installed version, in words."""
+        asked = [("vcd_cell.is_running", (), None), ("vcd_cell.version", (), None)]
+        answers = context["cells"].call_each(cells, asked)
+        running, versions = answers["vcd_cell.is_running"], answers["vcd_cell.version"]
+        for cell in cells:
+            state = "running" if running.get(cell) is True else "stopped" if running.get(cell) is False else "unknown"
+            report[cell]["state"] = f"{state}, vCD {versions.get(cell, 'unknown')} installed"
+
+
+ROUTE = LinuxRoute()

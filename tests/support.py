@@ -61,6 +61,23 @@ def load_salt_module(relative_path, name):
     return module
 
 
+# How Salt's minion words a function's failure (salt/minion.py): returned with a non-zero return code.
+SALT_FAILURES = ("ERROR", "The minion function caused an exception", "Traceback")
+
+
+def minion_codes(answers):
+    """
+    The return codes a minion's returns of ``answers`` (``{cell: return}``) come with: 1 for a failure as
+    Salt words it ("ERROR: ...", "'fun' is not available.", a traceback), else 0.
+    """
+    return {
+        cell: int(
+            isinstance(answer, str) and (answer.startswith(SALT_FAILURES) or answer.endswith("is not available."))
+        )
+        for cell, answer in answers.items()
+    }
+
+
 def wait_for(condition, what, deadline=60, pause=0.05):
     """Poll ``condition`` until it returns something true, failing after ``deadline`` seconds."""
     end = time.monotonic() + deadline

@@ -140,6 +140,10 @@ class Background:
             start_new_session=True,
         )
 
+    def ended(self):
+        """Whether salt-ssh has exited."""
+        return self.process.poll() is not None
+
     def kill(self):
         """
         SIGKILL to salt-ssh and its ssh client: the connection drops with no goodbye. The client is found

@@ -119,16 +119,15 @@ def _runner(name):
 
 
 def _upgrade_steps(route):
-    upgrade = _runner("vcd_upgrade")
-    context = {"route": route, "backup": "appliance"}
-    return [name for name, _ in upgrade._steps(context)]  # pylint: disable=protected-access
+    context = {"backup": "appliance"}
+    return [name for name, _ in _runner("vcd_upgrade").ROUTES[route].steps(context)]
 
 
 def _rolling_steps(route):
     """A rollout's steps; on appliances the primary's batch, which has every step a batch can have."""
     steps = _runner("vcd_rolling")._steps(None, True, True)  # pylint: disable=protected-access
     if route == "appliance":
-        steps = rolling_appliance.steps_for(["primary"], {"roles": {"primary": "PRIMARY"}}, steps)
+        steps = rolling_appliance.ROUTE.steps_for(["primary"], {"roles": {"primary": "PRIMARY"}}, steps)
     return [name for name, _ in steps]
 
 

@@ -175,19 +175,25 @@ class Tracer:
 
 
 def _run(functions, fun, arg, kwarg):
-    """What a minion would return: the function's return, or its error as Salt words it."""
+    """
+    What a minion would return: ``(return, return code)``, the function's return and 0, or its error as
+    Salt words it and 1; for a job of several functions, each one's, where one that failed has none (a
+    function that raises there gets no code from Salt).
+    """
     if fun == "_compound":
-        return {name: _run(functions, name, list(a), dict(k or {})) for name, a, k in arg[0]}
+        runs = {name: _run(functions, name, list(a), dict(k or {})) for name, a, k in arg[0]}
+        returns = {name: ret for name, (ret, _) in runs.items()}
+        return returns, {name: code for name, (_, code) in runs.items() if code == 0}
     if fun not in functions:
-        return f"'{fun}' is not available."
+        return f"'{fun}' is not available.", 1
     try:
-        return functions[fun](*arg, **kwarg)
+        return functions[fun](*arg, **kwarg), 0
     except CommandExecutionError as exc:
-        return f"ERROR: {exc}"
+        return f"ERROR: {exc}", 1
     except SaltInvocationError as exc:
-        return f"ERROR executing '{fun}': {exc}"
+        return f"ERROR executing '{fun}': {exc}", 1
     except Exception:  # pylint: disable=broad-except
-        return f"The minion function caused an exception: {traceback.format_exc()}"
+        return f"The minion function caused an exception: {traceback.format_exc()}", 1
 
 
 def _job(connection, functions, job):
@@ -361,7 +367,7 @@ class LoaderCells(orchestration.Cells):
             elif job.exception() is not None:
                 answers.silent[cell] = orchestration.job_lost(what)
             else:
-                answers[cell] = job.result()
+                answers[cell], answers.codes[cell] = job.result()
         return answers
 
     def call_each(self, cells, calls, timeout=None):
@@ -373,6 +379,7 @@ class LoaderCells(orchestration.Cells):
             for fun, _, _ in calls:
                 if cell in job:
                     answers[fun][cell] = job[cell][fun]
+                    answers[fun].codes[cell] = job.codes[cell].get(fun, 1)
                 else:
                     answers[fun].silent[cell] = job.why_silent(cell)
         return answers

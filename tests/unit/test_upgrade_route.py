@@ -10,6 +10,7 @@ from salt.exceptions import SaltInvocationError
 from tests.support import load_salt_module
 
 runner = load_salt_module("_runners/vcd_upgrade.py", "vcd_upgrade_route_under_test")
+orchestration = load_salt_module("_utils/_vcd_orchestration.py", "vcd_orchestration_route_under_test")
 
 
 class Answers:
@@ -21,7 +22,7 @@ class Answers:
 
     def call(self, cells, fun, arg=()):
         self.asked.append((fun, list(arg)))
-        return {cell: self.urls[cell] for cell in cells if cell in self.urls}
+        return orchestration.Answers({cell: self.urls[cell] for cell in cells if cell in self.urls})
 
 
 def route(urls, backup="confirmed"):
@@ -29,7 +30,7 @@ def route(urls, backup="confirmed"):
     context = {"all": ["vcd1", "vcd2", "vcd3"], "cells": answers, "backup": backup}
     chosen = runner._route(context)
     assert answers.asked == [("config.get", ["vcd_cell:appliance_api_url"])]
-    return chosen
+    return chosen.name
 
 
 def test_every_cell_an_appliance_takes_the_appliance_route_and_none_the_linux_one():

@@ -4,7 +4,7 @@ from unittest import mock
 
 import pytest
 
-from tests.support import load_salt_module
+from tests.support import load_salt_module, minion_codes
 
 cluster = load_salt_module("_utils/_vcd_appliance_cluster.py", "vcd_appliance_cluster_under_test")
 orchestration = cluster.orchestration
@@ -28,7 +28,8 @@ def appliances(modes):
     def call(cells, fun, arg=(), kwarg=None, timeout=None):
         (cell,) = cells
         answer = modes[cell]
-        return orchestration.Answers({cell: {"failover": arg[0].upper()} if answer == "sets" else answer})
+        given = {cell: {"failover": arg[0].upper()} if answer == "sets" else answer}
+        return orchestration.Answers(given, codes=minion_codes(given))
 
     calls.call.side_effect = call
     return calls

@@ -6,7 +6,7 @@ import pytest
 import salt.client
 import salt.utils.event
 
-from tests.support import load_salt_module
+from tests.support import load_salt_module, minion_codes
 
 orchestration = load_salt_module("_utils/_vcd_orchestration.py", "vcd_orchestration_under_test")
 
@@ -36,7 +36,8 @@ salt.exceptions.CommandExecutionError: Cannot read the installed vCD version wit
     ids=["text", "false", "dict", "silent", "error", "missing", "traceback"],
 )
 def test_an_answer_is_read_as_success_or_as_why_it_failed(answer, why):
-    answers = {} if answer is None else {"cell1": answer}
+    given = {} if answer is None else {"cell1": answer}
+    answers = orchestration.Answers(given, codes=minion_codes(given))
     assert orchestration.answered(answers, ["cell1"], "vcd_cell.version") == {"cell1": why}
 
 
@@ -55,8 +56,8 @@ def _cells_answering(answers):
     """A :class:`Cells` whose ``call`` answers ``answers[fun]`` for the cells asked (those it holds)."""
 
     def call(self, cells, fun, arg=(), kwarg=None, timeout=None):
-        held = answers[fun]
-        return orchestration.Answers({c: held[c] for c in cells if c in held}, dict.fromkeys(cells, "no return"))
+        held = {c: answers[fun][c] for c in cells if c in answers[fun]}
+        return orchestration.Answers(held, dict.fromkeys(cells, "no return"), minion_codes(held))
 
     calls = object.__new__(orchestration.Cells)
     patched = mock.patch.object(orchestration.Cells, "call", autospec=True, side_effect=call)
@@ -95,7 +96,7 @@ def test_quiescing_with_the_running_cells_just_asked_does_not_ask_again():
     assert [c.args[2] for c in call.call_args_list] == ["vcd_cell.quiesce"]
 
 
-# -- return codes: how a minion's return says a function failed (see SALT_ERRORS) ----------------------
+# -- return codes: how a minion's return says a function failed (the note at the top of the file) ---
 
 
 def _cells_returning(returns):

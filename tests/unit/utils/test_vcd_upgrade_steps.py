@@ -2,7 +2,7 @@
 
 from unittest import mock
 
-from tests.support import load_salt_module
+from tests.support import load_salt_module, minion_codes
 
 steps = load_salt_module("_utils/_vcd_upgrade_steps.py", "vcd_upgrade_steps_unit_under_test")
 orchestration = steps.orchestration
@@ -27,10 +27,9 @@ def reached(answers):
     calls = mock.create_autospec(orchestration.Cells, instance=True)
 
     def of(fun, targets):
-        given = answers.get(fun, {})
+        given = {cell: answer for cell, answer in answers.get(fun, {}).items() if cell in targets}
         return orchestration.Answers(
-            {cell: given[cell] for cell in targets if cell in given},
-            {cell: "its job was lost" for cell in targets if cell not in given},
+            given, {cell: "its job was lost" for cell in targets if cell not in given}, minion_codes(given)
         )
 
     calls.call.side_effect = lambda targets, fun, arg=(), kwarg=None, timeout=None: of(fun, targets)

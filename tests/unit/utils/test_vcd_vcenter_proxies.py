@@ -2,7 +2,7 @@
 
 from unittest import mock
 
-from tests.support import load_salt_module
+from tests.support import load_salt_module, minion_codes
 
 proxies = load_salt_module("_utils/_vcd_vcenter_proxies.py", "vcd_vcenter_proxies_under_test")
 orchestration = proxies.orchestration
@@ -15,10 +15,14 @@ def context(cells, serving=(), answers=None):
     """A rollout's context over ``cells``: ``answers`` maps a function to its ``{cell: return}``."""
     calls = mock.create_autospec(orchestration.Cells, instance=True)
     calls.serving.return_value = list(serving)
-    calls.call.side_effect = lambda targets, fun, arg=(), kwarg=None, timeout=None: orchestration.Answers(
-        {cell: answer for cell, answer in (answers or {}).get(fun, {}).items() if cell in targets},
-        {cell: "its job was lost" for cell in targets if cell not in (answers or {}).get(fun, {})},
-    )
+
+    def call(targets, fun, arg=(), kwarg=None, timeout=None):
+        given = {cell: answer for cell, answer in (answers or {}).get(fun, {}).items() if cell in targets}
+        return orchestration.Answers(
+            given, {cell: "its job was lost" for cell in targets if cell not in given}, minion_codes(given)
+        )
+
+    calls.call.side_effect = call
     return {
         "cells": calls,
         "all": list(cells),

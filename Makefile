@@ -8,9 +8,11 @@ SALT_LTS := 3006.29
 LTS_VENV := .venv-$(SALT_LTS)
 LTS_INSTALLED := $(LTS_VENV)/.installed
 # What runs on Salt 3006 LTS as well: the modules and states under Salt's loader, the installed wheel and
-# its entry point, the file_roots route without the package, and the end-to-end tests marked every_salt (a state run, its events and its return
-# through a real master and minion, masterless salt-call and the lease's keeper). The other end-to-end
-# tests exercise nothing of Salt that differs between versions; the simulator's tests do not involve Salt.
+# its entry point, the file_roots route without the package, and the end-to-end tests marked every_salt
+# (a state run, its events and its return through a real master and minion, masterless salt-call and the
+# lease's keeper), all in one pytest run so that the quick tests fill the processes the daemons' tests
+# leave idle. The other end-to-end tests exercise nothing of Salt that differs between versions; the
+# simulator's tests do not involve Salt.
 LTS_TESTS := tests/unit tests/loader tests/test_installation.py tests/test_packaging.py tests/test_file_roots.py
 # Three at a time on two cores: the end-to-end tests mostly wait on their fake cells and daemons. A file's
 # tests stay together, so each process starts a file's master and minions once. The ten slowest tests are
@@ -59,8 +61,7 @@ test-all: $(INSTALLED) check-sshd
 
 test-lts: $(LTS_INSTALLED) check-sshd
 	@$(call COMPILE,$(LTS_VENV)/bin)
-	$(LTS_VENV)/bin/$(PYTEST) $(LTS_TESTS)
-	$(LTS_VENV)/bin/$(PYTEST) -m every_salt tests/e2e
+	$(LTS_VENV)/bin/$(PYTEST) -m "not e2e or every_salt" $(LTS_TESTS) tests/e2e
 
 # The fault matrix (tests/faults/): every orchestration x route x step x moment x fault kind, each case run,
 # cleared and run again as an operator would; CASE=<id or prefix> runs those only (e.g.

@@ -26,6 +26,8 @@ LSB_RUNNING, LSB_STOPPED, LSB_DEAD = 0, 3, (1, 2)
 SAYS_NOT_RUNNING = re.compile(r"not running|stopped|\bdead\b|inactive", re.IGNORECASE)
 # How often a waiting loop looks at a running tool.
 TOOL_POLL_SECONDS = 0.01
+# How long a tool killed with SIGKILL may take to be gone before it is reported as unkillable.
+KILL_WAIT_SECONDS = 30
 STATUS_FIELDS = {
     "job_count": re.compile(r"Job\s+count\s*=\s*(\S*)", re.IGNORECASE),
     "active": re.compile(r"Is\s+Active\s*=\s*(\S*)", re.IGNORECASE),
@@ -128,8 +130,23 @@ class TerminalRun:
         return True
 
     def kill(self):
-        if self.exit_code is None:
+        """End the tool (SIGHUP, SIGINT, then SIGKILL) and wait until it is gone; an error if it never goes."""
+        if self.exit_code is not None:
+            return
+        try:
             self._terminal.close(terminate=True, kill=True)
+        except salt.utils.vt.TerminalException:
+            # vt gives a killed tool 0.1 s to go; on a loaded host its exit takes longer than that.
+            self._await_killed()
+
+    def _await_killed(self):
+        deadline = time.monotonic() + KILL_WAIT_SECONDS
+        while self._terminal.isalive():
+            if time.monotonic() >= deadline:
+                raise CommandExecutionError(
+                    f"{self.display} did not end within {KILL_WAIT_SECONDS}s of SIGKILL (pid {self._terminal.pid})"
+                )
+            time.sleep(TOOL_POLL_SECONDS)
 
     def printed(self):
         """What the tool printed, the password blanked out."""

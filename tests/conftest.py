@@ -37,6 +37,16 @@ logging.raiseExceptions = False
 os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
 
 
+E2E = pathlib.Path(__file__).parent / "e2e"
+
+
+def pytest_collection_modifyitems(items):
+    """The end-to-end tests marked ``e2e``, so that one run on Salt 3006 takes ``-m "not e2e or every_salt"``."""
+    for item in items:
+        if E2E in item.path.parents:
+            item.add_marker(pytest.mark.e2e)
+
+
 @pytest.fixture(scope="session")
 def salt_factories_default_root_dir():
     """

@@ -37,14 +37,50 @@ logging.raiseExceptions = False
 os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
 
 
-E2E = pathlib.Path(__file__).parent / "e2e"
+TESTS = pathlib.Path(__file__).parent
+E2E = TESTS / "e2e"
+# What make test runs three at a time takes longest in these files (pytest's --durations): they start
+# first, so that the session does not end on one of them with the other processes idle. pytest-xdist's
+# own order (its --loadscope-reorder: the files with the most tests first) had started them last. Then
+# the other files that run daemons or orchestrations, then the quick ones, which fill the gaps.
+LONGEST_FIRST = (
+    "e2e/test_ssh_rolling.py",
+    "e2e/test_lost_job.py",
+    "e2e/test_ssh_upgrade.py",
+    "e2e/test_upgrade.py",
+    "e2e/test_rolling.py",
+    "e2e/test_upgrade_appliance.py",
+)
+SLOW_DIRECTORIES = ("e2e/", "faults/", "property/")
 
 
+def _work_unit(item):
+    """
+    What one pytest-xdist process runs together (make test's ``--dist loadgroup``): a file's tests, which
+    share the file's daemons; the fault matrix's cases of one plan, which share that plan's baseline run.
+    """
+    chosen = item.callspec.params.get("chosen") if hasattr(item, "callspec") else None
+    return f"faults {chosen.plan.id}" if chosen is not None else item.path.relative_to(TESTS).as_posix()
+
+
+def _rank(item):
+    path = item.path.relative_to(TESTS).as_posix()
+    if path in LONGEST_FIRST:
+        return LONGEST_FIRST.index(path)
+    return len(LONGEST_FIRST) + (0 if path.startswith(SLOW_DIRECTORIES) else 1)
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items):
-    """The end-to-end tests marked ``e2e``, so that one run on Salt 3006 takes ``-m "not e2e or every_salt"``."""
+    """
+    The end-to-end tests marked ``e2e`` (one run on Salt 3006 takes ``-m "not e2e or every_salt"``), each
+    test in its work unit (:func:`_work_unit`), the longest first (a stable sort: a file keeps its order).
+    """
     for item in items:
         if E2E in item.path.parents:
             item.add_marker(pytest.mark.e2e)
+        item.add_marker(pytest.mark.xdist_group(_work_unit(item)))
+    items.sort(key=_rank)
 
 
 @pytest.fixture(scope="session")

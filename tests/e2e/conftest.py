@@ -26,7 +26,7 @@ from simulator.pillar import vcd_cell_pillar, write_installer
 from simulator.server import ApplianceServer, CellServer, quiet_request_log
 from tests.conftest import APPLIANCE_ROOT_PASSWORD
 from tests.e2e import ssh
-from tests.support import wait_for
+from tests.support import assert_every_shutdown_follows_a_drained_reading, wait_for
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 ADMIN_PASSWORD = "vmware-Adm1n"
@@ -192,6 +192,32 @@ def upgrade_cells(cell_minions, tmp_path_factory):
             yield SimpleNamespace(servers=servers, minions=stack.enter_context(cell_minions(cells)))
 
     return start
+
+
+@pytest.fixture
+def ssh_group(fake_cell, ssh_targets, tmp_path):
+    """
+    ``ssh_group(names, jobs, installer=None, **config)``: fresh fake cells behind those roster targets, each
+    with ``jobs`` running (their seconds) and, with ``installer`` (a version), an installer of that version.
+    """
+
+    def make(names, jobs, installer=None, **config):
+        servers = {name: fake_cell(cell_name=name, admin_password=ADMIN_PASSWORD, **config) for name in names}
+        for server in servers.values():
+            for seconds in jobs:
+                server.cell.add_job(seconds=seconds, name="vappDeploy", owner="alice")
+        ssh_targets(
+            {
+                name: (
+                    server,
+                    {"installer": write_installer(tmp_path / name, server.url, installer)} if installer else {},
+                )
+                for name, server in servers.items()
+            }
+        )
+        return {name: server.cell for name, server in servers.items()}
+
+    return make
 
 
 def fresh_appliances(servers, roles, jobs=(0.5, 1.0), appliance=None, failover=AUTOMATIC, **config):
@@ -404,3 +430,12 @@ def kill_with_its_jobs(minion):
 def absolute(cell, event):
     """An event's time on the axis shared by cells made with the same clock."""
     return cell.epoch + event["t"]
+
+
+def assert_nothing_lost(cells):
+    """Each cell shut down once, drained (0 jobs, scheduler inactive), no job aborted."""
+    for name, cell in cells.items():
+        assert not events_of(cell, "job_abort"), name
+        assert_every_shutdown_follows_a_drained_reading(cell)
+        (shutdown,) = events_of(cell, "shutdown")
+        assert (shutdown["job_count"], shutdown["active"]) == (0, False), name

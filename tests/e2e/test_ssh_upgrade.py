@@ -1,0 +1,39 @@
+"""
+The upgrade with ``ssh: true`` and no salt-master running, as most salt-ssh users have none: every call
+to the cells goes through real ``salt-ssh`` to a real OpenSSH server (tests/e2e/ssh.py), each cell a
+roster target with its own thin directory and no salt-minion anywhere.
+"""
+
+import pytest
+
+from simulator.group import ServerGroup
+from tests.e2e.conftest import assert_nothing_lost, events_of, run_orchestration
+from tests.support import SALT_SSH_3006_SHIPS_NO_UTILS
+
+UPGRADING = ("ssh-up-1", "ssh-up-2", "ssh-up-3")
+OLD, NEW = "10.5.0", "10.6.0"
+# A whole orchestration over salt-ssh, a few seconds of CPU a call: see tests/e2e/test_ssh_rolling.py.
+pytestmark = pytest.mark.timeout(900)
+
+
+@pytest.mark.every_salt
+@SALT_SSH_3006_SHIPS_NO_UTILS
+def test_an_upgrade_over_ssh_with_no_salt_master_running(ssh_group, master_without_daemon):
+    cells = ssh_group(UPGRADING, jobs=(1.0, 1.5), installer=NEW, installed_version=OLD)
+    group = ServerGroup(list(cells.values()))
+    plan = {"cells": list(UPGRADING), "version": NEW, "backup_completed": True, "ssh": True, "upgrade_id": "ssh"}
+    salt_run = master_without_daemon.salt_run_cli(timeout=600)
+    success, report = run_orchestration(salt_run, "orch.vcd_upgrade", {"vcd_upgrade": plan})
+    assert success is True, report
+    assert report["steps_done"] == ["preflight", "quiesce", "drain", "install", "database", "start", "verify"]
+    assert_nothing_lost(cells)
+    (upgrade,) = [e for e in group.timeline.since(0) if e["event"].startswith("db_upgrade")]
+    assert upgrade["event"] == "db_upgrade" and upgrade["by"] == UPGRADING[0]
+    assert upgrade["cells"] == {name: {"running": False, "version": NEW} for name in UPGRADING}
+    for name, cell in cells.items():
+        snapshot = cell.snapshot()
+        assert (snapshot["service"], snapshot["quiesced"], cell.installed_version) == ("running", False, NEW), name
+    # Run again, it resumes from its record in the master's cache and finds nothing left to do.
+    again, report = run_orchestration(salt_run, "orch.vcd_upgrade", {"vcd_upgrade": plan})
+    assert again is True, report
+    assert all(len(events_of(cell, "shutdown")) == 1 for cell in cells.values())

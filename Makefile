@@ -15,10 +15,10 @@ LTS_INSTALLED := $(LTS_VENV)/.installed
 # simulator's tests do not involve Salt.
 LTS_TESTS := tests/unit tests/loader tests/test_installation.py tests/test_packaging.py tests/test_file_roots.py
 # Three at a time on two cores: the end-to-end tests mostly wait on their fake cells and daemons. A file's
-# tests stay together, so each process starts a file's master and minions once, and the fault matrix's
-# sample goes a plan to a process; the longest start first, in the order tests/conftest.py gives them
-# (its pytest_collection_modifyitems). The ten slowest tests are printed at the end.
-PYTEST := python -m pytest -n 3 --dist loadgroup --no-loadscope-reorder --durations=10
+# tests stay together, so each process starts a file's master and minions once; the longest files start
+# first, in the order tests/conftest.py gives them (its pytest_collection_modifyitems), not in
+# pytest-xdist's (the files with the most tests first). The ten slowest tests are printed at the end.
+PYTEST := python -m pytest -n 3 --dist loadfile --no-loadscope-reorder --durations=10
 # The project's own modules compiled before the tests: each fake minion, job and stub tool is a process of
 # its own, and where PYTHONDONTWRITEBYTECODE is set (as on these machines) each would compile them anew.
 COMPILE = $(1)/python -m compileall -q _modules _states _utils _runners simulator tests

@@ -39,28 +39,19 @@ os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), os.enviro
 
 TESTS = pathlib.Path(__file__).parent
 E2E = TESTS / "e2e"
-# What make test runs three at a time takes longest in these files (pytest's --durations): they start
-# first, so that the session does not end on one of them with the other processes idle. pytest-xdist's
-# own order (its --loadscope-reorder: the files with the most tests first) had started them last. Then
-# the other files that run daemons or orchestrations, then the quick ones, which fill the gaps.
+# The files that take longest in make test's three processes (pytest's --durations), started first so
+# that the session does not end on one of them with the other processes idle: pytest-xdist's own order
+# (its --loadscope-reorder, the files with the most tests first) started them last. Then the other files
+# that run daemons or orchestrations, then the quick ones, which fill the gaps.
 LONGEST_FIRST = (
+    "faults/test_matrix.py",
     "e2e/test_ssh_rolling.py",
     "e2e/test_lost_job.py",
     "e2e/test_ssh_upgrade.py",
     "e2e/test_upgrade.py",
     "e2e/test_rolling.py",
-    "e2e/test_upgrade_appliance.py",
 )
-SLOW_DIRECTORIES = ("e2e/", "faults/", "property/")
-
-
-def _work_unit(item):
-    """
-    What one pytest-xdist process runs together (make test's ``--dist loadgroup``): a file's tests, which
-    share the file's daemons; the fault matrix's cases of one plan, which share that plan's baseline run.
-    """
-    chosen = item.callspec.params.get("chosen") if hasattr(item, "callspec") else None
-    return f"faults {chosen.plan.id}" if chosen is not None else item.path.relative_to(TESTS).as_posix()
+SLOW_DIRECTORIES = ("e2e/", "property/")
 
 
 def _rank(item):
@@ -73,13 +64,12 @@ def _rank(item):
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items):
     """
-    The end-to-end tests marked ``e2e`` (one run on Salt 3006 takes ``-m "not e2e or every_salt"``), each
-    test in its work unit (:func:`_work_unit`), the longest first (a stable sort: a file keeps its order).
+    The end-to-end tests marked ``e2e`` (one run on Salt 3006 takes ``-m "not e2e or every_salt"``), the
+    longest files first (a stable sort: each file's tests keep their order).
     """
     for item in items:
         if E2E in item.path.parents:
             item.add_marker(pytest.mark.e2e)
-        item.add_marker(pytest.mark.xdist_group(_work_unit(item)))
     items.sort(key=_rank)
 
 

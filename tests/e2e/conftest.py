@@ -439,3 +439,22 @@ def assert_nothing_lost(cells):
         assert_every_shutdown_follows_a_drained_reading(cell)
         (shutdown,) = events_of(cell, "shutdown")
         assert (shutdown["job_count"], shutdown["active"]) == (0, False), name
+
+
+def assert_one_after_another(cells, order):
+    """Each cell (``cells``: ``{name: fake cell}``, in ``order``) serving again before the next was quiesced."""
+    serving_again = [absolute(cells[n], events_of(cells[n], "serving")[-1]) for n in order]
+    quiesced = [absolute(cells[n], events_of(cells[n], "quiesce")[0]) for n in order]
+    assert all(serving_again[i] < quiesced[i + 1] for i in range(len(order) - 1)), (serving_again, quiesced)
+
+
+def assert_a_finish_event_each(event_listener, master, names, after_time):
+    """The rollout fired on the master's bus a ``vcd/rolling/<cell>/finish`` event per cell, each ``done``."""
+
+    def finish_events():
+        found = event_listener.get_events([(master.id, "vcd/rolling/*/finish")], after_time=after_time)
+        return found if len(found) == len(names) else None
+
+    finished = wait_for(finish_events, "a finish event per cell")
+    assert sorted(e.data["cell"] for e in finished) == sorted(names)
+    assert all(e.data["result"] == "done" for e in finished)

@@ -14,6 +14,8 @@ from simulator.server import CellServer
 from tests.e2e.conftest import (
     ADMIN_PASSWORD,
     absolute,
+    assert_a_finish_event_each,
+    assert_one_after_another,
     events_of,
     kill_midway_and_restart_master,
     run_orchestration,
@@ -118,18 +120,8 @@ def test_a_full_rollout_keeps_the_budget_and_loses_no_job(
         assert (shutdown["job_count"], shutdown["active"]) == (0, False)
         assert cell.snapshot()["service"] == "running"
         assert (tmp_path / name).read_text().strip() == "cell running during the upgrade: False"
-    # One cell after the other: each was serving again before the next one was quiesced.
-    serving_again = [absolute(cells[n], events_of(cells[n], "serving")[-1]) for n in CELLS]
-    quiesced = [absolute(cells[n], events_of(cells[n], "quiesce")[0]) for n in CELLS]
-    assert serving_again[0] < quiesced[1] and serving_again[1] < quiesced[2]
-
-    def finish_events():
-        found = event_listener.get_events([(salt_master.id, "vcd/rolling/*/finish")], after_time=started)
-        return found if len(found) == len(CELLS) else None
-
-    finished = wait_for(finish_events, "a finish event per cell")
-    assert sorted(e.data["cell"] for e in finished) == sorted(CELLS)
-    assert all(e.data["result"] == "done" for e in finished)
+    assert_one_after_another(cells, CELLS)
+    assert_a_finish_event_each(event_listener, salt_master, CELLS, started)
     started_events = event_listener.get_events([(salt_master.id, "vcd/rolling/*/start")], after_time=started)
     assert sorted(e.data["cell"] for e in started_events) == sorted(CELLS)
 

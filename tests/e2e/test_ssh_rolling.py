@@ -10,8 +10,12 @@ import time
 
 import pytest
 
-from tests.e2e.conftest import absolute, assert_nothing_lost, events_of, run_orchestration
-from tests.support import wait_for
+from tests.e2e.conftest import (
+    assert_a_finish_event_each,
+    assert_nothing_lost,
+    assert_one_after_another,
+    run_orchestration,
+)
 
 ROLLING = ("roll-a", "roll-b", "roll-c")
 # A whole orchestration over salt-ssh, a few seconds of CPU a call, took up to 280 s beside make test's
@@ -46,16 +50,6 @@ def test_a_rolling_reboot_over_ssh_one_cell_at_a_time_with_the_runners_events(
         assert kinds == ["shutdown", "reboot", "boot", "start", "serving"], (name, kinds)
         assert cell.boot_id != boot_ids[name]
         assert cell.snapshot()["service"] == "running" and cell.snapshot()["quiesced"] is False
-    # One cell after the other: each served again before the next was quiesced.
-    serving = [absolute(cells[n], events_of(cells[n], "serving")[-1]) for n in ROLLING]
-    quiesced = [absolute(cells[n], events_of(cells[n], "quiesce")[0]) for n in ROLLING]
-    assert serving[0] < quiesced[1] and serving[1] < quiesced[2]
+    assert_one_after_another(cells, ROLLING)
     # The runner fired the events on the master's bus, as through minions.
-
-    def finish_events():
-        found = event_listener.get_events([(salt_master.id, "vcd/rolling/*/finish")], after_time=started)
-        return found if len(found) == len(ROLLING) else None
-
-    finished = wait_for(finish_events, "a finish event per cell")
-    assert sorted(e.data["cell"] for e in finished) == sorted(ROLLING)
-    assert all(e.data["result"] == "done" for e in finished)
+    assert_a_finish_event_each(event_listener, salt_master, ROLLING, started)

@@ -2,6 +2,7 @@
 
 import signal
 import sys
+import time
 from types import SimpleNamespace
 from unittest import mock
 
@@ -24,11 +25,11 @@ STUBBORN = [
 
 def started(argv):
     run = tools.TerminalRun(SimpleNamespace(redact=lambda text: text), argv, "stubborn-tool")
-    end = tools.time.monotonic() + 60
+    end = time.monotonic() + 60
     while "started" not in run.output:
         assert not run._read(), run.output
-        assert tools.time.monotonic() < end, "the tool never started"
-        tools.time.sleep(0.01)
+        assert time.monotonic() < end, "the tool never started"
+        time.sleep(0.01)
     return run
 
 

@@ -3,7 +3,7 @@ The rollout with ``ssh: true``: every call to the cells goes through real ``salt
 server (tests/e2e/ssh.py), each cell a roster target with its own thin directory and no salt-minion
 anywhere. It runs under a running salt-master and fires its events on the bus. (The upgrade's over
 salt-ssh, with no master at all, is tests/e2e/test_ssh_upgrade.py: a file each, so that pytest-xdist
-runs the two longest tests side by side.)
+can run two of its longest tests side by side.)
 """
 
 import time

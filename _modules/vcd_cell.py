@@ -60,6 +60,7 @@ message.
 import collections
 import logging
 import time
+import types
 
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
@@ -71,6 +72,7 @@ try:
     import _vcd_cell_appliance as appliances
     import _vcd_cell_defaults as defaults
     import _vcd_cell_drain as draining
+    import _vcd_cell_errors as errors
     import _vcd_cell_lease as leases
     import _vcd_cell_settings as config
     import _vcd_cell_tools as tools
@@ -79,6 +81,8 @@ try:
     import _vcd_cell_vamicli as vamicli
 except ImportError as exc:  # pragma: no cover - __virtual__ says what is missing
     MISSING = exc.name
+    # The module does not load then (see __virtual__); its functions are defined as they are.
+    errors = types.SimpleNamespace(at_the_edge=lambda function: function)
     # The module does not load then; the signatures below still need values.
     DRAIN = ACTIVE = collections.defaultdict(type(None))
 else:
@@ -107,6 +111,7 @@ def _settings():
 # -- public functions ------------------------------------------------------------------------------
 
 
+@errors.at_the_edge
 def status(source="auto"):
     """
     The cell's job count, whether its task scheduler is active, and its maintenance mode flag (``None``
@@ -138,6 +143,7 @@ def status(source="auto"):
     return tools.read_status(settings)
 
 
+@errors.at_the_edge
 def parse_status(output):
     """
     Parse the fields of ``cell --status`` from ``output``, whatever the layout.
@@ -155,6 +161,7 @@ def parse_status(output):
     return tools.parse_status(output)
 
 
+@errors.at_the_edge
 def quiesce(timeout=None, lease=0):
     """
     Stop the cell's task scheduler (``cell --quiesce true``): no new job starts on this cell, running
@@ -192,6 +199,7 @@ def quiesce(timeout=None, lease=0):
         return {"quiesced": True, "finished": True, "via": "tool"}
 
 
+@errors.at_the_edge
 def unquiesce():
     """
     Start the cell's task scheduler again: through the cells API on vCD 10.5.1 (API 38.1, status
@@ -209,6 +217,7 @@ def unquiesce():
     return True
 
 
+@errors.at_the_edge
 def maintenance_mode(enabled=True):
     """
     Turn a running cell's maintenance mode on or off (``cell --maintenance true|false``, vCD 8.10 on).
@@ -230,6 +239,7 @@ def maintenance_mode(enabled=True):
     return True
 
 
+@errors.at_the_edge
 def shutdown(force=False):
     """
     Shut the cell down (``cell --shutdown``), after checking again that the tool reports 0 jobs and an
@@ -256,6 +266,7 @@ def shutdown(force=False):
     return {"shutdown": True, "status_before": before}
 
 
+@errors.at_the_edge
 def is_running():
     """
     Whether the cell's service runs (``vmware-vcd-cell status``, LSB exit codes). A status that fails
@@ -271,6 +282,7 @@ def is_running():
     return tools.service_runs(_settings())
 
 
+@errors.at_the_edge
 def start():
     """
     Start the cell's service (``vmware-vcd-cell start``). Returns whether it runs afterwards; it may take
@@ -286,6 +298,7 @@ def start():
     return is_running()
 
 
+@errors.at_the_edge
 def maintenance_message(enabled=True):
     """
     Turn the maintenance message of a stopped cell on (``vmware-vcd-cell maintenance``) or off
@@ -305,6 +318,7 @@ def maintenance_message(enabled=True):
     return True
 
 
+@errors.at_the_edge
 def health():
     """
     What a load balancer sees: ``GET /cloud/server_status`` on ``vcd_cell:api_url``. Returns ``up``
@@ -320,6 +334,7 @@ def health():
     return rest.health(_settings())
 
 
+@errors.at_the_edge
 def wait_serving(timeout=ACTIVE["health_timeout"], interval=None):
     """
     Wait until the cell serves: its health check answers when ``api_url`` is set, else the tool answers
@@ -346,7 +361,7 @@ def wait_serving(timeout=ACTIVE["health_timeout"], interval=None):
             try:
                 tools.read_status(settings)
                 serving = True
-            except CommandExecutionError as exc:
+            except errors.CellError as exc:
                 log.debug("vcd_cell: not serving yet: %s", exc)
                 serving = False
         if serving:
@@ -356,6 +371,7 @@ def wait_serving(timeout=ACTIVE["health_timeout"], interval=None):
         time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
 
 
+@errors.at_the_edge
 def tasks():
     """
     This cell's running tasks through the REST API: id, name, operation, owner, org, start and age.
@@ -371,6 +387,7 @@ def tasks():
         return api.running_tasks()
 
 
+@errors.at_the_edge
 def describe_tasks(tasks):
     """
     One line naming each task: id, name, owner and age.
@@ -384,6 +401,7 @@ def describe_tasks(tasks):
     return rest.describe_tasks(tasks)
 
 
+@errors.at_the_edge
 def cancel_tasks(ids=None):
     """
     Cancel tasks as a system administrator through the REST API: the given ids, or every task running
@@ -406,11 +424,12 @@ def cancel_tasks(ids=None):
             try:
                 api.cancel(task_id)
                 cancelled.append(task_id)
-            except CommandExecutionError as exc:
+            except errors.CellError as exc:
                 failed[task_id] = str(exc)
     return {"cancelled": cancelled, "failed": failed}
 
 
+@errors.at_the_edge
 def wait_drained(timeout=DRAIN["timeout"], interval=DRAIN["interval"], lease=0, shutdown=False):
     """
     Wait until the tool reports 0 jobs and an inactive scheduler, without quiescing. Polls the REST API
@@ -436,6 +455,7 @@ def wait_drained(timeout=DRAIN["timeout"], interval=DRAIN["interval"], lease=0, 
     return draining.wait(_settings(), timeout, interval, lease=lease, shutdown=shutdown)
 
 
+@errors.at_the_edge
 def drain(timeout=DRAIN["timeout"], interval=DRAIN["interval"], lease=0, shutdown=False, quiesce=True):
     """
     Quiesce the cell and wait until it is drained, as :py:func:`wait_drained` does; with ``shutdown``,
@@ -475,6 +495,7 @@ def drain(timeout=DRAIN["timeout"], interval=DRAIN["interval"], lease=0, shutdow
         return draining.wait(settings, timeout, interval, quiesce=how, lease=lease, shutdown=shutdown)
 
 
+@errors.at_the_edge
 def claim():
     """
     Claim the cell for a drain by this process, until it ends or releases the lease: fails at once,
@@ -492,6 +513,7 @@ def claim():
     return True
 
 
+@errors.at_the_edge
 def release_lease():
     """
     End the quiesce lease: the cell drained and stopped, or was put back into service. Its keeper ends
@@ -506,6 +528,7 @@ def release_lease():
     return leases.release(config.lease_only(__salt__, __opts__))
 
 
+@errors.at_the_edge
 def lease():
     """
     The quiesce lease of this cell: whether one is ``held``, when it ``expires`` (UTC) and in how many
@@ -524,6 +547,7 @@ def lease():
 # -- upgrades ----------------------------------------------------------------------------------------
 
 
+@errors.at_the_edge
 def version():
     """
     The vCD software installed on the cell host: the first non-empty line printed by
@@ -543,6 +567,7 @@ def version():
     return upgrades.read_version(settings)
 
 
+@errors.at_the_edge
 def install(installer=None, version=None):
     """
     Install vCD on this stopped cell. Refuses on a running cell.
@@ -588,6 +613,7 @@ def _refuse_running(doing):
         raise CommandExecutionError(f"The cell is running: drain and shut it down before {doing} (vcd.drained)")
 
 
+@errors.at_the_edge
 def upgrade_database(backup_completed=False):
     """
     Run the database upgrade utility (``vcd_cell:upgrade_tool``) once, from this upgraded cell, on a
@@ -606,6 +632,7 @@ def upgrade_database(backup_completed=False):
     return upgrades.upgrade_database(_settings(), backup_completed)
 
 
+@errors.at_the_edge
 def cells():
     """
     The cells of this cell's server group as vCD lists them (every cell sharing the database), through

@@ -7,15 +7,20 @@ Part of the ``vcd_cell`` execution module: Salt's loader puts the functions of e
 :py:mod:`vcd_cell <saltext.vcd_cell.modules.vcd_cell>`.
 """
 
+import types
+
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
 try:
     # The machinery, in _utils (see the vcd_cell module).
     import _vcd_cell_appliance as appliances
+    import _vcd_cell_errors as errors
     import _vcd_cell_settings as config
     import _vcd_cell_vamicli as vamicli
 except ImportError as exc:  # pragma: no cover - __virtual__ says what is missing
     MISSING = exc.name
+    # The module does not load then (see __virtual__); its functions are defined as they are.
+    errors = types.SimpleNamespace(at_the_edge=lambda function: function)
 else:
     MISSING = None
 
@@ -32,6 +37,7 @@ def _settings():
     return config.read(__salt__, __opts__)
 
 
+@errors.at_the_edge
 def appliance_nodes():
     """
     The appliance's embedded database cluster, as its management API reports it
@@ -50,6 +56,7 @@ def appliance_nodes():
         return api.nodes()
 
 
+@errors.at_the_edge
 def failover_mode(mode=None):
     """
     The database cluster's failover mode: read it, or set it to ``manual`` or ``automatic`` and wait for
@@ -75,6 +82,7 @@ def failover_mode(mode=None):
         return {"failover": api.nodes()["failover"], "previous": before, "changed": True}
 
 
+@errors.at_the_edge
 def switchover(node):
     """
     Make the standby appliance ``node`` (its name in the database cluster) the primary, through this
@@ -97,6 +105,7 @@ def switchover(node):
     return {"previous": cluster["before"]["primaries"], "primary": cluster["after"]["primaries"][0]}
 
 
+@errors.at_the_edge
 def backup_database():
     """
     Back up the embedded database with ``vcd_cell:backup_command`` (``create-backup.sh``), on the

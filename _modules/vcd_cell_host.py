@@ -7,15 +7,20 @@ Part of the ``vcd_cell`` execution module: Salt's loader puts the functions of e
 :py:mod:`vcd_cell <saltext.vcd_cell.modules.vcd_cell>`.
 """
 
+import types
+
 from salt.exceptions import CommandExecutionError
 
 try:
     # The machinery, in _utils (see the vcd_cell module).
     import _vcd_cell_appliance as appliances
+    import _vcd_cell_errors as errors
     import _vcd_cell_host as host
     import _vcd_cell_settings as config
 except ImportError as exc:  # pragma: no cover - __virtual__ says what is missing
     MISSING = exc.name
+    # The module does not load then (see __virtual__); its functions are defined as they are.
+    errors = types.SimpleNamespace(at_the_edge=lambda function: function)
 else:
     MISSING = None
 
@@ -32,6 +37,7 @@ def _settings():
     return config.read(__salt__, __opts__)
 
 
+@errors.at_the_edge
 def reboot():
     """
     Reboot the cell's host (an appliance, or a Linux install) with ``vcd_cell:reboot_command`` (default
@@ -55,6 +61,7 @@ def reboot():
     return host.reboot_later(settings)
 
 
+@errors.at_the_edge
 def boot_id():
     """
     The host kernel's boot id (``vcd_cell:boot_id_command``, by default ``cat

@@ -7,15 +7,20 @@ Part of the ``vcd_cell`` execution module: Salt's loader puts the functions of e
 :py:mod:`vcd_cell <saltext.vcd_cell.modules.vcd_cell>`.
 """
 
+import types
+
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
 try:
     # The machinery, in _utils (see the vcd_cell module).
     import _vcd_cell_api as rest
+    import _vcd_cell_errors as errors
     import _vcd_cell_settings as config
     import _vcd_cell_values as valid
 except ImportError as exc:  # pragma: no cover - __virtual__ says what is missing
     MISSING = exc.name
+    # The module does not load then (see __virtual__); its functions are defined as they are.
+    errors = types.SimpleNamespace(at_the_edge=lambda function: function)
 else:
     MISSING = None
 
@@ -32,6 +37,7 @@ def _settings():
     return config.read(__salt__, __opts__)
 
 
+@errors.at_the_edge
 def vcenters():
     """
     The registered vCenters, through the REST API (``/api/query?type=virtualCenter``): each with its
@@ -49,6 +55,7 @@ def vcenters():
         return api.vcenters()
 
 
+@errors.at_the_edge
 def reconnect_vcenter(vcenter, timeout=300, api_url=None):
     """
     Reconnect a vCenter (``vcenter``: its id or its name) through this serving cell's API, or through

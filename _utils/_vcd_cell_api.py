@@ -13,7 +13,9 @@ import re
 import time
 
 import requests
-from salt.exceptions import CommandExecutionError, SaltInvocationError
+from salt.exceptions import SaltInvocationError
+
+import _vcd_cell_errors as errors
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +41,9 @@ class Api:
 
     def __init__(self, settings):
         if not settings.api_url:
-            raise CommandExecutionError("The vCD REST API is not configured: set vcd_cell:api_url")
+            raise errors.NotConfigured("The vCD REST API is not configured: set vcd_cell:api_url")
         if not settings.password:
-            raise CommandExecutionError("The vCD REST API needs vcd_cell:username and vcd_cell:password")
+            raise errors.NotConfigured("The vCD REST API needs vcd_cell:username and vcd_cell:password")
         self.settings = settings
         self.http = requests.Session()
         self.http.verify = settings.api_verify
@@ -83,16 +85,16 @@ class Api:
         try:
             response = self.http.request(method, url, timeout=API_TIMEOUT, **kwargs)
         except requests.exceptions.SSLError as exc:
-            raise CommandExecutionError(f"TLS verification failed for {url}: {exc}") from None
+            raise errors.ApiError(f"TLS verification failed for {url}: {exc}") from None
         except requests.exceptions.RequestException as exc:
-            raise CommandExecutionError(f"The vCD API at {url} did not answer: {exc}") from None
+            raise errors.ApiError(f"The vCD API at {url} did not answer: {exc}") from None
         return response
 
     def _fail(self, response, what):
         detail = response.text[:300]
         with contextlib.suppress(ValueError):
             detail = response.json().get("message", detail)
-        raise CommandExecutionError(f"{what} failed: HTTP {response.status_code} from {response.url}: {detail}")
+        raise errors.ApiError(f"{what} failed: HTTP {response.status_code} from {response.url}: {detail}")
 
     def _basic_authorization(self, principal):
         """
@@ -111,7 +113,7 @@ class Api:
         if response.status_code == 404:
             response = self._request("POST", "/api/sessions", headers=dict(credentials, Accept=self.accept))
         if response.status_code == 401:
-            raise CommandExecutionError(f"The vCD API refused the credentials of {principal} (HTTP 401)")
+            raise errors.CredentialsRefused(f"The vCD API refused the credentials of {principal} (HTTP 401)")
         if response.status_code != 200:
             self._fail(response, "Login to the vCD API")
         token = response.headers.get("X-VMWARE-VCLOUD-ACCESS-TOKEN")
@@ -120,7 +122,7 @@ class Api:
         elif response.headers.get("x-vcloud-authorization"):
             self.token_headers = {"x-vcloud-authorization": response.headers["x-vcloud-authorization"]}
         else:
-            raise CommandExecutionError("The vCD API login answered without a session token")
+            raise errors.ApiError("The vCD API login answered without a session token")
         return self
 
     def logout(self):
@@ -129,7 +131,7 @@ class Api:
         path = "/cloudapi/1.0.0/sessions/current" if "Authorization" in self.token_headers else "/api/session"
         try:
             self._request("DELETE", path, headers=dict(self.token_headers, Accept=self.accept))
-        except CommandExecutionError as exc:
+        except errors.ApiError as exc:
             log.debug("vcd_cell: logout failed: %s", exc)
         self.token_headers = None
 
@@ -238,13 +240,13 @@ class Api:
         deadline = time.monotonic() + timeout
         while href and status not in ("success", "error", "aborted", "canceled"):
             if time.monotonic() >= deadline:
-                raise CommandExecutionError(
+                raise errors.ApiError(
                     f"Reconnecting the vCenter {vcenter_id}: its task was still {status} after {timeout}s"
                 )
             time.sleep(API_POLL_SECONDS)
             status = str(self.task_status(href) or "").lower()
         if status not in ("success", ""):
-            raise CommandExecutionError(f"Reconnecting the vCenter {vcenter_id} failed: its task ended {status}")
+            raise errors.ApiError(f"Reconnecting the vCenter {vcenter_id} failed: its task ended {status}")
 
     def cancel(self, task_id):
         path = f"/api/task/{task_id}/action/cancel"
@@ -336,7 +338,7 @@ def open_api(settings):
 def logged_in(api):
     try:
         return api.login()
-    except CommandExecutionError as exc:
+    except errors.ApiError as exc:
         api.abandon()
         log.warning("vcd_cell: working without the REST API, with the tool instead: %s", exc)
         return None
@@ -351,7 +353,7 @@ def hosted_proxies(api):
         return None
     try:
         return [v for v in api.vcenters() if v["here"]]
-    except (CommandExecutionError, ValueError, KeyError) as exc:
+    except (errors.ApiError, ValueError, KeyError) as exc:
         log.debug("vcd_cell: the vCenters' proxies could not be read: %s", exc)
         return None
 
@@ -360,7 +362,7 @@ def own_cell(api):
     """This cell's record when its state can be read and set through the API (vCD 10.5.1), else None."""
     try:
         return api.own_cell() if api is not None else None
-    except CommandExecutionError as exc:
+    except errors.ApiError as exc:
         log.warning("vcd_cell: the cells API failed, using the tool instead: %s", exc)
         return None
 
@@ -378,7 +380,7 @@ def cell_states(settings):
         probe = Api(settings)
         try:
             speaks = probe.negotiate() and probe.speaks(CELL_STATES_API)
-        except CommandExecutionError as exc:
+        except errors.ApiError as exc:
             log.warning("vcd_cell: the REST API did not answer, using the tool instead: %s", exc)
             speaks = False
         if speaks:
@@ -401,7 +403,7 @@ def wait_for_task(api, url, timeout):
         if state == "success":
             return True
         if state in ("error", "aborted", "canceled"):
-            raise CommandExecutionError(f"The vCD task {url} ended {state}")
+            raise errors.ApiError(f"The vCD task {url} ended {state}")
         if time.monotonic() >= deadline:
             return False
         time.sleep(min(API_POLL_SECONDS, max(0.0, deadline - time.monotonic())))
@@ -434,7 +436,7 @@ def poll_tasks(api):
     """The cell's running tasks, or None (and the session dropped) when the API fails."""
     try:
         return api.running_tasks()
-    except CommandExecutionError as exc:
+    except errors.ApiError as exc:
         log.warning("vcd_cell: the REST API failed, polling the tool instead: %s", exc)
         api.abandon()
         return None
@@ -443,12 +445,12 @@ def poll_tasks(api):
 def health(settings):
     """What a load balancer sees: ``GET /cloud/server_status``; ``up``, the HTTP status, the maintenance message."""
     if not settings.api_url:
-        raise CommandExecutionError("health needs the cell's URL: set vcd_cell:api_url")
+        raise errors.NotConfigured("health needs the cell's URL: set vcd_cell:api_url")
     url = settings.api_url + "/cloud/server_status"
     try:
         response = requests.get(url, timeout=API_TIMEOUT, verify=settings.api_verify)
     except requests.exceptions.SSLError as exc:
-        raise CommandExecutionError(f"TLS verification failed for {url}: {exc}") from None
+        raise errors.ApiError(f"TLS verification failed for {url}: {exc}") from None
     except requests.exceptions.RequestException:
         return {"up": False, "status_code": None, "maintenance_message": False}
     up = response.status_code == 200 and "Service is up" in response.text

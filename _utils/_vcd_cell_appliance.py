@@ -11,8 +11,8 @@ import time
 import urllib.parse
 
 import requests
-from salt.exceptions import CommandExecutionError
 
+import _vcd_cell_errors as errors
 import _vcd_cell_values as valid
 
 log = logging.getLogger(__name__)
@@ -38,9 +38,9 @@ class ApplianceApi:
 
     def __init__(self, settings):
         if not settings.appliance_api_url:
-            raise CommandExecutionError("This cell is not a vCD appliance: set vcd_cell:appliance_api_url")
+            raise errors.NotConfigured("This cell is not a vCD appliance: set vcd_cell:appliance_api_url")
         if not settings.appliance_password:
-            raise CommandExecutionError("The appliance API needs vcd_cell:appliance_password (root's password)")
+            raise errors.NotConfigured("The appliance API needs vcd_cell:appliance_password (root's password)")
         self.settings = settings
         self.http = requests.Session()
         self.http.verify = settings.appliance_verify
@@ -62,23 +62,23 @@ class ApplianceApi:
         try:
             return self.http.request(method, url, timeout=REQUEST_TIMEOUT)
         except requests.exceptions.SSLError as exc:
-            raise CommandExecutionError(f"TLS verification failed for {url}: {exc}") from None
+            raise errors.ApplianceError(f"TLS verification failed for {url}: {exc}") from None
         except requests.exceptions.RequestException as exc:
-            raise CommandExecutionError(f"The appliance API at {url} did not answer: {exc}") from None
+            raise errors.ApplianceError(f"The appliance API at {url} did not answer: {exc}") from None
 
     def _json(self, response, what):
         if response.status_code == 401:
-            raise CommandExecutionError(
+            raise errors.ApplianceError(
                 f"{what}: the appliance API refused the credentials of {self.settings.appliance_user} (HTTP 401)"
             )
         if response.status_code not in (200, 202):
-            raise CommandExecutionError(
+            raise errors.ApplianceError(
                 f"{what} failed: HTTP {response.status_code} from {response.url}: {_said(response)}"
             )
         try:
             return response.json() if response.content else {}
         except ValueError:
-            raise CommandExecutionError(
+            raise errors.ApplianceError(
                 f"{what}: {response.url} did not answer JSON: {response.text[:200]!r}"
             ) from None
 
@@ -97,7 +97,7 @@ class ApplianceApi:
         """The cluster's failover mode set to ``mode`` (manual or automatic); waits for its task."""
         response = self._request("POST", f"{API}/nodes/failover/{mode}")
         if response.status_code == 404:
-            raise CommandExecutionError(
+            raise errors.ApplianceError(
                 f"Setting the failover mode is not applicable on this appliance ({_said(response)}): it holds no "
                 "database (a cell-type appliance); ask the primary or a standby"
             )
@@ -114,19 +114,19 @@ class ApplianceApi:
         before = self.nodes()
         roles = {entry["name"]: entry["role"] for entry in before["nodes"]}
         if roles.get(node) != "STANDBY":
-            raise CommandExecutionError(
+            raise errors.ClusterUnsafe(
                 f"{node} is not a standby of the database cluster ({roles.get(node) or 'not a node of it'}): "
                 f"the standbys are {', '.join(n for n, r in roles.items() if r == 'STANDBY') or 'none'}"
             )
         if before["health"] != "HEALTHY":
-            raise CommandExecutionError(
+            raise errors.ClusterUnsafe(
                 f"The cluster is {before['health']}: a switchover needs every node healthy "
                 f"({'; '.join(before['warnings']) or 'no reason given'})"
             )
         what = f"The switchover to {node}"
         response = self._request("POST", f"{API}/nodes/{node}/switchover")
         if response.status_code == 404:
-            raise CommandExecutionError(f"{what} is not applicable through this appliance: {_said(response)}")
+            raise errors.ApplianceError(f"{what} is not applicable through this appliance: {_said(response)}")
         self._json(response, what)
         deadline = time.monotonic() + timeout
         if response.headers.get("Location"):
@@ -137,7 +137,7 @@ class ApplianceApi:
             if after["health"] == "HEALTHY" and after["primaries"] == [node]:
                 return {"before": before, "after": after}
             if time.monotonic() >= deadline:
-                raise CommandExecutionError(
+                raise errors.ApplianceError(
                     f"{what}: the cluster is {after['health']} with primaries {after['primaries']} after {timeout}s"
                 )
             time.sleep(TASK_POLL_SECONDS)
@@ -153,9 +153,9 @@ class ApplianceApi:
                 return task
             if status in TASK_FAILED:
                 detail = task.get("message") or task.get("error") or task
-                raise CommandExecutionError(f"{what} failed: the appliance's task ended {status}: {detail}")
+                raise errors.ApplianceError(f"{what} failed: the appliance's task ended {status}: {detail}")
             if time.monotonic() >= deadline:
-                raise CommandExecutionError(
+                raise errors.ApplianceError(
                     f"{what}: the appliance's task was still {status or 'running'} after {timeout}s"
                 )
             time.sleep(TASK_POLL_SECONDS)
@@ -176,7 +176,7 @@ def cluster(body, node=None):
     the cluster does not hold it: a cell-type appliance).
     """
     if not isinstance(body, dict) or not isinstance(body.get("localClusterState", []), list):
-        raise CommandExecutionError(f"The appliance API answered the cluster with something unexpected: {body!r}")
+        raise errors.ApplianceError(f"The appliance API answered the cluster with something unexpected: {body!r}")
     nodes = [
         {
             "name": entry.get("name"),
@@ -208,14 +208,14 @@ def refuse_unsafe(view, doing, needs_primary=False):
     is not running (it would come back with no primary to follow).
     """
     if view["role"] == "PRIMARY" and view["failover"] != "MANUAL":
-        raise CommandExecutionError(
+        raise errors.ClusterUnsafe(
             f"This appliance ({view['node']}) is the primary and failover is {view['failover']}: {doing} it could "
             "have a standby promoted behind your back (two primaries). Set vcd_cell.failover_mode manual first"
         )
     if needs_primary and view["role"] != "PRIMARY":
         running = [node["name"] for node in view["nodes"] if node["role"] == "PRIMARY" and node["status"] == "running"]
         if not running:
-            raise CommandExecutionError(
+            raise errors.ClusterUnsafe(
                 f"The primary database node is not running: {doing} this appliance ({view['node']}) now would leave it "
                 "no primary to come back to. Bring the primary back first"
             )

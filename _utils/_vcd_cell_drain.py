@@ -6,9 +6,8 @@ the very reading that confirmed it drained.
 
 import time
 
-from salt.exceptions import CommandExecutionError
-
 import _vcd_cell_api as rest
+import _vcd_cell_errors as errors
 import _vcd_cell_events as events
 import _vcd_cell_lease as leases
 import _vcd_cell_tools as tools
@@ -69,7 +68,7 @@ def lost_jobs_error(settings, cause, tasks, reading):
         lost = f"the tool last reported {reading['job_count']} job(s), now lost"
     else:
         lost = "jobs running on it may be lost (set vcd_cell:api_url to know which)"
-    return CommandExecutionError(f"The cell stopped during the drain, before it was drained: {lost}")
+    return errors.JobsLost(f"The cell stopped during the drain, before it was drained: {lost}")
 
 
 class Drain:
@@ -136,8 +135,8 @@ class Drain:
             if self.quiesce_run is not None and self.quiesce_run.wait(0):
                 self.quiesce_run.result()
                 self.quiesce_run = None
-        except CommandExecutionError as exc:
-            raise leases.QuiesceFailed(str(lost_jobs_error(self.settings, exc, self.tasks, self.reading))) from None
+        except errors.CellError as exc:
+            raise errors.QuiesceFailed(str(lost_jobs_error(self.settings, exc, self.tasks, self.reading))) from None
         if self.quiesce_task is None:
             return
         if self.api is None:
@@ -145,8 +144,8 @@ class Drain:
             return
         try:
             done = rest.wait_for_task(self.api, self.quiesce_task, 0)
-        except CommandExecutionError as exc:
-            raise leases.QuiesceFailed(str(lost_jobs_error(self.settings, exc, self.tasks, self.reading))) from None
+        except errors.CellError as exc:
+            raise errors.QuiesceFailed(str(lost_jobs_error(self.settings, exc, self.tasks, self.reading))) from None
         if done:
             self.quiesce_task = None
 
@@ -167,7 +166,7 @@ class Drain:
     def _read_status(self, now):
         try:
             self.reading = tools.read_status(self.settings)
-        except CommandExecutionError as exc:
+        except errors.CellError as exc:
             raise lost_jobs_error(self.settings, exc, self.tasks, self.reading) from None
         self.next_tool_run = now + self.interval
         self._first_count(self.reading["job_count"])

@@ -25,8 +25,7 @@ import select
 import signal
 import time
 
-from salt.exceptions import CommandExecutionError
-
+import _vcd_cell_errors as errors
 import _vcd_cell_events as events
 import _vcd_cell_settings as config
 import _vcd_cell_tools as tools
@@ -149,7 +148,7 @@ def claim_cell(settings):
         other = read_json(path) or {}
         if other.get("pid") == os.getpid():
             return  # this process's own claim, taken by an earlier load of this module
-        raise CommandExecutionError(
+        raise errors.AnotherDrain(
             f"Another drain of this cell is running: {describe_run(other)}. Nothing was touched; "
             "wait for it to end (or stop it), then apply again"
         )
@@ -162,19 +161,15 @@ def end_claim(settings):
         os.close(fd)
 
 
-class QuiesceFailed(CommandExecutionError):
-    """The quiesce itself failed (the tool's run, or the API's request or task): it never took effect."""
-
-
 @contextlib.contextmanager
 def quiescing():
     """A failure of what runs inside is the quiesce's own failure (see :func:`leased`)."""
     try:
         yield
-    except QuiesceFailed:
+    except errors.QuiesceFailed:
         raise
-    except CommandExecutionError as exc:
-        raise QuiesceFailed(str(exc)) from None
+    except errors.CellError as exc:
+        raise errors.QuiesceFailed(str(exc)) from None
 
 
 def arrange_lease(settings, seconds):
@@ -189,7 +184,7 @@ def arrange_lease(settings, seconds):
         if not held_by_a_live_process(settings, KEEPER_LOCK):
             try:
                 start_keeper(settings)
-            except CommandExecutionError:
+            except errors.LeaseError:
                 remove_lease(settings)
                 raise
     return fresh
@@ -204,7 +199,7 @@ def leased(settings, seconds):
     fresh = arrange_lease(settings, seconds) if seconds else False
     try:
         yield
-    except QuiesceFailed:
+    except errors.QuiesceFailed:
         if fresh:
             with lease_lock(settings):
                 remove_lease(settings)
@@ -216,7 +211,7 @@ def renew_lease(settings, seconds):
     with lease_lock(settings):
         lease = read_lease(settings)
         if lease is None:
-            raise CommandExecutionError(
+            raise errors.LeaseError(
                 "The quiesce lease ended while the drain waited (it ran out, or was released by vcd.active "
                 "or vcd_cell.release_lease): the cell may be back in service, so it is not shut down"
             )
@@ -288,7 +283,7 @@ def start_keeper(settings):
         if said is None
         else f"it failed: {said[1:].decode(errors='replace') or 'it ended before it guarded the lease'}"
     )
-    raise CommandExecutionError(
+    raise errors.LeaseError(
         f"The quiesce lease's keeper could not be started ({why}); the cell was not touched. "
         "Set lease to 0 to drain without one"
     )
@@ -396,7 +391,7 @@ def _act_on_expired_lease(settings, overdue):
         if running:
             tools.cell_tool(settings, "--quiesce", "false")
         return {"unquiesced": running, "error": None}
-    except CommandExecutionError as exc:
+    except errors.CellError as exc:
         if overdue >= LEASE_GIVE_UP_SECONDS:
             return {"unquiesced": False, "error": str(exc)}
         log.warning("vcd_cell: the quiesce lease ran out but the cell could not be unquiesced, trying again: %s", exc)

@@ -13,6 +13,8 @@ import time
 import salt.utils.vt
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
+import _vcd_cell_errors as errors
+
 log = logging.getLogger(__name__)
 
 PASSWORD_PROMPT = "password:"
@@ -39,7 +41,7 @@ def require_executable(path, key):
     """The program's full path; a program named without a directory is looked up on the PATH."""
     found = path if os.sep in path else shutil.which(path)
     if not (found and os.path.isfile(found) and os.access(found, os.X_OK)):
-        raise CommandExecutionError(f"{path} is missing or not executable: check vcd_cell:{key}")
+        raise errors.ToolError(f"{path} is missing or not executable: check vcd_cell:{key}")
     return found
 
 
@@ -51,12 +53,15 @@ def run_command(settings, argv, key, timeout=None):
     require_executable(argv[0], key)
     timeout = timeout or settings.cli_timeout
     started = time.monotonic()
-    result = settings.salt["cmd.run_all"](
-        argv, python_shell=False, timeout=timeout, ignore_retcode=True, output_loglevel="debug"
-    )
+    try:
+        result = settings.salt["cmd.run_all"](
+            argv, python_shell=False, timeout=timeout, ignore_retcode=True, output_loglevel="debug"
+        )
+    except CommandExecutionError as exc:  # Salt's own, when the command cannot be run at all
+        raise errors.ToolError(str(exc)) from None
     # cmd.run_all reports a timeout as exit 1 with a message on stdout; the clock tells it apart.
     if time.monotonic() - started >= timeout:
-        raise CommandExecutionError(f"{' '.join(argv)} did not finish within {timeout}s and was killed")
+        raise errors.ToolTimeout(f"{' '.join(argv)} did not finish within {timeout}s and was killed")
     return result
 
 
@@ -67,7 +72,7 @@ def first_line(settings, argv, key, what):
     lines = [line.strip() for line in result["stdout"].splitlines() if line.strip()]
     if result["retcode"] != 0 or not lines:
         detail = (result["stdout"] + " " + result["stderr"]).strip() or "no output"
-        raise CommandExecutionError(f"Cannot read {what} with {' '.join(argv)} (exit {result['retcode']}): {detail}")
+        raise errors.ToolError(f"Cannot read {what} with {' '.join(argv)} (exit {result['retcode']}): {detail}")
     return lines[0]
 
 
@@ -77,7 +82,7 @@ def cell_pid(settings):
     digits = [line.strip() for line in result["stdout"].splitlines() if line.strip().isdigit()]
     if result["retcode"] != 0 or not digits:
         detail = (result["stdout"] + " " + result["stderr"]).strip()
-        raise CommandExecutionError(
+        raise errors.ToolError(
             f"Cannot get the cell's process id from {' '.join(settings.pid_command)} "
             f"(exit {result['retcode']}): {detail or 'no output'}"
         )
@@ -102,7 +107,7 @@ class TerminalRun:
                 argv, shell=False, stream_stdout=False, stream_stderr=False, rows=24, cols=200
             )
         except salt.utils.vt.TerminalException as exc:
-            raise CommandExecutionError(f"Cannot start {argv[0]}: {exc}") from None
+            raise errors.ToolError(f"Cannot start {argv[0]}: {exc}") from None
 
     def _answer(self):
         """Answer what the tool asks now, if anything; the default answers nothing."""
@@ -143,7 +148,7 @@ class TerminalRun:
         deadline = time.monotonic() + KILL_WAIT_SECONDS
         while self._terminal.isalive():
             if time.monotonic() >= deadline:
-                raise CommandExecutionError(
+                raise errors.ToolError(
                     f"{self.display} did not end within {KILL_WAIT_SECONDS}s of SIGKILL (pid {self._terminal.pid})"
                 )
             time.sleep(TOOL_POLL_SECONDS)
@@ -157,16 +162,16 @@ class TerminalRun:
         return self.printed().strip() or "no output"
 
     def result(self):
-        """What the tool printed, once it ended with exit 0; a CommandExecutionError otherwise."""
+        """What the tool printed, once it ended with exit 0; a :class:`~_vcd_cell_errors.ToolError` otherwise."""
         if self.exit_code != 0:
-            raise CommandExecutionError(f"{self.display} failed (exit {self.exit_code}): {self.shown_output()}")
+            raise errors.ToolError(f"{self.display} failed (exit {self.exit_code}): {self.shown_output()}")
         return self.printed()
 
     def finish(self, timeout):
         """Wait for the tool to end within ``timeout`` seconds, killing it if it does not."""
         if not self.wait(timeout):
             self.kill()
-            raise CommandExecutionError(
+            raise errors.ToolTimeout(
                 f"{self.display} did not finish within {timeout}s and was killed; output: {self.shown_output()}"
             )
         return self.result()
@@ -236,9 +241,9 @@ class Dialogue(TerminalRun):
     def finish(self, timeout):
         try:
             return super().finish(timeout)
-        except CommandExecutionError:
+        except errors.ToolError:
             if self.unknown is not None:
-                raise CommandExecutionError(
+                raise errors.ToolError(
                     f"{self.display} asked a question this module does not know how to answer, so it was "
                     f"stopped: {self.unknown!r}"
                 ) from None
@@ -257,13 +262,13 @@ def cell_script(settings, action, expected=(0,)):
     result = run_command(settings, [settings.cell_script, action], "cell_script")
     if result["retcode"] not in expected:
         said = (result["stdout"] + result["stderr"]).strip() or "no output"
-        raise CommandExecutionError(f"{settings.cell_script} {action} failed (exit {result['retcode']}): {said}")
+        raise errors.ToolError(f"{settings.cell_script} {action} failed (exit {result['retcode']}): {said}")
     return result["retcode"]
 
 
 def service_runs(settings):
     """
-    Whether the cell's service runs, by ``vmware-vcd-cell status``; a CommandExecutionError quoting the
+    Whether the cell's service runs, by ``vmware-vcd-cell status``; a :class:`~_vcd_cell_errors.ToolError` quoting the
     script when its answer does not say (see ``SAYS_NOT_RUNNING``).
     """
     result = run_command(settings, [settings.cell_script, "status"], "cell_script")
@@ -272,7 +277,7 @@ def service_runs(settings):
         return True
     if result["retcode"] == LSB_STOPPED or (result["retcode"] in LSB_DEAD and SAYS_NOT_RUNNING.search(said)):
         return False
-    raise CommandExecutionError(
+    raise errors.ToolError(
         f"{settings.cell_script} status failed (exit {result['retcode']}): {said or 'no output'}. Whether the "
         "cell runs is not known"
     )
@@ -283,8 +288,8 @@ def parse_status(output):
     Parse the fields of ``cell --status`` from ``output``, whatever the layout.
 
     Accepts two or three fields, one per line or all on one line, CRLF line ends and unrelated lines
-    (JVM or log noise) around them. Raises CommandExecutionError quoting the output when a field is
-    missing, repeated with different values, or malformed.
+    (JVM or log noise) around them. Raises :class:`~_vcd_cell_errors.StatusUnreadable` quoting the
+    output when a field is missing, repeated with different values, or malformed.
     """
     if not isinstance(output, str):
         raise SaltInvocationError(f"output must be the text the tool printed, not {type(output).__name__}")
@@ -292,18 +297,18 @@ def parse_status(output):
     for field, pattern in STATUS_FIELDS.items():
         values = {match.group(1) for match in pattern.finditer(output or "")}
         if len(values) > 1:
-            raise CommandExecutionError(f"The cell status shows {field} twice with different values: {output!r}")
+            raise errors.StatusUnreadable(f"The cell status shows {field} twice with different values: {output!r}")
         found[field] = values.pop() if values else None
     for required in ("job_count", "active"):
         if found[required] is None:
-            raise CommandExecutionError(f"The cell status has no {required} field: {output!r}")
+            raise errors.StatusUnreadable(f"The cell status has no {required} field: {output!r}")
     if not found["job_count"].isdigit():
-        raise CommandExecutionError(f"The cell status has a malformed job count {found['job_count']!r}: {output!r}")
+        raise errors.StatusUnreadable(f"The cell status has a malformed job count {found['job_count']!r}: {output!r}")
     status = {"job_count": int(found["job_count"])}
     for field in ("active", "maintenance"):
         value = found[field]
         if value is not None and value.lower() not in ("true", "false"):
-            raise CommandExecutionError(f"The cell status has a malformed {field} value {value!r}: {output!r}")
+            raise errors.StatusUnreadable(f"The cell status has a malformed {field} value {value!r}: {output!r}")
         status[field] = None if value is None else value.lower() == "true"
     return status
 

@@ -7,8 +7,7 @@ yes/no questions are answered by their meaning on a pseudo-terminal.
 import os
 import re
 
-from salt.exceptions import CommandExecutionError
-
+import _vcd_cell_errors as errors
 import _vcd_cell_tools as tools
 
 INSTALLER_ANSWERS = (
@@ -69,14 +68,14 @@ def upgrade_database(settings, backup_completed):
     run = tools.Dialogue(settings, argv, "upgrade", rules)
     try:
         output = run.finish(settings.db_upgrade_timeout)
-    except CommandExecutionError:
+    except errors.ToolError:
         if active:
-            raise CommandExecutionError(
+            raise errors.CellRunning(
                 f"The database was not upgraded: cells of the server group still run ({active[0]}). "
                 "Stop every cell first"
             ) from None
         if any(q["answer"] == "n" and re.search(BACKUP_QUESTION, q["question"], re.I) for q in run.asked):
-            raise CommandExecutionError(
+            raise errors.ToolError(
                 "The database was not upgraded: the utility asks for a database backup; make one, then pass "
                 "backup_completed=True"
             ) from None
@@ -85,4 +84,4 @@ def upgrade_database(settings, backup_completed):
         return {"upgraded": True, "questions": run.asked}
     if re.search(r"already|nothing to upgrade", output, re.IGNORECASE):
         return {"upgraded": False, "questions": run.asked}
-    raise CommandExecutionError(f"upgrade ended without saying the database upgrade completed: {run.shown_output()}")
+    raise errors.ToolError(f"upgrade ended without saying the database upgrade completed: {run.shown_output()}")

@@ -5,8 +5,7 @@ against the version asked before anything is installed) and the database backup 
 
 import re
 
-from salt.exceptions import CommandExecutionError
-
+import _vcd_cell_errors as errors
 import _vcd_cell_tools as tools
 from _vcd_cell_upgrade import same_version
 
@@ -22,7 +21,7 @@ def _vamicli(settings, *args, timeout=None):
     result = tools.run_command(settings, [path, *args], "vamicli", timeout=timeout)
     said = (result["stdout"] + "\n" + result["stderr"]).strip()
     if result["retcode"] != 0:
-        raise CommandExecutionError(f"{' '.join(argv)} failed (exit {result['retcode']}): {said or 'no output'}")
+        raise errors.ToolError(f"{' '.join(argv)} failed (exit {result['retcode']}): {said or 'no output'}")
     return said
 
 
@@ -31,7 +30,7 @@ def read_version(settings):
     said = _vamicli(settings, "version", "--appliance")
     match = DOTTED_VERSION.search(said)
     if not match:
-        raise CommandExecutionError(f"{settings.vamicli} version --appliance printed no version: {said!r}")
+        raise errors.ToolError(f"{settings.vamicli} version --appliance printed no version: {said!r}")
     return match.group(0)
 
 
@@ -53,7 +52,7 @@ def install_update(settings, version):
     versions = offered(check)
     if not any(same_version(version, found) for found in versions):
         what = f"offers {', '.join(versions)}" if versions else "offers no update"
-        raise CommandExecutionError(
+        raise errors.PackageMissing(
             f"The update repository {settings.update_repo} {what}, not vCD {version}: nothing was installed. "
             "Extract the update package of that version there (vcd_cell:update_repo)"
         )
@@ -68,6 +67,6 @@ def create_backup(settings):
     result = tools.run_command(settings, [path, *argv[1:]], "backup_command", timeout=settings.db_upgrade_timeout)
     said = (result["stdout"] + "\n" + result["stderr"]).strip()
     if result["retcode"] != 0:
-        raise CommandExecutionError(f"{' '.join(argv)} failed (exit {result['retcode']}): {said or 'no output'}")
+        raise errors.ToolError(f"{' '.join(argv)} failed (exit {result['retcode']}): {said or 'no output'}")
     files = BACKUP_FILE.findall(said)
     return {"path": files[-1] if files else None, "output": said}

@@ -8,10 +8,11 @@ import subprocess
 import sys
 
 import pytest
-from salt.exceptions import CommandExecutionError, SaltInvocationError
+from salt.exceptions import SaltInvocationError
 
 import _vcd_cell_api as rest
 import _vcd_cell_appliance as appliance_api
+import _vcd_cell_errors as errors
 import _vcd_cell_settings as vcd_settings
 import _vcd_cell_vamicli as vamicli
 from _vcd_cell_upgrade import same_version
@@ -50,7 +51,7 @@ def test_the_failover_mode_is_set_through_a_task_and_refused_on_a_cell_type_appl
     with appliance_api.ApplianceApi(settings_of(standby)) as api:
         api.set_failover("manual")
         assert api.nodes()["failover"] == MANUAL
-    with appliance_api.ApplianceApi(settings_of(cell)) as api, pytest.raises(CommandExecutionError) as refused:
+    with appliance_api.ApplianceApi(settings_of(cell)) as api, pytest.raises(errors.ApplianceError) as refused:
         api.set_failover("automatic")
     assert "cell-type appliance" in str(refused.value)
 
@@ -58,7 +59,7 @@ def test_the_failover_mode_is_set_through_a_task_and_refused_on_a_cell_type_appl
 def test_a_wrong_root_password_is_named_as_refused_credentials_and_never_quoted(fake_appliances):
     wrong = "n0t-the-r00t-pässword"
     settings = settings_of(fake_appliances.appliances[0], appliance_password=wrong)
-    with appliance_api.ApplianceApi(settings) as api, pytest.raises(CommandExecutionError) as refused:
+    with appliance_api.ApplianceApi(settings) as api, pytest.raises(errors.ApplianceError) as refused:
         api.nodes()
     assert "refused the credentials of root" in str(refused.value) and wrong not in str(refused.value)
 
@@ -68,7 +69,7 @@ def test_an_appliance_that_is_down_does_not_answer_and_the_error_says_so(fake_ap
     stop_cells(fake_appliances)
     primary.config.reboot_seconds = 60
     fake_appliances.reboot(primary)
-    with appliance_api.ApplianceApi(settings_of(primary)) as api, pytest.raises(CommandExecutionError, match="503"):
+    with appliance_api.ApplianceApi(settings_of(primary)) as api, pytest.raises(errors.ApplianceError, match="503"):
         api.nodes()
 
 
@@ -109,7 +110,7 @@ def test_the_cluster_body_is_read_by_meaning_whatever_its_casing(body):
 
 
 def test_a_cluster_body_that_is_not_one_is_an_error_quoting_it():
-    with pytest.raises(CommandExecutionError, match="unexpected"):
+    with pytest.raises(errors.ApplianceError, match="unexpected"):
         appliance_api.cluster({"localClusterState": "nope"})
     with pytest.raises(SaltInvocationError, match="manual, automatic"):
         appliance_api.check_mode("sometimes")
@@ -122,7 +123,7 @@ def test_vamicli_is_read_by_meaning_in_either_wording_and_installs_only_the_vers
     settings = settings_of(cell, update_repo=fake_appliances.package)
     assert vamicli.read_version(settings).startswith("10.5.0")
     stop_cells(fake_appliances)
-    with pytest.raises(CommandExecutionError) as refused:
+    with pytest.raises(errors.PackageMissing) as refused:
         vamicli.install_update(settings, "10.7.0")
     assert "offers 10.6.0" in str(refused.value) and "nothing was installed" in str(refused.value)
     assert cell.cell.installed_version == "10.5.0"
@@ -134,14 +135,14 @@ def test_a_failing_vamicli_is_an_error_quoting_what_it_said(fake_appliances):
     cell = fake_appliances.appliances[2]
     cell.reconfigure(vamicli_fault=True)
     stop_cells(fake_appliances)
-    with pytest.raises(CommandExecutionError, match="injected fault"):
+    with pytest.raises(errors.ToolError, match="injected fault"):
         vamicli.install_update(settings_of(cell, update_repo=fake_appliances.package), "10.6.0")
 
 
 def test_the_backup_names_the_file_it_wrote(fake_appliances):
     backup = vamicli.create_backup(settings_of(fake_appliances.appliances[0]))
     assert backup["path"].startswith("/opt/vmware/vcloud-director/data/transfer/backups/backup-vcd1-")
-    with pytest.raises(CommandExecutionError, match="not the primary"):
+    with pytest.raises(errors.ToolError, match="not the primary"):
         vamicli.create_backup(settings_of(fake_appliances.appliances[1]))
 
 
@@ -204,7 +205,7 @@ def test_the_primary_is_never_disturbed_with_automatic_failover_nor_another_appl
         with appliance_api.ApplianceApi(settings_of(appliance)) as api:
             return api.nodes()
 
-    with pytest.raises(CommandExecutionError, match="failover is AUTOMATIC: installing it could have a standby"):
+    with pytest.raises(errors.ClusterUnsafe, match="failover is AUTOMATIC: installing it could have a standby"):
         appliance_api.refuse_unsafe(view(primary), "installing")
     appliance_api.refuse_unsafe(view(standby), "rebooting", needs_primary=True)
     fake_appliances.set_failover(primary, "manual")
@@ -213,17 +214,17 @@ def test_the_primary_is_never_disturbed_with_automatic_failover_nor_another_appl
     primary.config.reboot_seconds = 60
     fake_appliances.reboot(primary)
     for other in (standby, cell):
-        with pytest.raises(CommandExecutionError, match="primary database node is not running"):
+        with pytest.raises(errors.ClusterUnsafe, match="primary database node is not running"):
             appliance_api.refuse_unsafe(view(other), "rebooting", needs_primary=True)
 
 
 def test_a_switchover_waits_until_the_cluster_is_whole_again_around_the_new_primary(fake_appliances):
     primary, standby, cell = fake_appliances.appliances
-    with appliance_api.ApplianceApi(settings_of(cell)) as api, pytest.raises(CommandExecutionError) as refused:
+    with appliance_api.ApplianceApi(settings_of(cell)) as api, pytest.raises(errors.ApplianceError) as refused:
         api.switchover("vcd2")
     assert "not applicable through this appliance" in str(refused.value)
     with appliance_api.ApplianceApi(settings_of(standby)) as api:
-        with pytest.raises(CommandExecutionError, match="vcd3 is not a standby.*the standbys are vcd2"):
+        with pytest.raises(errors.ClusterUnsafe, match="vcd3 is not a standby.*the standbys are vcd2"):
             api.switchover("vcd3")
         switched = api.switchover("vcd2")
     assert switched["before"]["primaries"] == ["vcd1"]
@@ -236,7 +237,7 @@ def test_a_switchover_waits_until_the_cluster_is_whole_again_around_the_new_prim
     assert len(back) == 2 and all(e["t"] >= due for e in back)
     primary.config.unhealthy = True
     refused_settings = settings_of(standby)
-    with appliance_api.ApplianceApi(refused_settings) as api, pytest.raises(CommandExecutionError) as refused:
+    with appliance_api.ApplianceApi(refused_settings) as api, pytest.raises(errors.ClusterUnsafe) as refused:
         api.switchover("vcd1")
     assert "DEGRADED: a switchover needs every node healthy" in str(refused.value)
 

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
 import _vcd_cell_api as rest
+import _vcd_cell_errors as errors
 import _vcd_cell_lease as leases
 import _vcd_cell_settings as vcd_settings
 import _vcd_cell_tools as tools
@@ -414,7 +415,7 @@ def test_a_live_keeper_is_kept_for_a_renewed_lease(keepers_started):
 
 def test_a_keeper_that_does_not_start_stops_the_drain_before_the_quiesce(monkeypatch):
     def fail(settings):
-        raise CommandExecutionError("The quiesce lease's keeper did not start within 10s")
+        raise errors.LeaseError("The quiesce lease's keeper did not start within 10s")
 
     monkeypatch.setattr(leases, "start_keeper", fail)
     with pytest.raises(CommandExecutionError, match="keeper did not start"):
@@ -466,7 +467,7 @@ def test_a_drain_keeps_its_claim_until_it_releases_the_lease(keepers_started):
 def test_a_released_lease_cannot_be_renewed():
     leases.write_lease(vcd_cell._settings(), {"expires": time.time() + 60, "seconds": 60, "by": {}})
     vcd_cell.release_lease()
-    with pytest.raises(CommandExecutionError, match="The quiesce lease ended while the drain waited"):
+    with pytest.raises(errors.LeaseError, match="The quiesce lease ended while the drain waited"):
         leases.renew_lease(vcd_cell._settings(), 60)
 
 

@@ -8,6 +8,7 @@ from unittest import mock
 
 import pytest
 
+import _vcd_cell_errors as errors
 from tests.support import load_salt_module
 
 tools = load_salt_module("_utils/_vcd_cell_tools.py", "vcd_cell_tools_under_test")
@@ -60,7 +61,7 @@ def test_a_tool_that_never_goes_is_reported_by_name(monkeypatch):
         mock.patch.object(run._terminal, "terminate", return_value=False),
         mock.patch.object(run._terminal, "isalive", return_value=True),
     )
-    named = pytest.raises(tools.CommandExecutionError, match=r"stubborn-tool did not end within 0.2s")
+    named = pytest.raises(errors.ToolError, match=r"stubborn-tool did not end within 0.2s")
     with never_goes[0], never_goes[1], named:
         run.kill()
     # Gone for real now, so that the test leaves no process behind.

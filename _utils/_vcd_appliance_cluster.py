@@ -54,8 +54,10 @@ def node_lacking(view, role, expected_role=None):
     if role == CELL_ROLE:
         return None
     own = next((node for node in view["nodes"] if node["name"] == view["node"]), None)
-    if own is None or own["status"] != "running" or own["health"] != "HEALTHY":
-        return f"its database node is {own and (own['status'], own['health'])}"
+    if own is None:
+        return "its database node is not in the cluster"
+    if own["status"] != "running" or own["health"] != "HEALTHY":
+        return f"its database node is {own['status']}, {own['health']}"
     if expected_role and own["role"] != expected_role:
         return f"its node came back as {own['role']}, not {expected_role}"
     return None

@@ -5,20 +5,10 @@ from unittest import mock
 import pytest
 
 from tests.support import load_salt_module, minion_codes
+from tests.unit.utils.stand_ins import Record
 
 cluster = load_salt_module("_utils/_vcd_appliance_cluster.py", "vcd_appliance_cluster_under_test")
 orchestration = cluster.orchestration
-
-
-class Record:
-    """Stands in for a plan's record in the master's cache."""
-
-    def __init__(self, **data):
-        self.data = data
-        self.saved = []
-
-    def save(self):
-        self.saved.append(dict(self.data))
 
 
 def appliances(modes):

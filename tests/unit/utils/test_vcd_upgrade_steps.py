@@ -1,40 +1,13 @@
 """The upgrade's steps on Linux cells, with the cells' answers given (`_utils/_vcd_upgrade_steps.py`)."""
 
-from unittest import mock
-
-from tests.support import load_salt_module, minion_codes
+from tests.support import load_salt_module
+from tests.unit.utils.stand_ins import Record, reached
 
 steps = load_salt_module("_utils/_vcd_upgrade_steps.py", "vcd_upgrade_steps_unit_under_test")
 orchestration = steps.orchestration
 
 NEW = "10.6.0"
 CELLS = ["c1", "c2"]
-
-
-class Record:
-    """Stands in for the upgrade's record in the master's cache."""
-
-    def __init__(self, **data):
-        self.data = data
-        self.saved = []
-
-    def save(self):
-        self.saved.append(dict(self.data))
-
-
-def reached(answers):
-    """Cells answering ``answers`` (``{fun: {cell: return}}``); a cell missing from a function's answers is silent."""
-    calls = mock.create_autospec(orchestration.Cells, instance=True)
-
-    def of(fun, targets):
-        given = {cell: answer for cell, answer in answers.get(fun, {}).items() if cell in targets}
-        return orchestration.Answers(
-            given, {cell: "its job was lost" for cell in targets if cell not in given}, minion_codes(given)
-        )
-
-    calls.call.side_effect = lambda targets, fun, arg=(), kwarg=None, timeout=None: of(fun, targets)
-    calls.call_each.side_effect = lambda targets, asked, timeout=None: {fun: of(fun, targets) for fun, _, _ in asked}
-    return calls
 
 
 def context(answers, **plan):

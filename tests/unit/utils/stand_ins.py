@@ -36,3 +36,24 @@ def reached(answers):
     calls.call.side_effect = lambda targets, fun, arg=(), kwarg=None, timeout=None: of(fun, targets)
     calls.call_each.side_effect = lambda targets, asked, timeout=None: {fun: of(fun, targets) for fun, _, _ in asked}
     return calls
+
+
+def cluster_view(roles, nodes, own, health="HEALTHY", failover="AUTOMATIC", down=()):
+    """
+    The appliances' database cluster as ``own``'s appliance answers ``vcd_cell.appliance_nodes``:
+    ``roles`` (``{cell: role}``) and ``nodes`` (``{cell: node}``) of the database nodes' appliances (the
+    primary's first), those of ``down`` stopped.
+    """
+    members = [
+        {"name": nodes[cell], "role": roles[cell], "status": "stopped" if cell in down else "running", "health": health}
+        for cell in nodes
+    ]
+    return {
+        "health": health,
+        "failover": failover,
+        "warnings": [] if health == "HEALTHY" else ["a standby lags"],
+        "nodes": members,
+        "primaries": [nodes[cell] for cell in nodes if roles[cell] == "PRIMARY"],
+        "node": nodes.get(own, f"{own}-node"),
+        "role": roles[own],
+    }

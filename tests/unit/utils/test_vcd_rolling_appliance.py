@@ -4,7 +4,7 @@ import pytest
 from salt.exceptions import SaltInvocationError
 
 from tests.support import load_salt_module
-from tests.unit.utils.stand_ins import Record, reached
+from tests.unit.utils.stand_ins import Record, cluster_view, reached
 
 route = load_salt_module("_utils/_vcd_rolling_appliance.py", "vcd_rolling_appliance_under_test")
 
@@ -12,21 +12,9 @@ ROLES = {"p": "PRIMARY", "s": "STANDBY", "c1": "CELL", "c2": "CELL"}
 NODES = {"p": "vcd1", "s": "vcd2"}
 
 
-def view(cell, health="HEALTHY", failover="AUTOMATIC", down=()):
+def view(cell, **state):
     """The cluster as ``cell``'s appliance answers ``vcd_cell.appliance_nodes``."""
-    nodes = [
-        {"name": NODES[name], "role": ROLES[name], "status": "stopped" if name in down else "running", "health": health}
-        for name in ("p", "s")
-    ]
-    return {
-        "health": health,
-        "failover": failover,
-        "warnings": [] if health == "HEALTHY" else ["vcd2 lags"],
-        "nodes": nodes,
-        "primaries": ["vcd1"],
-        "node": NODES.get(cell, f"{cell}-node"),
-        "role": ROLES[cell],
-    }
+    return cluster_view(ROLES, NODES, cell, **state)
 
 
 def answering(**answers):

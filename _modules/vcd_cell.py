@@ -313,7 +313,7 @@ def maintenance_message(enabled=True):
     """
     valid.flag("enabled", enabled)
     if enabled and is_running():
-        raise CommandExecutionError("The maintenance message needs a stopped cell: shut the cell down first")
+        raise errors.CellRunning("The maintenance message needs a stopped cell: shut the cell down first")
     tools.cell_script(_settings(), "maintenance" if enabled else "stop")
     return True
 
@@ -610,7 +610,7 @@ def install(installer=None, version=None):
 
 def _refuse_running(doing):
     if is_running():
-        raise CommandExecutionError(f"The cell is running: drain and shut it down before {doing} (vcd.drained)")
+        raise errors.CellRunning(f"The cell is running: drain and shut it down before {doing} (vcd.drained)")
 
 
 @errors.at_the_edge

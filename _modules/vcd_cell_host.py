@@ -9,8 +9,6 @@ Part of the ``vcd_cell`` execution module: Salt's loader puts the functions of e
 
 import types
 
-from salt.exceptions import CommandExecutionError
-
 try:
     # The machinery, in _utils (see the vcd_cell module).
     import _vcd_cell_appliance as appliances
@@ -55,7 +53,7 @@ def reboot():
     """
     settings = _settings()
     if __salt__["vcd_cell.is_running"]():
-        raise CommandExecutionError("The cell is running: drain and shut it down before rebooting (vcd.drained)")
+        raise errors.CellRunning("The cell is running: drain and shut it down before rebooting (vcd.drained)")
     if settings.appliance:
         appliances.check_safe(settings, "rebooting", needs_primary=True)
     return host.reboot_later(settings)

@@ -42,6 +42,7 @@ from salt.exceptions import SaltInvocationError
 import _vcd_cell_defaults as defaults
 import _vcd_cell_values as valid
 import _vcd_orchestration as orchestration
+import _vcd_orchestration_plan as plans
 import _vcd_orchestration_skeleton as skeleton
 import _vcd_rolling_appliance as appliances
 import _vcd_vcenter_proxies as proxies
@@ -65,19 +66,19 @@ class LinuxRoute:
 
     name = "linux"
 
-    def plan(self, calls, cells, batch, record, batches):  # pylint: disable=unused-argument
+    def order_batches(self, calls, cells, batch, record, batches):  # pylint: disable=unused-argument
         return batches, {}, {}
 
-    def steps_for(self, batch, context, steps):  # pylint: disable=unused-argument
+    def steps_for(self, batch, plan, steps):  # pylint: disable=unused-argument
         return steps
 
-    def node_back(self, context):  # pylint: disable=unused-argument
+    def node_back(self, plan):  # pylint: disable=unused-argument
         return None
 
-    def left_alone(self, context, group):  # pylint: disable=unused-argument
+    def left_alone(self, plan, group):  # pylint: disable=unused-argument
         return False
 
-    def restore_failover(self, context):  # pylint: disable=unused-argument
+    def restore_failover(self, plan):  # pylint: disable=unused-argument
         return None
 
 
@@ -99,35 +100,35 @@ def _batches(cells, batch, min_active):
 # -- the rollout -----------------------------------------------------------------------------------
 
 
-def _budget(batch, context):
+def _budget(batch, plan):
     """Enough *other* cells answer their health check right now (asked live, never assumed)."""
-    others = [cell for cell in context["all"] if cell not in batch]
-    serving = context["cells"].serving(others)
-    if len(serving) >= context["min_active"]:
+    others = [cell for cell in plan.order if cell not in batch]
+    serving = plan.cells.serving(others)
+    if len(serving) >= plan.min_active:
         return dict.fromkeys(batch)
     why = (
         f"only {len(serving)} of the other {len(others)} cell(s) serve right now "
-        f"({', '.join(serving) or 'none'}); {context['min_active']} must keep serving"
+        f"({', '.join(serving) or 'none'}); {plan.min_active} must keep serving"
     )
     return dict.fromkeys(batch, why)
 
 
-def _back_in_service(batch, context):
+def _back_in_service(batch, plan):
     """``vcd.active``: its own wait for each cell to serve, within ``health_timeout``, is the health gate."""
-    pillar = orchestration.active_pillar(context["cell_pillar"], context["health_timeout"])
-    return context["cells"].apply(batch, "vcd.active", pillar)
+    pillar = orchestration.active_pillar(plan.cell_pillar, plan.health_timeout)
+    return plan.cells.apply(batch, "vcd.active", pillar)
 
 
 def _applying(sls):
-    def apply(batch, context):
-        return context["cells"].apply(batch, sls, context["cell_pillar"])
+    def apply(batch, plan):
+        return plan.cells.apply(batch, sls, plan.cell_pillar)
 
     return apply
 
 
-def _rebooted(batch, context):
+def _rebooted(batch, plan):
     """The hosts rebooted, each back on a new boot id (an appliance with its database node healthy)."""
-    return context["cells"].reboot(batch, context["timeout"], context["route"].node_back(context))
+    return plan.cells.reboot(batch, plan.timeout, plan.route.node_back(plan))
 
 
 def _steps(maintenance_sls, reboot, vcenter_reconnect):
@@ -144,14 +145,14 @@ def _steps(maintenance_sls, reboot, vcenter_reconnect):
     return steps + [("vcd.active", _back_in_service)]
 
 
-def _roll_batch(batch, context, report):
+def _roll_batch(batch, plan, report):
     """All steps for one batch; returns the first failure as (cell, step, why), or None."""
     started = time.monotonic()
     for cell in batch:
-        context["fire"](f"{cell}/start", {"rollout": context["id"], "cell": cell})
+        plan.fire(f"{cell}/start", {"rollout": plan.id, "cell": cell})
         report[cell] = {"result": "in progress", "steps": []}
-    steps = context["route"].steps_for(batch, context, context["steps"])
-    failure = orchestration.run_steps(steps, batch, context, report)
+    steps = plan.route.steps_for(batch, plan, plan.steps)
+    failure = orchestration.run_steps(steps, batch, plan, report)
     if failure:
         failed_cell, step, why, outcome = failure
         for cell in batch:
@@ -160,12 +161,12 @@ def _roll_batch(batch, context, report):
                 step=step,
                 comment=outcome.get(cell) or "another cell of its batch failed",
             )
-            context["fire"](f"{cell}/finish", dict(report[cell], rollout=context["id"], cell=cell))
+            plan.fire(f"{cell}/finish", dict(report[cell], rollout=plan.id, cell=cell))
         return failed_cell, step, why
     duration = round(time.monotonic() - started, 1)
     for cell in batch:
         report[cell].update(result="done", duration=duration)
-        context["fire"](f"{cell}/finish", dict(report[cell], rollout=context["id"], cell=cell))
+        plan.fire(f"{cell}/finish", dict(report[cell], rollout=plan.id, cell=cell))
     return None
 
 
@@ -267,34 +268,31 @@ def rollout(
         for name, value in (("switchover", switchover), ("reboot", reboot), ("vcenter_reconnect", vcenter_reconnect)):
             valid.flag(name, value)
         plan_id = rollout_id or orchestration.plan_id(ordered, maintenance_sls)
-        drain = ((cell_pillar or {}).get("vcd_cell") or {}).get("drain", {})
-        context = {
-            "id": plan_id,
-            "cells": calls,
-            "record": orchestration.Record(__opts__, CACHE_BANK, plan_id),
-            "all": ordered,
-            "min_active": min_active,
-            "health_timeout": health_timeout,
-            "cell_pillar": cell_pillar,
-            "steps": _steps(maintenance_sls, reboot, vcenter_reconnect),
-            "timeout": timeout,
-            "switchover": switchover,
-            "lease": drain.get("lease", defaults.DRAIN["lease"]),
-            "fire": orchestration.events(__opts__, EVENT_PREFIX),
-            "pause": pause,
-        }
-        context["route"] = ROUTES[orchestration.route(calls, ordered)]
-        context["batches"], context["roles"], context["nodes"] = context["route"].plan(
-            calls, ordered, batch, context["record"], batches
+        plan = plans.Rollout(
+            id=plan_id,
+            order=ordered,
+            cells=calls,
+            record=orchestration.Record(__opts__, CACHE_BANK, plan_id),
+            fire=orchestration.events(__opts__, EVENT_PREFIX),
+            timeout=timeout,
+            health_timeout=health_timeout,
+            cell_pillar=cell_pillar,
+            lease=plans.drain_lease(cell_pillar),
+            min_active=min_active,
+            steps=_steps(maintenance_sls, reboot, vcenter_reconnect),
+            switchover=switchover,
+            pause=pause,
+            route=ROUTES[orchestration.route(calls, ordered)],
         )
-        return context
+        plan.batches, plan.roles, plan.nodes = plan.route.order_batches(calls, ordered, batch, plan.record, batches)
+        return plan
 
     return skeleton.orchestrate(__opts__, __context__, (cells, tgt_type, timeout, ssh), prepare, _roll)
 
 
-def _left_alone(context, group, report):
+def _left_alone(plan, group, report):
     """``switchover: false``: the primary is not taken down; its report says so. True when ``group`` is it."""
-    if not context["route"].left_alone(context, group):
+    if not plan.route.left_alone(plan, group):
         return False
     report[group[0]] = {
         "result": "left untouched",
@@ -303,18 +301,18 @@ def _left_alone(context, group, report):
     return True
 
 
-def _serving_at_the_end(context, report):
+def _serving_at_the_end(plan, report):
     """
     Every cell the rollout maintained serves when it ends: one that went down since its batch (a crash)
     is started again through ``vcd.active``. Returns the first failure as (cell, "verify", why), or None.
     (Found by the fault matrix: rolling/linux/budget/mid/crash.)
     """
-    maintained = [cell for cell in context["all"] if report[cell]["result"] in ("done", "done earlier")]
-    serving = context["cells"].serving(maintained)
+    maintained = [cell for cell in plan.order if report[cell]["result"] in ("done", "done earlier")]
+    serving = plan.cells.serving(maintained)
     down = [cell for cell in maintained if cell not in serving]
     if not down:
         return None
-    outcome = _back_in_service(down, context)
+    outcome = _back_in_service(down, plan)
     for cell in down:
         report[cell]["restarted"] = outcome[cell] is None
     failed = [cell for cell in down if outcome[cell]]
@@ -324,27 +322,27 @@ def _serving_at_the_end(context, report):
     return None
 
 
-def _roll(context):
+def _roll(plan):
     """The rollout proper, batch after batch, resuming after the cells its record lists as done."""
-    ordered, record, batches, pause = context["all"], context["record"], context["batches"], context["pause"]
+    ordered, record, batches, pause = plan.order, plan.record, plan.batches, plan.pause
     report = {cell: {"result": "done earlier" if record.done(cell) else "not started"} for cell in ordered}
-    context["report"] = report
+    plan.report = report
     for index, group in enumerate(batches):
         todo = [cell for cell in group if not record.done(cell)]
-        if not todo or _left_alone(context, todo, report):
+        if not todo or _left_alone(plan, todo, report):
             continue
-        failure = _roll_batch(todo, context, report)
+        failure = _roll_batch(todo, plan, report)
         if failure:
-            return _failed(context, report, failure)
+            return _failed(plan, report, failure)
         record.mark_done(todo)
         if pause and index < len(batches) - 1:
             time.sleep(pause)
-    failure = _serving_at_the_end(context, report)
+    failure = _serving_at_the_end(plan, report)
     if failure:
-        return _failed(context, report, failure)
-    why = context["route"].restore_failover(context)
+        return _failed(plan, report, failure)
+    why = plan.route.restore_failover(plan)
     if why:
-        return _failed(context, report, (ordered[-1], "failover", f"the failover mode could not be restored: {why}"))
+        return _failed(plan, report, (ordered[-1], "failover", f"the failover mode could not be restored: {why}"))
     record.forget()
     skipped = [c for c in ordered if report[c]["result"] == "done earlier"]
     left = [c for c in ordered if report[c]["result"] == "left untouched"]
@@ -359,28 +357,28 @@ def _roll(context):
             if left
             else ""
         ),
-        "rollout_id": context["id"],
+        "rollout_id": plan.id,
         "cells": report,
     }
 
 
-def _failed(context, report, failure):
+def _failed(plan, report, failure):
     """The return of a failed rollout; on appliances the failover mode restored first."""
     cell, step, why = failure[:3]
-    ordered = context["all"]
+    ordered = plan.order
     comment = f"Stopped at {cell}, step {step}: {why}. "
     if step != "failover":
-        not_restored = context["route"].restore_failover(context)
+        not_restored = plan.route.restore_failover(plan)
         if not_restored:
             comment += f"The failover mode could not be restored ({not_restored}): set it on the primary. "
-        elif context["record"].data.get("failover_before"):
-            comment += f"The failover mode is {context['record'].data['failover_before']}, as found. "
+        elif plan.record.data.get("failover_before"):
+            comment += f"The failover mode is {plan.record.data['failover_before']}, as found. "
     untouched = [c for c in ordered if report[c]["result"] == "not started"]
     return {
         "result": False,
         "comment": comment
         + (f"Not touched: {', '.join(untouched)}. " if untouched else "")
         + "Fix the cause and run the same rollout again to resume.",
-        "rollout_id": context["id"],
+        "rollout_id": plan.id,
         "cells": report,
     }

@@ -43,6 +43,7 @@ from salt.exceptions import SaltInvocationError
 import _vcd_cell_defaults as defaults
 import _vcd_cell_values as valid
 import _vcd_orchestration as orchestration
+import _vcd_orchestration_plan as plans
 import _vcd_orchestration_skeleton as skeleton
 import _vcd_upgrade_appliance as appliance_route
 import _vcd_upgrade_steps as steps
@@ -64,24 +65,24 @@ def __virtual__():
 # -- the run ---------------------------------------------------------------------------------------
 
 
-def _announce(context):
+def _announce(plan):
     def announce(step, cells, outcome):
         if outcome is None:
-            context["fire"](f"{step}/start", {"upgrade": context["id"], "cells": cells})
+            plan.fire(f"{step}/start", {"upgrade": plan.id, "cells": cells})
         else:
             results = {cell: why or "done" for cell, why in outcome.items()}
-            context["fire"](f"{step}/finish", {"upgrade": context["id"], "results": results})
+            plan.fire(f"{step}/finish", {"upgrade": plan.id, "results": results})
 
     return announce
 
 
-def _route(context):
+def _route(plan):
     """
     The route the cells take (:data:`ROUTES`, named by :func:`_vcd_orchestration.route`); an appliance
     backup asked of Linux cells is a SaltInvocationError too.
     """
-    route = ROUTES[orchestration.route(context["cells"], context["all"])]
-    if context["backup"] not in route.backups:
+    route = ROUTES[orchestration.route(plan.cells, plan.order)]
+    if plan.backup not in route.backups:
         raise SaltInvocationError("backup: appliance needs vCD appliances (create-backup.sh); these are Linux cells")
     return route
 
@@ -98,20 +99,20 @@ def _start_over(record):
         record.forget()
 
 
-def _restore(cells, context, report):
+def _restore(cells, plan, report):
     """
     Before the point of no return: every cell back into service (its software is unchanged), and on
     appliances the failover mode back to what it was. What the return says of it; the record is kept
     only for a failover mode not set back, so that the next run, which starts over, sets it back.
     """
-    outcome = steps.start(cells, context)
+    outcome = steps.start(cells, plan)
     for cell in cells:
         report[cell]["restored"] = outcome[cell] is None
         if outcome[cell]:
             report[cell]["restore_failed"] = outcome[cell]
     not_restored = [cell for cell in cells if outcome[cell]]
-    failover = context["route"].restore_failover(context)
-    record = context["record"]
+    failover = plan.route.restore_failover(plan)
+    record = plan.record
     _start_over(record)
     said = []
     if not_restored:
@@ -127,13 +128,13 @@ def _restore(cells, context, report):
         return "".join(said)
     return (
         " Before the point of no return: every cell was put back into service, its software unchanged"
-        + context["route"].also_restored
+        + plan.route.also_restored
         + "."
         + " Fix the cause and run the same upgrade again: it starts over."
     )
 
 
-def _past_no_return(context, step):
+def _past_no_return(plan, step):
     """What the person who goes on after a failure past the point of no return is told."""
     if step == "verify":
         comment = (
@@ -146,7 +147,7 @@ def _past_no_return(context, step):
             " Past the point of no return (the first install): nothing was restarted, the cells stay stopped "
             f"with their maintenance message. Fix the cause and run the same upgrade again: it resumes at {step}."
         )
-    if context["route"].failover_left_manual(context):
+    if plan.route.failover_left_manual(plan):
         comment += (
             " The failover mode stays MANUAL until the upgrade completes (or set it back with "
             "vcd_cell.failover_mode automatic on the primary once every appliance is back)."
@@ -154,10 +155,10 @@ def _past_no_return(context, step):
     return comment
 
 
-def _failed(context, report, failure, done):
+def _failed(plan, report, failure, done):
     """The return of a failed run; before the point of no return, service restored as asked."""
     cell, step, why, outcome = failure
-    cells, record = context["all"], context["record"]
+    cells, record = plan.order, plan.record
     for name in cells:
         report[name].update(
             result="failed" if outcome.get(name) else "stopped", step=step, comment=outcome.get(name) or ""
@@ -166,18 +167,18 @@ def _failed(context, report, failure, done):
     if step == "preflight":
         comment += " Nothing was touched. Fix the cause and run the same upgrade again."
         _start_over(record)
-    elif step in steps.BEFORE_NO_RETURN and context["on_failure"] == "restore":
-        comment += _restore(cells, context, report)
+    elif step in steps.BEFORE_NO_RETURN and plan.on_failure == "restore":
+        comment += _restore(cells, plan, report)
     elif step in steps.BEFORE_NO_RETURN:
         comment += " Nothing was restarted (on_failure: stop): apply vcd.active to the cells, or run again."
     else:
-        context["route"].where_cells_are(cells, context, report)
-        comment += _past_no_return(context, step)
+        plan.route.where_cells_are(cells, plan, report)
+        comment += _past_no_return(plan, step)
     return {
         "result": False,
         "comment": comment,
-        "upgrade_id": context["id"],
-        "version": context["version"],
+        "upgrade_id": plan.id,
+        "version": plan.version,
         "steps_done": done,
         "cells": report,
     }
@@ -291,61 +292,60 @@ def upgrade(
 
     def prepare(calls, ordered):
         _check_arguments(ordered, version, backup, backup_completed, db_cell, on_failure, others)
-        lease = ((cell_pillar or {}).get("vcd_cell") or {}).get("drain", {}).get("lease", defaults.DRAIN["lease"])
         plan_id = upgrade_id or orchestration.plan_id(ordered, version)
-        context = {
-            "id": plan_id,
-            "all": ordered,
-            "version": version,
-            "backup": backup,
-            "db_cell": db_cell,
-            "install_sls": install_sls,
-            "on_failure": on_failure,
-            "health_timeout": health_timeout,
-            "timeout": timeout,
-            "cell_pillar": cell_pillar,
-            "lease": lease,
-            "fire": orchestration.events(__opts__, EVENT_PREFIX),
-            "cells": calls,
-            "record": orchestration.Record(__opts__, CACHE_BANK, plan_id),
-        }
-        context["route"] = _route(context)
-        return context
+        plan = plans.Upgrade(
+            id=plan_id,
+            order=ordered,
+            cells=calls,
+            record=orchestration.Record(__opts__, CACHE_BANK, plan_id),
+            fire=orchestration.events(__opts__, EVENT_PREFIX),
+            timeout=timeout,
+            health_timeout=health_timeout,
+            cell_pillar=cell_pillar,
+            lease=plans.drain_lease(cell_pillar),
+            version=version,
+            backup=backup,
+            db_cell=db_cell,
+            install_sls=install_sls,
+            on_failure=on_failure,
+        )
+        plan.route = _route(plan)
+        return plan
 
     return skeleton.orchestrate(__opts__, __context__, (cells, tgt_type, timeout, ssh), prepare, _run)
 
 
-def _run(context):
-    cells, record = context["all"], context["record"]
-    context["db_cell"] = context["route"].db_cell(context)
+def _run(plan):
+    cells, record = plan.order, plan.record
+    plan.db_cell = plan.route.db_cell(plan)
     report = {cell: {"steps": []} for cell in cells}
-    plan = context["route"].steps(context)
-    todo = [(name, step) for name, step in plan if not record.done(name)]
-    announce = _announce(context)
+    planned = plan.route.steps(plan)
+    todo = [(name, step) for name, step in planned if not record.done(name)]
+    announce = _announce(plan)
     if todo and todo[0][0] == "preflight":
-        failure = orchestration.run_steps(todo[:1], cells, context, report, announce, record)
+        failure = orchestration.run_steps(todo[:1], cells, plan, report, announce, record)
         if failure:
-            return _failed(context, report, failure, list(record.data["done"]))
+            return _failed(plan, report, failure, list(record.data["done"]))
         todo = todo[1:]
-        if context["upgraded_already"]:
+        if plan.found.upgraded_already:
             record.forget()
-            comment = f"Every cell already serves vCD {context['version']}: nothing to do."
-            return {"result": True, "comment": comment, "upgrade_id": context["id"], "steps_done": [], "cells": report}
-    failure = orchestration.run_steps(todo, cells, context, report, announce, record)
+            comment = f"Every cell already serves vCD {plan.version}: nothing to do."
+            return {"result": True, "comment": comment, "upgrade_id": plan.id, "steps_done": [], "cells": report}
+    failure = orchestration.run_steps(todo, cells, plan, report, announce, record)
     if failure:
-        return _failed(context, report, failure, list(record.data["done"]))
+        return _failed(plan, report, failure, list(record.data["done"]))
     done = list(record.data["done"])
     backup = record.data.get("backup")
     record.forget()
     for cell in cells:
         report[cell]["result"] = "done"
-    resumed = [name for name, _ in plan if name not in report[cells[0]]["steps"]]
+    resumed = [name for name, _ in planned if name not in report[cells[0]]["steps"]]
     ret = {
         "result": True,
-        "comment": f"{len(cells)} {context['route'].noun}(s) upgraded to vCD "
-        f"{context['version']}" + (f" (resumed after {', '.join(resumed)}, done in an earlier run)" if resumed else ""),
-        "upgrade_id": context["id"],
-        "version": context["version"],
+        "comment": f"{len(cells)} {plan.route.noun}(s) upgraded to vCD "
+        f"{plan.version}" + (f" (resumed after {', '.join(resumed)}, done in an earlier run)" if resumed else ""),
+        "upgrade_id": plan.id,
+        "version": plan.version,
         "steps_done": done,
         "cells": report,
     }

@@ -3,9 +3,10 @@ What the master-side orchestrations share: reading the plan's arguments, running
 on the cells' minions, events on the master's bus, the record in the master's cache a re-run resumes
 from, and the loop that runs a plan's steps.
 
-A plan is a list of named steps, each a function ``step(cells, context)`` returning ``{cell: None or
-why it failed}``. :func:`run_steps` runs them in order, records each one done, fires ``<step>/start`` and
-``<step>/finish`` (or per-cell events, as the orchestration chooses) and stops at the first failure.
+A plan's steps are named functions, each ``step(cells, plan)`` (the plan: a
+:class:`_vcd_orchestration_plan.Plan`) returning ``{cell: None or why it failed}``. :func:`run_steps`
+runs them in order, records each one done, fires ``<step>/start`` and ``<step>/finish`` (or per-cell
+events, as the orchestration chooses) and stops at the first failure.
 """
 
 import copy
@@ -447,7 +448,7 @@ class Record:
         self.cache.flush(self.bank, self.key)
 
 
-def run_steps(steps, cells, context, report, announce=None, record=None):
+def run_steps(steps, cells, plan, report, announce=None, record=None):
     """
     Run ``steps`` (``(name, function)`` pairs) on ``cells`` in order; ``announce(step, cells, outcome)``
     tells of each one starting (``outcome`` None) and finishing, and ``record`` (a :class:`Record`)
@@ -457,7 +458,7 @@ def run_steps(steps, cells, context, report, announce=None, record=None):
     for name, step in steps:
         if announce:
             announce(name, cells, None)
-        outcome = step(cells, context)
+        outcome = step(cells, plan)
         for cell in cells:
             report[cell].setdefault("steps", []).append(name)
         if announce:

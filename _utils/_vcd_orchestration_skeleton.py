@@ -15,7 +15,7 @@ def orchestrate(opts, loader_context, targets, prepare, run):
     """
     One run of an orchestration. ``targets``: ``(cells, tgt_type, timeout, ssh)`` as the runner was
     given them; ``prepare(calls, ordered)`` checks the other arguments against the resolved cells
-    (raising SaltInvocationError) and returns the plan's context; ``run(context)`` returns the
+    (raising SaltInvocationError) and returns the plan (:mod:`_vcd_orchestration_plan`); ``run(plan)`` returns the
     orchestration's return. A return whose ``result`` is not True sets the exit code
     (``loader_context``: the runner's ``__context__``), so ``salt-run`` exits non-zero.
     """

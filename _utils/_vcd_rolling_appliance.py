@@ -16,7 +16,7 @@ import _vcd_orchestration as orchestration
 ROLE_ORDER = {cluster.CELL_ROLE: 0, "STANDBY": 1, "PRIMARY": 2}
 
 
-def plan(calls, cells, batch, record):
+def cluster_batches(calls, cells, batch, record):
     """
     The batches in the order the cluster needs, each cell's role and node, as the appliances answer
     right now; a SaltInvocationError, before anything is touched, when an appliance does not answer or
@@ -45,10 +45,10 @@ def plan(calls, cells, batch, record):
     return batches, roles, {cell: answers[cell]["node"] for cell in cells}
 
 
-def healthy(batch, context):
+def healthy(batch, plan):
     """Asked live, right before a database node goes down: the cluster is HEALTHY with one primary."""
     (cell,) = batch
-    answer = context["cells"].call([cell], "vcd_cell.appliance_nodes")
+    answer = plan.cells.call([cell], "vcd_cell.appliance_nodes")
     view = cluster.nodes_of(answer, cell)
     if view is None:
         return {cell: orchestration.answered(answer, [cell], "vcd_cell.appliance_nodes")[cell] or str(answer)}
@@ -57,58 +57,58 @@ def healthy(batch, context):
     return {cell: why}
 
 
-def failover_manual(batch, context):
+def failover_manual(batch, plan):
     """Failover Manual before the first database node goes down, when it was Automatic (recorded)."""
     (cell,) = batch
     # Once for the whole rollout: it stays Manual from the first database node to the last.
-    if context["record"].data.get("failover_changed"):
+    if plan.record.data.get("failover_changed"):
         return {cell: None}
-    return {cell: cluster.failover_manual(context["cells"], cell, context["record"])}
+    return {cell: cluster.failover_manual(plan.cells, cell, plan.record)}
 
 
-def restore_failover(context):
+def restore_failover(plan):
     """The failover mode back to what it was, if the rollout changed it: None, or why it failed."""
-    roles = {cell: context["roles"][cell] for cell in context["all"]}
-    return cluster.restore_failover(context["cells"], context["record"], cluster.database_nodes(roles))
+    roles = {cell: plan.roles[cell] for cell in plan.order}
+    return cluster.restore_failover(plan.cells, plan.record, cluster.database_nodes(roles))
 
 
-def _target(view, context):
+def _target(view, plan):
     """The standby to switch over to: a healthy one, one this rollout maintained first."""
     healthy_standbys = [
         node["name"]
         for node in view["nodes"]
         if node["role"] == "STANDBY" and node["health"] == "HEALTHY" and node["status"] == "running"
     ]
-    maintained = [context["nodes"][cell] for cell in context["all"] if context["record"].done(cell)]
+    maintained = [plan.nodes[cell] for cell in plan.order if plan.record.done(cell)]
     return next((node for node in healthy_standbys if node in maintained), next(iter(healthy_standbys), None))
 
 
-def _quiesce_all(context):
+def _quiesce_all(plan):
     """
     Every running cell of the plan quiesced, under a quiesce lease (its tasks survive the switchover, those
     of a cell not quiesced fail): (the cells quiesced, why not all were).
     """
-    up, outcome = context["cells"].quiesce_running(context["all"], context["lease"])
+    up, outcome = plan.cells.quiesce_running(plan.order, plan.lease)
     missed = [cell for cell in up if outcome[cell]]
     return up, (f"could not quiesce {', '.join(missed)}: no switchover" if missed else None)
 
 
-def switchover(batch, context):
+def switchover(batch, plan):
     """
     Before the primary goes down: a switchover to a healthy standby, every running cell quiesced for its
     duration (under a quiesce lease) and unquiesced right after, the database then checked reachable.
     A re-run that finds the cell a standby already has nothing to do.
     """
     (cell,) = batch
-    calls = context["cells"]
+    calls = plan.cells
     view = cluster.nodes_of(calls.call([cell], "vcd_cell.appliance_nodes"), cell)
     if view is None or view["role"] != "PRIMARY":
         return {cell: None if view is not None else "its appliance API does not answer"}
-    target = _target(view, context)
+    target = _target(view, plan)
     if target is None:
         return {cell: "no healthy standby to switch over to: the primary is not taken down"}
-    context["fire"]("switchover/start", {"primary": view["node"], "to": target})
-    quiesced, why = _quiesce_all(context)
+    plan.fire("switchover/start", {"primary": view["node"], "to": target})
+    quiesced, why = _quiesce_all(plan)
     if why is None:
         answer = calls.call([cell], "vcd_cell.switchover", arg=[target])
         why = orchestration.answered(answer, [cell], "vcd_cell.switchover")[cell]
@@ -121,28 +121,28 @@ def switchover(batch, context):
         listing = calls.call(quiesced[:1], "vcd_cell.cells")
         if quiesced and not isinstance(listing.get(quiesced[0]), list):
             why = f"the database is not reachable from {quiesced[0]} after the switchover: {listing.get(quiesced[0])}"
-    context["fire"]("switchover/finish", {"primary": target, "previous": view["node"], "result": why or "done"})
+    plan.fire("switchover/finish", {"primary": target, "previous": view["node"], "result": why or "done"})
     return {cell: why}
 
 
-def node_back(context):
+def node_back(plan):
     """For :meth:`~_vcd_orchestration.Cells.reboot`: an appliance is back once its database node is healthy."""
 
     def back(cell, answers):
         view = cluster.nodes_of(answers["vcd_cell.appliance_nodes"], cell)
-        return cluster.node_lacking(view, context["roles"][cell])
+        return cluster.node_lacking(view, plan.roles[cell])
 
     back.calls = (("vcd_cell.appliance_nodes", (), None),)
     return back
 
 
-def steps_for(batch, context, common):
+def steps_for(batch, plan, common):
     """
     The steps of one batch: for a database node, the live cluster check and the failover mode first,
     and for the primary the switchover; then the ``common`` steps.
     """
     (first, *_) = batch
-    role = context["roles"][first]
+    role = plan.roles[first]
     if role == cluster.CELL_ROLE:
         return common
     steps = [("cluster", healthy), ("failover", failover_manual)]
@@ -163,13 +163,13 @@ class ApplianceRoute:
     node_back = staticmethod(node_back)
     restore_failover = staticmethod(restore_failover)
 
-    def plan(self, calls, cells, batch, record, batches):  # pylint: disable=unused-argument
-        """The cluster's order (:func:`plan`), not the plan's ``batches``."""
-        return plan(calls, cells, batch, record)
+    def order_batches(self, calls, cells, batch, record, batches):  # pylint: disable=unused-argument
+        """The cluster's order (:func:`cluster_batches`), not the plan's ``batches``."""
+        return cluster_batches(calls, cells, batch, record)
 
-    def left_alone(self, context, group):
+    def left_alone(self, plan, group):
         """With ``switchover: false`` the primary is not taken down."""
-        return not context["switchover"] and context["roles"][group[0]] == "PRIMARY"
+        return not plan.switchover and plan.roles[group[0]] == "PRIMARY"
 
 
 ROUTE = ApplianceRoute()

@@ -1,11 +1,13 @@
 """
-The steps of a server group's upgrade (``vcd_upgrade``), each ``step(cells, context)`` returning
+The steps of a server group's upgrade (``vcd_upgrade``), each ``step(cells, plan)`` returning
 ``{cell: None or why it failed}`` (see :mod:`_vcd_orchestration`): those of a group of Linux cells, and
 those the appliance route (:mod:`_vcd_upgrade_appliance`) shares with it.
 
-``context`` holds the plan (``version``, ``db_cell``, ``install_sls``, ``health_timeout``,
-``cell_pillar``, ``lease``), the :class:`~_vcd_orchestration.Cells` that reach the minions (``cells``)
-and the :class:`~_vcd_orchestration.Record` a re-run resumes from (``record``).
+``plan`` is the upgrade's :class:`~_vcd_orchestration_plan.Upgrade`: what was asked (``version``,
+``db_cell``, ``install_sls``, ``health_timeout``, ``cell_pillar``, ``lease``), the
+:class:`~_vcd_orchestration.Cells` that reach the minions (``cells``), the
+:class:`~_vcd_orchestration.Record` a re-run resumes from (``record``) and what earlier steps found
+(``found``).
 """
 
 import _vcd_orchestration as orchestration
@@ -19,13 +21,13 @@ def errors(answers, cells, fun):
     return orchestration.answered(answers, cells, fun)
 
 
-def preflight(cells, context, extra=()):
+def preflight(cells, plan, extra=()):
     """
     Every cell answers and vCD lists exactly the planned cells; the versions before, recorded. One job
     asks every cell all it needs, whether it runs included (for the quiesce step that follows), and the
-    ``extra`` calls of a route that needs more: all the answers are left in ``context["answers"]``.
+    ``extra`` calls of a route that needs more: all the answers are left in ``plan.found.answers``.
     """
-    answers = context["cells"].call_each(
+    answers = plan.cells.call_each(
         cells,
         [
             ("vcd_cell.version", (), None),
@@ -35,16 +37,16 @@ def preflight(cells, context, extra=()):
             *extra,
         ],
     )
-    context["answers"] = answers
+    plan.found.answers = answers
     versions = answers["vcd_cell.version"]
     outcome = errors(versions, cells, "vcd_cell.version")
     if any(outcome.values()):
         return outcome
-    context["running"] = answers["vcd_cell.is_running"]
+    plan.found.running = answers["vcd_cell.is_running"]
     # A group that already runs the version everywhere (an upgrade run again after it finished) has
     # nothing to do: running the steps again would drain it for nothing.
-    context["upgraded_already"] = all(
-        context["running"].get(cell) is True and same_version(context["version"], versions[cell]) for cell in cells
+    plan.found.upgraded_already = all(
+        plan.found.running.get(cell) is True and same_version(plan.version, versions[cell]) for cell in cells
     )
     names = {cell: (answers["config.get"].get(cell) or cell) for cell in cells}
     listings = answers["vcd_cell.cells"]
@@ -60,7 +62,7 @@ def preflight(cells, context, extra=()):
             "of the server group stopped and would corrupt their work: add them to cells, or retire them first"
         )
         return dict.fromkeys(cells, why)
-    record = context["record"]
+    record = plan.record
     record.data.update(before=versions, names=names, listed=listed_names)
     record.save()
     return {
@@ -71,28 +73,29 @@ def preflight(cells, context, extra=()):
     }
 
 
-def quiesce(cells, context):
+def quiesce(cells, plan):
     """Every running cell quiesced, under a quiesce lease, before any of them drains."""
-    # Asked by the preflight a moment ago in this run; a resumed run asks again.
-    return context["cells"].quiesce_running(cells, context["lease"], context.pop("running", None))[1]
+    # Asked by the preflight a moment ago in this run, and taken: a resumed run asks again.
+    running, plan.found.running = plan.found.running, None
+    return plan.cells.quiesce_running(cells, plan.lease, running)[1]
 
 
-def drain(cells, context):
+def drain(cells, plan):
     """``vcd.drained`` on every cell at once, with the maintenance message on; stopped cells stay as they are."""
-    pillar = orchestration.with_cell_setting(context["cell_pillar"], "drain", "maintenance_message", True)
-    return context["cells"].apply(cells, "vcd.drained", pillar)
+    pillar = orchestration.with_cell_setting(plan.cell_pillar, "drain", "maintenance_message", True)
+    return plan.cells.apply(cells, "vcd.drained", pillar)
 
 
-def install(cells, context):
+def install(cells, plan):
     """The software on every cell at once (idempotent on the version); each must then report it."""
-    record = context["record"]
+    record = plan.record
     record.data["point_of_no_return"] = True
     record.save()
-    calls, version = context["cells"], context["version"]
-    if not context["install_sls"]:
+    calls, version = plan.cells, plan.version
+    if not plan.install_sls:
         # The state itself fails unless the cell then reports the version.
-        return calls.single(cells, "vcd_cell.installed", "vcd software", {"version": version}, context["cell_pillar"])
-    outcome = calls.apply(cells, context["install_sls"], context["cell_pillar"])
+        return calls.single(cells, "vcd_cell.installed", "vcd software", {"version": version}, plan.cell_pillar)
+    outcome = calls.apply(cells, plan.install_sls, plan.cell_pillar)
     installed = calls.call([c for c in cells if not outcome[c]], "vcd_cell.version")
     for cell, found in installed.items():
         if not same_version(version, found):
@@ -100,9 +103,9 @@ def install(cells, context):
     return outcome
 
 
-def database(cells, context):
+def database(cells, plan):
     """Checked live that every cell is stopped, then the database upgrade, once, on ``db_cell``."""
-    calls, db_cell = context["cells"], context["db_cell"]
+    calls, db_cell = plan.cells, plan.db_cell
     running = calls.call(cells, "vcd_cell.is_running")
     outcome = errors(running, cells, "vcd_cell.is_running")
     still = [cell for cell in cells if running.get(cell) is not False]
@@ -114,13 +117,13 @@ def database(cells, context):
     return outcome
 
 
-def active_pillar(context):
-    return orchestration.active_pillar(context["cell_pillar"], context["health_timeout"])
+def active_pillar(plan):
+    return orchestration.active_pillar(plan.cell_pillar, plan.health_timeout)
 
 
-def start(cells, context):
+def start(cells, plan):
     """``vcd.active`` on every cell at once: started, serving, its scheduler active."""
-    return context["cells"].apply(cells, "vcd.active", active_pillar(context))
+    return plan.cells.apply(cells, "vcd.active", active_pillar(plan))
 
 
 def _listed(cells, answers):
@@ -141,7 +144,7 @@ def _down_on_the_version(cells, health, listed, names, version):
     ]
 
 
-def verify(cells, context, extra=()):
+def verify(cells, plan, extra=()):
     """
     Every cell serves (health check) on ``version``, and no quiesce lease is left, in one job. Each
     scheduler was read active by ``vcd.active`` in the start step; the cells API (vCD 10.5.1) says so
@@ -149,15 +152,15 @@ def verify(cells, context, extra=()):
     ``version`` (it went down since it was started) gets ``vcd.active`` first, and is asked again.
     """
     asked = [("vcd_cell.health", (), None), ("vcd_cell.lease", (), None), ("vcd_cell.cells", (), None), *extra]
-    answers = context["cells"].call_each(cells, asked)
-    names, version = context["record"].data.get("names", {}), context["version"]
+    answers = plan.cells.call_each(cells, asked)
+    names, version = plan.record.data.get("names", {}), plan.version
     down = _down_on_the_version(cells, answers["vcd_cell.health"], _listed(cells, answers), names, version)
     if down:
         # Gone down since the start (a crash): started again, its software and the database both on the
         # version. A run resuming here would otherwise fail here for good.
-        start(down, context)
-        answers = context["cells"].call_each(cells, asked)
-    context["answers"] = answers
+        start(down, plan)
+        answers = plan.cells.call_each(cells, asked)
+    plan.found.answers = answers
     health, leases, listed = answers["vcd_cell.health"], answers["vcd_cell.lease"], _listed(cells, answers)
     outcome = {}
     for cell in cells:
@@ -197,24 +200,24 @@ class LinuxRoute:
         ("verify", verify),
     )
 
-    def steps(self, context):  # pylint: disable=unused-argument
+    def steps(self, plan):  # pylint: disable=unused-argument
         return self.STEPS
 
-    def db_cell(self, context):
+    def db_cell(self, plan):
         """The cell ``db_cell`` names, by default the first."""
-        return context["db_cell"] or context["all"][0]
+        return plan.db_cell or plan.order[0]
 
-    def restore_failover(self, context):  # pylint: disable=unused-argument
+    def restore_failover(self, plan):  # pylint: disable=unused-argument
         """Linux cells have no failover mode to set back: nothing failed."""
         return None
 
-    def failover_left_manual(self, context):  # pylint: disable=unused-argument
+    def failover_left_manual(self, plan):  # pylint: disable=unused-argument
         return False
 
-    def where_cells_are(self, cells, context, report):
+    def where_cells_are(self, cells, plan, report):
         """After the point of no return: each cell's service and installed version, in words."""
         asked = [("vcd_cell.is_running", (), None), ("vcd_cell.version", (), None)]
-        answers = context["cells"].call_each(cells, asked)
+        answers = plan.cells.call_each(cells, asked)
         running, versions = answers["vcd_cell.is_running"], answers["vcd_cell.version"]
         for cell in cells:
             state = "running" if running.get(cell) is True else "stopped" if running.get(cell) is False else "unknown"

@@ -13,36 +13,36 @@ import _vcd_orchestration as orchestration
 RECONNECT_TIMEOUT = 300
 
 
-def read(batch, context):
+def read(batch, plan):
     """Which vCenters' proxies the batch's cells run, kept for :func:`reconnect`; never fails the rollout."""
-    answers = context["cells"].call(batch, "vcd_cell.vcenters")
-    hosted = context.setdefault("proxies", {})
+    answers = plan.cells.call(batch, "vcd_cell.vcenters")
+    hosted = plan.found.proxies
     for cell in batch:
         answer = answers.get(cell)
         if isinstance(answer, list):
             hosted[cell] = [v for v in answer if isinstance(v, dict) and v.get("here")]
         else:
             hosted[cell] = []
-            context["report"][cell]["vcenters"] = (
+            plan.report[cell]["vcenters"] = (
                 f"not read: {orchestration.answered(answers, [cell], 'vcd_cell.vcenters')[cell]}"
             )
     return dict.fromkeys(batch)
 
 
-def reconnect(batch, context):
+def reconnect(batch, plan):
     """Each vCenter whose proxy ran on the (now stopped) batch reconnected through a serving cell."""
-    hosted = {cell: context.get("proxies", {}).get(cell, []) for cell in batch}
+    hosted = {cell: plan.found.proxies.get(cell, []) for cell in batch}
     if not any(hosted.values()):
         return dict.fromkeys(batch)
-    others = [cell for cell in context["all"] if cell not in batch]
-    serving = context["cells"].serving(others)
+    others = [cell for cell in plan.order if cell not in batch]
+    serving = plan.cells.serving(others)
     for cell, vcenters in hosted.items():
         moved = {}
         for vcenter in vcenters:
             if not serving:
                 moved[vcenter["name"]] = "not reconnected: no other cell serves; the heartbeat failover will move it"
                 continue
-            answer = context["cells"].call(
+            answer = plan.cells.call(
                 serving[:1], "vcd_cell.reconnect_vcenter", arg=[vcenter["id"]], kwarg={"timeout": RECONNECT_TIMEOUT}
             )
             why = orchestration.answered(answer, serving[:1], "vcd_cell.reconnect_vcenter")[serving[0]]
@@ -52,6 +52,6 @@ def reconnect(batch, context):
                 else f"proxy moved to {answer[serving[0]].get('proxy')}"
             )
         if moved:
-            context["report"][cell]["vcenters"] = moved
-            context["fire"](f"{cell}/vcenters", {"rollout": context["id"], "cell": cell, "vcenters": moved})
+            plan.report[cell]["vcenters"] = moved
+            plan.fire(f"{cell}/vcenters", {"rollout": plan.id, "cell": cell, "vcenters": moved})
     return dict.fromkeys(batch)

@@ -29,6 +29,7 @@ from simulator.model import Cell, CellConfig
 from simulator.pillar import vcd_cell_pillar, write_installer, write_update_package
 from simulator.server import ApplianceServer, CellServer
 from tests.support import REPO, load_salt_module, wait_for
+from tests.unit.utils.stand_ins import rollout_plan, upgrade_plan
 
 sys.path.insert(0, str(REPO / "_utils"))
 
@@ -119,15 +120,14 @@ def _runner(name):
 
 
 def _upgrade_steps(route):
-    context = {"backup": "appliance"}
-    return [name for name, _ in _runner("vcd_upgrade").ROUTES[route].steps(context)]
+    return [name for name, _ in _runner("vcd_upgrade").ROUTES[route].steps(upgrade_plan(backup="appliance"))]
 
 
 def _rolling_steps(route):
     """A rollout's steps; on appliances the primary's batch, which has every step a batch can have."""
     steps = _runner("vcd_rolling")._steps(None, True, True)  # pylint: disable=protected-access
     if route == "appliance":
-        steps = rolling_appliance.ROUTE.steps_for(["primary"], {"roles": {"primary": "PRIMARY"}}, steps)
+        steps = rolling_appliance.ROUTE.steps_for(["primary"], rollout_plan(roles={"primary": "PRIMARY"}), steps)
     return [name for name, _ in steps]
 
 

@@ -4,6 +4,7 @@ down after it was started (each found by the fault matrix: its case named at the
 """
 
 from tests.support import load_salt_module
+from tests.unit.utils.stand_ins import upgrade_plan
 
 runner = load_salt_module("_runners/vcd_upgrade.py", "vcd_upgrade_resume_under_test")
 steps = load_salt_module("_utils/_vcd_upgrade_steps.py", "vcd_upgrade_steps_under_test")
@@ -69,13 +70,7 @@ def listing(versions):
 
 
 def context(cells):
-    return {
-        "cells": cells,
-        "record": Record({"names": {}}),
-        "version": NEW,
-        "cell_pillar": {},
-        "health_timeout": 5,
-    }
+    return upgrade_plan(cells=cells, record=Record({"names": {}}), version=NEW, cell_pillar={}, health_timeout=5)
 
 
 def test_verify_starts_again_a_cell_down_that_vcd_lists_on_the_new_version():

@@ -8,6 +8,7 @@ import pytest
 from salt.exceptions import SaltInvocationError
 
 from tests.support import load_salt_module
+from tests.unit.utils.stand_ins import upgrade_plan
 
 runner = load_salt_module("_runners/vcd_upgrade.py", "vcd_upgrade_route_under_test")
 orchestration = load_salt_module("_utils/_vcd_orchestration.py", "vcd_orchestration_route_under_test")
@@ -27,8 +28,7 @@ class Answers:
 
 def route(urls, backup="confirmed"):
     answers = Answers(urls)
-    context = {"all": ["vcd1", "vcd2", "vcd3"], "cells": answers, "backup": backup}
-    chosen = runner._route(context)
+    chosen = runner._route(upgrade_plan(order=["vcd1", "vcd2", "vcd3"], cells=answers, backup=backup))
     assert answers.asked == [("config.get", ["vcd_cell:appliance_api_url"])]
     return chosen.name
 

@@ -1,8 +1,12 @@
-"""What the master-side steps' unit tests stand in for: the plan's record, and cells that answer as told."""
+"""
+What the master-side steps' unit tests stand in for: the plan's record, cells that answer as told, and
+the plans (the real dataclasses) built around them.
+"""
 
 from unittest import mock
 
 import _vcd_orchestration as orchestration
+import _vcd_orchestration_plan as plans
 from tests.support import minion_codes
 
 
@@ -57,3 +61,35 @@ def cluster_view(roles, nodes, own, health="HEALTHY", failover="AUTOMATIC", down
         "node": nodes.get(own, f"{own}-node"),
         "role": roles[own],
     }
+
+
+def _planned(kind, fields):
+    """A ``kind`` plan over ``fields``, the rest given as a plan of a small group would have them."""
+    given = {
+        "id": "p1",
+        "order": [],
+        "cells": None,
+        "record": Record(),
+        "fire": mock.create_autospec(orchestration.events({}, "vcd/test")),
+        "timeout": 60,
+        "health_timeout": 60,
+        "cell_pillar": None,
+        "lease": 600,
+    }
+    return kind(**dict(given, **fields))
+
+
+def rollout_plan(**fields):
+    """A :class:`~_vcd_orchestration_plan.Rollout` with ``fields``; its events in ``plan.fire`` (a mock)."""
+    return _planned(plans.Rollout, dict({"min_active": 1, "steps": [], "switchover": True, "pause": 0}, **fields))
+
+
+def upgrade_plan(**fields):
+    """An :class:`~_vcd_orchestration_plan.Upgrade` with ``fields``; its events in ``plan.fire`` (a mock)."""
+    return _planned(
+        plans.Upgrade,
+        dict(
+            {"version": "10.6.0", "backup": "confirmed", "db_cell": None, "install_sls": None, "on_failure": "restore"},
+            **fields,
+        ),
+    )

@@ -1,10 +1,12 @@
 """The rollout's appliance route, with the appliances' answers given (`_utils/_vcd_rolling_appliance.py`)."""
 
+import dataclasses
+
 import pytest
 from salt.exceptions import SaltInvocationError
 
 from tests.support import load_salt_module
-from tests.unit.utils.stand_ins import Record, cluster_view, reached
+from tests.unit.utils.stand_ins import Record, cluster_view, reached, rollout_plan
 
 route = load_salt_module("_utils/_vcd_rolling_appliance.py", "vcd_rolling_appliance_under_test")
 
@@ -22,26 +24,25 @@ def answering(**answers):
 
 
 def context(calls, **more):
-    """The rollout's context; the events it fired in its ``fired``."""
-    fired = []
-    return dict(
-        {
-            "fired": fired,
-            "cells": calls,
-            "all": list(ROLES),
-            "roles": ROLES,
-            "nodes": dict(NODES, c1="c1-node", c2="c2-node"),
-            "record": Record(done=[]),
-            "lease": 600,
-            "fire": lambda tag, data: fired.append((tag, data)),
-        },
-        **more,
-    )
+    """The rollout's plan; the events it fired in ``fired(plan)``."""
+    fields = {
+        "cells": calls,
+        "order": list(ROLES),
+        "roles": ROLES,
+        "nodes": dict(NODES, c1="c1-node", c2="c2-node"),
+        "record": Record(done=[]),
+    }
+    return rollout_plan(**dict(fields, **more))
+
+
+def fired(plan):
+    """The events ``plan`` fired, as ``(tag, data)``."""
+    return [call.args for call in plan.fire.call_args_list]
 
 
 def test_the_plan_takes_the_cell_type_appliances_first_in_batches_then_the_standby_then_the_primary():
     record = Record()
-    batches, roles, nodes = route.plan(answering(), ["p", "c1", "s", "c2"], 2, record)
+    batches, roles, nodes = route.cluster_batches(answering(), ["p", "c1", "s", "c2"], 2, record)
     assert batches == [["c1", "c2"], ["s"], ["p"]]
     assert roles == {"p": "PRIMARY", "c1": "CELL", "s": "STANDBY", "c2": "CELL"}
     assert nodes["p"] == "vcd1" and nodes["s"] == "vcd2"
@@ -52,10 +53,10 @@ def test_the_plan_takes_the_cell_type_appliances_first_in_batches_then_the_stand
 def test_the_plan_refuses_a_silent_appliance_and_an_unhealthy_cluster_before_anything_is_touched():
     silent = reached({"vcd_cell.appliance_nodes": {cell: view(cell) for cell in ("p", "s")}})
     with pytest.raises(SaltInvocationError, match="cannot be read: c1: .*its job was lost"):
-        route.plan(silent, ["p", "s", "c1"], 1, Record())
+        route.cluster_batches(silent, ["p", "s", "c1"], 1, Record())
     degraded = reached({"vcd_cell.appliance_nodes": {cell: view(cell, health="DEGRADED") for cell in ROLES}})
     with pytest.raises(SaltInvocationError, match="as p sees it: the cluster is DEGRADED.*unless it is HEALTHY"):
-        route.plan(degraded, ["p", "s"], 1, Record())
+        route.cluster_batches(degraded, ["p", "s"], 1, Record())
 
 
 def test_a_database_node_goes_down_only_with_the_cluster_healthy_right_then():
@@ -88,8 +89,8 @@ def test_the_switchover_quiesces_every_cell_for_its_duration_and_goes_to_a_stand
     assert route.switchover(["p"], ctx) == {"p": None}
     calls.quiesce_running.assert_called_once_with(list(ROLES), 600)
     calls.call.assert_any_call(["p"], "vcd_cell.switchover", arg=["vcd2"])
-    assert [tag for tag, _ in ctx["fired"]] == ["switchover/start", "switchover/finish"]
-    assert ctx["fired"][-1][1] == {"primary": "vcd2", "previous": "vcd1", "result": "done"}
+    assert [tag for tag, _ in fired(ctx)] == ["switchover/start", "switchover/finish"]
+    assert fired(ctx)[-1][1] == {"primary": "vcd2", "previous": "vcd1", "result": "done"}
 
 
 def test_no_switchover_when_a_cell_could_not_be_quiesced_and_every_quiesced_one_is_given_back():
@@ -110,14 +111,14 @@ def test_a_rerun_that_finds_the_primary_a_standby_already_has_nothing_to_switch(
     ctx = context(calls)
     assert route.switchover(["p"], ctx) == {"p": None}
     calls.quiesce_running.assert_not_called()
-    assert ctx["fired"] == []
+    assert fired(ctx) == []
 
 
 def test_with_switchover_false_only_the_primary_is_left_alone():
     ctx = context(answering(), switchover=False)
     assert route.ROUTE.left_alone(ctx, ["p"]) is True
     assert route.ROUTE.left_alone(ctx, ["s"]) is False
-    assert route.ROUTE.left_alone(dict(ctx, switchover=True), ["p"]) is False
+    assert route.ROUTE.left_alone(dataclasses.replace(ctx, switchover=True), ["p"]) is False
 
 
 def test_a_rebooted_appliance_is_back_once_its_database_node_is_healthy():

@@ -1,7 +1,7 @@
 """The upgrade's appliance route, with the appliances' answers given (`_utils/_vcd_upgrade_appliance.py`)."""
 
 from tests.support import load_salt_module
-from tests.unit.utils.stand_ins import Record, cluster_view, reached
+from tests.unit.utils.stand_ins import Record, cluster_view, reached, upgrade_plan
 
 route = load_salt_module("_utils/_vcd_upgrade_appliance.py", "vcd_upgrade_appliance_under_test")
 
@@ -27,14 +27,14 @@ def group(**answers):
 
 
 def context(calls, record=None, **plan):
-    return dict({"cells": calls, "version": NEW, "db_cell": None, "record": record or Record()}, **plan)
+    return upgrade_plan(**dict({"cells": calls, "order": CELLS, "version": NEW, "record": record or Record()}, **plan))
 
 
 def test_the_preflight_finds_the_primary_and_records_the_cluster_as_it_was():
     ctx = context(group())
     assert route.preflight(CELLS, ctx) == dict.fromkeys(CELLS)
-    assert ctx["db_cell"] == "vcd2"
-    data = ctx["record"].data
+    assert ctx.db_cell == "vcd2"
+    data = ctx.record.data
     assert (data["roles"], data["primary"], data["failover_before"]) == (ROLES, "vcd2", "AUTOMATIC")
     assert data["nodes"] == {"vcd1": "db-1", "vcd2": "db-2", "vcd3": "vcd3-node"}
 
@@ -58,7 +58,7 @@ def test_the_primary_is_installed_first_and_alone_when_its_install_fails():
     assert route.install(CELLS, ctx) == {"vcd2": "vamicli update failed (exit 1)", "vcd1": None, "vcd3": None}
     (only,) = calls.single.call_args_list
     assert only.args[0] == ["vcd2"]
-    assert ctx["record"].data["point_of_no_return"] is True
+    assert ctx.record.data["point_of_no_return"] is True
 
 
 def test_no_reboot_while_failover_is_automatic_nor_of_another_appliance_before_the_primary_is_back():
@@ -67,7 +67,7 @@ def test_no_reboot_while_failover_is_automatic_nor_of_another_appliance_before_t
     outcome = route.reboot(CELLS, automatic)
     assert outcome["vcd2"].startswith("failover must be MANUAL before a reboot (found: AUTOMATIC)")
     assert outcome["vcd1"] == outcome["vcd3"] == "not rebooted: the primary is not back"
-    assert all(call.args[1] != "vcd_cell.reboot" for call in automatic["cells"].call.call_args_list)
+    assert all(call.args[1] != "vcd_cell.reboot" for call in automatic.cells.call.call_args_list)
     manual = {cell: cluster_view(ROLES, NODES, cell, failover="MANUAL", down=("vcd2",)) for cell in CELLS}
     calls = group(**{"vcd_cell.is_running": {"vcd1": False, "vcd2": False}, "vcd_cell.appliance_nodes": manual})
     running, others = route._may_reboot(["vcd1", "vcd3"], context(calls, record))  # pylint: disable=protected-access
@@ -78,9 +78,9 @@ def test_no_reboot_while_failover_is_automatic_nor_of_another_appliance_before_t
 
 
 def test_the_backup_step_only_with_backup_appliance_and_the_db_cell_of_a_resumed_run_from_its_record():
-    names = [name for name, _ in route.ROUTE.steps({"backup": "confirmed"})]
+    names = [name for name, _ in route.ROUTE.steps(upgrade_plan(backup="confirmed"))]
     assert "backup" not in names and names[0] == "preflight" and names[-1] == "verify"
-    assert "backup" in [name for name, _ in route.ROUTE.steps({"backup": "appliance"})]
+    assert "backup" in [name for name, _ in route.ROUTE.steps(upgrade_plan(backup="appliance"))]
     assert route.ROUTE.db_cell(context(group(), Record(primary="vcd2"))) == "vcd2"
     assert route.ROUTE.db_cell(context(group(), db_cell="vcd1")) == "vcd1"
 

@@ -286,6 +286,12 @@ def test_a_drain_names_the_vcenter_proxies_it_stops_and_reconnects_them_through_
     assert result["changes"]["vcenters"] == {"vc1.example.com": "proxy moved to cell-b"}
     assert "it ran the VC proxies of vc1.example.com, reconnected through the server group" in result["comment"]
     assert server_group.without_proxy()["vc1.example.com"][0] < 10
-    progress = event_listener.get_events([(salt_master.id, "vcd/cell/cell-a/drain")], after_time=started)
-    assert progress and all(e.data["data"].get("vcenter_proxies") == ["vc1.example.com"] for e in progress)
+
+    def through_the_last_progress_event():
+        # It reaches the master's bus on its own way, which may be after the state's return.
+        progress = event_listener.get_events([(salt_master.id, "vcd/cell/cell-a/drain")], after_time=started)
+        return progress if any(e.data["data"]["job_count"] == 0 for e in progress) else None
+
+    progress = wait_for(through_the_last_progress_event, "the drain's last progress event")
+    assert all(e.data["data"].get("vcenter_proxies") == ["vc1.example.com"] for e in progress)
     assert salt_cli.run("state.apply", "vcd.active", minion_tgt="cell-a", _timeout=180).returncode == 0

@@ -7,6 +7,7 @@ dialogues, ``vmware-vcd-cell`` and other commands that need no secret, and readi
 import logging
 import os
 import re
+import select
 import shutil
 import time
 
@@ -119,9 +120,29 @@ class TerminalRun:
         self._answer()
         quiet = (stdout is None and stderr is None) or not self._terminal.has_unread_data
         if quiet and not self._terminal.isalive():
+            self.output += self._printed_last()
             self.exit_code = self._terminal.exitstatus
             return True
         return False
+
+    def _printed_last(self):
+        """
+        What the tool printed as it ended and vt did not read. vt looks for output, then whether the
+        tool lives: a tool that prints its last line (its reason for failing) and exits in between is
+        declared ended with that line unread. (Found by an upgrade whose installer's "rpm exited 1" was
+        missing from the failure.)
+        """
+        printed = b""
+        for fd in (self._terminal.child_fd, self._terminal.child_fde):
+            while fd is not None and select.select([fd], [], [], 0)[0]:
+                try:
+                    chunk = os.read(fd, 65536)
+                except OSError:  # EIO: a pseudo-terminal whose tool has gone and whose output is all read
+                    break
+                if not chunk:
+                    break
+                printed += chunk
+        return printed.decode(errors="replace").replace("\r\n", "\n")
 
     def wait(self, seconds):
         """Wait up to ``seconds`` for the tool to end; True when it has."""

@@ -33,6 +33,8 @@ class FakeTerminal:
 
     script = {}
     runs = []
+    # Its output is all in what recv() returns: nothing is left on a descriptor once it has ended.
+    child_fd = child_fde = None
 
     def __init__(self, args, **kwargs):
         self.args = args

@@ -66,3 +66,17 @@ def test_a_tool_that_never_goes_is_reported_by_name(monkeypatch):
         run.kill()
     # Gone for real now, so that the test leaves no process behind.
     run._terminal.send_signal(signal.SIGKILL)
+
+
+def test_the_last_line_of_a_tool_that_ends_as_vt_looks_is_kept():
+    # vt looks for output, then whether the tool lives: between the two it printed its reason and ended.
+    argv = [sys.executable, "-c", "import sys; print('Installing ...', flush=True); sys.exit('rpm exited 1')"]
+    run = tools.TerminalRun(SimpleNamespace(redact=lambda text: text), argv, "installer")
+    end = time.monotonic() + 60
+    while run._terminal.isalive():
+        assert time.monotonic() < end, "the tool never ended"
+        time.sleep(0.01)
+    with mock.patch.object(run._terminal, "recv", return_value=(None, None)):
+        assert run._read()
+    with pytest.raises(errors.ToolError, match=r"(?s)installer failed \(exit 1\): Installing \.\.\..*rpm exited 1"):
+        run.result()

@@ -49,8 +49,8 @@ import _vcd_vcenter_proxies as proxies
 
 __virtualname__ = "vcd_rolling"
 
-CACHE_BANK = "vcd_rolling"
-EVENT_PREFIX = "vcd/rolling"
+# Where its runs are recorded in the master's cache (the bank), and the prefix of its events.
+ORCHESTRATION = ("vcd_rolling", "vcd/rolling")
 
 
 def __virtual__():
@@ -257,7 +257,7 @@ def rollout(
         salt-run vcd_rolling.rollout cells='cell*' ssh=True
     """
 
-    def prepare(calls, ordered):
+    def prepare(planned, ordered):
         batches = _batches(ordered, batch, min_active)
         valid.seconds("health_timeout", health_timeout)
         valid.seconds("pause", pause, 0)
@@ -267,27 +267,23 @@ def rollout(
         valid.optional_text("rollout_id", rollout_id, "a non-empty string")
         for name, value in (("switchover", switchover), ("reboot", reboot), ("vcenter_reconnect", vcenter_reconnect)):
             valid.flag(name, value)
-        plan_id = rollout_id or orchestration.plan_id(ordered, maintenance_sls)
-        plan = plans.Rollout(
-            id=plan_id,
-            order=ordered,
-            cells=calls,
-            record=orchestration.Record(__opts__, CACHE_BANK, plan_id),
-            fire=orchestration.events(__opts__, EVENT_PREFIX),
-            timeout=timeout,
+        plan = planned(
+            plans.Rollout,
+            rollout_id or orchestration.plan_id(ordered, maintenance_sls),
             health_timeout=health_timeout,
             cell_pillar=cell_pillar,
-            lease=plans.drain_lease(cell_pillar),
             min_active=min_active,
             steps=_steps(maintenance_sls, reboot, vcenter_reconnect),
             switchover=switchover,
             pause=pause,
-            route=ROUTES[orchestration.route(calls, ordered)],
         )
-        plan.batches, plan.roles, plan.nodes = plan.route.order_batches(calls, ordered, batch, plan.record, batches)
+        plan.route = ROUTES[orchestration.route(plan.cells, ordered)]
+        plan.batches, plan.roles, plan.nodes = plan.route.order_batches(
+            plan.cells, ordered, batch, plan.record, batches
+        )
         return plan
 
-    return skeleton.orchestrate(__opts__, __context__, (cells, tgt_type, timeout, ssh), prepare, _roll)
+    return skeleton.orchestrate(__opts__, __context__, ORCHESTRATION, (cells, tgt_type, timeout, ssh), prepare, _roll)
 
 
 def _left_alone(plan, group, report):

@@ -50,8 +50,8 @@ import _vcd_upgrade_steps as steps
 
 __virtualname__ = "vcd_upgrade"
 
-CACHE_BANK = "vcd_upgrade"
-EVENT_PREFIX = "vcd/upgrade"
+# Where its runs are recorded in the master's cache (the bank), and the prefix of its events.
+ORCHESTRATION = ("vcd_upgrade", "vcd/upgrade")
 ON_FAILURE = ("restore", "stop")
 BACKUPS = ("confirmed", "appliance")
 # The routes, by the name _vcd_orchestration.route gives the cells' kind: each an object with its steps.
@@ -290,19 +290,13 @@ def upgrade(
         "upgrade_id": upgrade_id,
     }
 
-    def prepare(calls, ordered):
+    def prepare(planned, ordered):
         _check_arguments(ordered, version, backup, backup_completed, db_cell, on_failure, others)
-        plan_id = upgrade_id or orchestration.plan_id(ordered, version)
-        plan = plans.Upgrade(
-            id=plan_id,
-            order=ordered,
-            cells=calls,
-            record=orchestration.Record(__opts__, CACHE_BANK, plan_id),
-            fire=orchestration.events(__opts__, EVENT_PREFIX),
-            timeout=timeout,
+        plan = planned(
+            plans.Upgrade,
+            upgrade_id or orchestration.plan_id(ordered, version),
             health_timeout=health_timeout,
             cell_pillar=cell_pillar,
-            lease=plans.drain_lease(cell_pillar),
             version=version,
             backup=backup,
             db_cell=db_cell,
@@ -312,7 +306,7 @@ def upgrade(
         plan.route = _route(plan)
         return plan
 
-    return skeleton.orchestrate(__opts__, __context__, (cells, tgt_type, timeout, ssh), prepare, _run)
+    return skeleton.orchestrate(__opts__, __context__, ORCHESTRATION, (cells, tgt_type, timeout, ssh), prepare, _run)
 
 
 def _run(plan):

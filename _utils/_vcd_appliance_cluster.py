@@ -18,10 +18,11 @@ def nodes_of(answers, cell):
     return view if isinstance(view, dict) and "nodes" in view else None
 
 
-def problems(view, planned_nodes=None):
+def problems(view, planned_nodes=None, failover=True):
     """
     What is wrong with the cluster ``view`` for taking database nodes down: an empty list when nothing is.
     ``planned_nodes``: the database nodes the plan's appliances hold (None: unknown, not compared).
+    ``failover``: False where the plan has set the failover mode itself (its mode is then not judged).
     """
     problems = []
     if len(view["primaries"]) != 1:
@@ -33,7 +34,7 @@ def problems(view, planned_nodes=None):
     ]
     if down:
         problems.append(f"database node(s) not running: {', '.join(down)}")
-    if view["failover"] not in ("MANUAL", "AUTOMATIC"):
+    if failover and view["failover"] not in ("MANUAL", "AUTOMATIC"):
         problems.append(f"the failover mode is {view['failover']}")
     listed = sorted(node["name"] for node in view["nodes"])
     if planned_nodes is not None and listed != sorted(planned_nodes):

@@ -1,23 +1,26 @@
 """
 The skeleton both master-side orchestrations (``vcd_rolling``, ``vcd_upgrade``) run in, written once:
-reach the cells (their minions, or salt-ssh's roster), resolve the targets, check the plan's arguments,
-run the plan, close the connection, and judge the return (Salt's exit code). An argument refused, at
-any point, touches nothing and says so.
+reach the cells (their minions, or salt-ssh's roster), resolve the targets, check the plan's arguments
+and build the plan (what every plan holds, its record and its events, made here), run the plan, close
+the connection, and judge the return (Salt's exit code). An argument refused, at any point, touches
+nothing and says so.
 """
 
 from salt.exceptions import SaltInvocationError
 
 import _vcd_orchestration as orchestration
+import _vcd_orchestration_plan as plans
 import _vcd_orchestration_ssh as transports
 
 
-def orchestrate(opts, loader_context, targets, prepare, run):
+def orchestrate(opts, loader_context, where, targets, prepare, run):
     """
-    One run of an orchestration. ``targets``: ``(cells, tgt_type, timeout, ssh)`` as the runner was
-    given them; ``prepare(calls, ordered)`` checks the other arguments against the resolved cells
-    (raising SaltInvocationError) and returns the plan (:mod:`_vcd_orchestration_plan`); ``run(plan)`` returns the
-    orchestration's return. A return whose ``result`` is not True sets the exit code
-    (``loader_context``: the runner's ``__context__``), so ``salt-run`` exits non-zero.
+    One run of an orchestration. ``where``: its ``(cache bank, event prefix)``; ``targets``: ``(cells,
+    tgt_type, timeout, ssh)`` as the runner was given them; ``prepare(planned, ordered)`` checks the other
+    arguments against the resolved cells (raising SaltInvocationError) and returns the plan, which it
+    builds with ``planned(kind, plan_id, **fields)`` (:func:`planner`); ``run(plan)`` returns the
+    orchestration's return. A return whose ``result`` is not True sets the exit code (``loader_context``:
+    the runner's ``__context__``), so ``salt-run`` exits non-zero.
     """
     cells, tgt_type, timeout, ssh = targets
     try:
@@ -26,11 +29,35 @@ def orchestrate(opts, loader_context, targets, prepare, run):
         return _judged(loader_context, refused(exc))
     try:
         ordered = orchestration.resolve_cells(calls, cells, tgt_type)
-        return _judged(loader_context, run(prepare(calls, ordered)))
+        return _judged(loader_context, run(prepare(planner(opts, where, calls, ordered, timeout), ordered)))
     except SaltInvocationError as exc:
         return _judged(loader_context, refused(exc))
     finally:
         calls.close()
+
+
+def planner(opts, where, calls, ordered, timeout):
+    """
+    ``planned(kind, plan_id, **fields)``: the plan of this run, ``kind`` (:class:`Rollout
+    <_vcd_orchestration_plan.Rollout>` or ``Upgrade``) with ``fields``, over the ``ordered`` cells reached
+    through ``calls``, its record in ``where``'s cache bank under ``plan_id``, its events under
+    ``where``'s prefix, its drains' lease read from ``fields["cell_pillar"]``.
+    """
+    bank, prefix = where
+
+    def planned(kind, plan_id, **fields):
+        return kind(
+            id=plan_id,
+            order=ordered,
+            cells=calls,
+            record=orchestration.Record(opts, bank, plan_id),
+            fire=orchestration.events(opts, prefix),
+            timeout=timeout,
+            lease=plans.drain_lease(fields.get("cell_pillar")),
+            **fields,
+        )
+
+    return planned
 
 
 def refused(exc):

@@ -29,7 +29,7 @@ def cluster_batches(calls, cells, batch, record):
     if silent:
         raise SaltInvocationError(f"the appliances' database cluster cannot be read: {'; '.join(silent)}")
     for cell in cells:
-        problems = [p for p in cluster.problems(answers[cell]) if not p.startswith("the failover mode")]
+        problems = cluster.problems(answers[cell], failover=False)
         if problems:
             raise SaltInvocationError(
                 f"the database cluster, as {cell} sees it: {'; '.join(problems)}. No database node goes down "
@@ -52,7 +52,7 @@ def healthy(batch, plan):
     view = cluster.nodes_of(answer, cell)
     if view is None:
         return {cell: orchestration.answered(answer, [cell], "vcd_cell.appliance_nodes")[cell] or str(answer)}
-    problems = [p for p in cluster.problems(view) if not p.startswith("the failover mode")]
+    problems = cluster.problems(view, failover=False)
     why = f"{'; '.join(problems)}: no database node goes down unless the cluster is HEALTHY" if problems else None
     return {cell: why}
 

@@ -187,7 +187,7 @@ def verify(cells, plan):
             problems = [steps.errors(answers, [cell], "vcd_cell.appliance_nodes")[cell] or str(answers.get(cell))]
         else:
             # The failover mode is Manual until this step sets it back: judged below.
-            problems = [p for p in cluster.problems(view, planned) if not p.startswith("the failover mode")]
+            problems = cluster.problems(view, planned, failover=False)
             if view["primaries"] != [record.data["nodes"][primary]]:
                 problems.append(
                     f"the primary is {', '.join(view['primaries'])}, not {record.data['nodes'][primary]} as before"

@@ -75,3 +75,23 @@ def test_a_failover_mode_the_plan_never_changed_is_not_touched():
     calls = appliances({})
     assert cluster.restore_failover(calls, Record(failover_before="AUTOMATIC"), ["p1"]) is None
     calls.call.assert_not_called()
+
+
+def _view(failover, health="HEALTHY"):
+    """A cluster of a primary and a standby, both running, as an appliance answers it."""
+    nodes = [
+        {"name": name, "role": role, "status": "running", "health": health}
+        for name, role in (("n1", "PRIMARY"), ("n2", "STANDBY"))
+    ]
+    warnings = [] if health == "HEALTHY" else ["n2 lags"]
+    return {"health": health, "failover": failover, "warnings": warnings, "nodes": nodes, "primaries": ["n1"]}
+
+
+def test_a_failover_mode_of_neither_kind_is_a_problem_unless_the_plan_set_it():
+    assert cluster.problems(_view("AUTOMATIC"), ["n1", "n2"]) == []
+    assert cluster.problems(_view("UNKNOWN")) == ["the failover mode is UNKNOWN"]
+    assert cluster.problems(_view("UNKNOWN"), failover=False) == []
+    # What else is wrong is said all the same.
+    assert cluster.problems(_view("UNKNOWN", "DEGRADED"), failover=False) == [
+        "the cluster is DEGRADED, not HEALTHY (n2 lags)"
+    ]

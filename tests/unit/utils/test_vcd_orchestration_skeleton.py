@@ -5,11 +5,14 @@ from unittest import mock
 import pytest
 from salt.exceptions import SaltInvocationError
 
+import _vcd_cell_defaults as defaults
+import _vcd_orchestration_plan as plans
 from tests.support import load_salt_module
 
 skeleton = load_salt_module("_utils/_vcd_orchestration_skeleton.py", "vcd_orchestration_skeleton_under_test")
 orchestration = skeleton.orchestration
 TARGETS = (["cell1", "cell2"], "glob", 60, False)
+WHERE = ("vcd_rolling", "vcd/rolling")
 
 
 @pytest.fixture(name="calls")
@@ -26,9 +29,9 @@ def test_a_plan_that_ran_returns_its_return_with_the_cells_reached_closed(calls)
     prepare = mock.Mock(return_value={"plan": 1})
     run = mock.Mock(return_value={"result": True, "comment": "done"})
     context = {}
-    ret = skeleton.orchestrate({}, context, TARGETS, prepare, run)
+    ret = skeleton.orchestrate({}, context, WHERE, TARGETS, prepare, run)
     assert ret == {"result": True, "comment": "done"}
-    prepare.assert_called_once_with(calls, ["cell1", "cell2"])
+    prepare.assert_called_once_with(mock.ANY, ["cell1", "cell2"])
     run.assert_called_once_with({"plan": 1})
     calls.close.assert_called_once_with()
     assert "retcode" not in context
@@ -37,7 +40,7 @@ def test_a_plan_that_ran_returns_its_return_with_the_cells_reached_closed(calls)
 
 def test_a_failed_run_sets_salts_exit_code_and_keeps_its_return(calls):
     context = {}
-    ret = skeleton.orchestrate({}, context, TARGETS, mock.Mock(), mock.Mock(return_value={"result": False}))
+    ret = skeleton.orchestrate({}, context, WHERE, TARGETS, mock.Mock(), mock.Mock(return_value={"result": False}))
     assert ret == {"result": False} and context["retcode"] == 1
     calls.close.assert_called_once_with()
 
@@ -48,7 +51,7 @@ def test_an_argument_refused_anywhere_touches_nothing_more_and_says_so(calls, wh
     prepare = mock.Mock(side_effect=refusal if where == "prepare" else None)
     run = mock.Mock(side_effect=refusal if where == "run" else None)
     context = {}
-    ret = skeleton.orchestrate({}, context, TARGETS, prepare, run)
+    ret = skeleton.orchestrate({}, context, WHERE, TARGETS, prepare, run)
     assert ret == {
         "result": False,
         "comment": "batch must be a whole number of at least 1, not 0. Nothing was touched.",
@@ -66,7 +69,7 @@ def test_cells_that_cannot_be_reached_are_refused_before_anything_is_asked(monke
     monkeypatch.setattr(skeleton.transports, "reach", reach)
     prepare = mock.Mock()
     context = {}
-    ret = skeleton.orchestrate({}, context, TARGETS, prepare, mock.Mock())
+    ret = skeleton.orchestrate({}, context, WHERE, TARGETS, prepare, mock.Mock())
     assert ret["comment"] == "ssh must be true or false. Nothing was touched." and context["retcode"] == 1
     prepare.assert_not_called()
 
@@ -76,6 +79,36 @@ def test_a_target_that_matches_no_cell_is_refused_naming_it(calls):
     calls.what = "accepted minion"
     calls.targets.return_value = []
     context = {}
-    ret = skeleton.orchestrate({}, context, ("vcd*", "glob", 60, False), mock.Mock(), mock.Mock())
+    ret = skeleton.orchestrate({}, context, WHERE, ("vcd*", "glob", 60, False), mock.Mock(), mock.Mock())
     assert ret["comment"] == "The target 'vcd*' (glob) matches no accepted minion. Nothing was touched."
     calls.close.assert_called_once_with()
+
+
+ROLLOUT = {"min_active": 1, "steps": [], "switchover": True, "pause": 0}
+
+
+def _cache_opts(tmp_path):
+    """A master's options with its cache (where the records are kept) in ``tmp_path``."""
+    return {"cachedir": str(tmp_path), "cache": "localfs", "sock_dir": str(tmp_path)}
+
+
+def test_the_plan_prepared_holds_the_cells_reached_and_keeps_its_record_under_its_orchestration(calls, tmp_path):
+    opts = _cache_opts(tmp_path)
+    pillar = {"vcd_cell": {"drain": {"lease": 900}}}
+
+    def prepare(planned, ordered):
+        return planned(plans.Rollout, "p1", health_timeout=30, cell_pillar=pillar, **ROLLOUT)
+
+    def run(plan):
+        assert (plan.id, plan.order, plan.cells, plan.timeout, plan.lease) == ("p1", ["cell1", "cell2"], calls, 60, 900)
+        plan.record.mark_done(["cell1"])
+        return {"result": True}
+
+    assert skeleton.orchestrate(opts, {}, WHERE, TARGETS, prepare, run) == {"result": True}
+    assert orchestration.Record(opts, "vcd_rolling", "p1").done("cell1")
+    assert not orchestration.Record(opts, "vcd_upgrade", "p1").done("cell1")
+
+
+def test_a_plan_without_drain_settings_takes_the_default_lease(tmp_path):
+    planned = skeleton.planner(_cache_opts(tmp_path), WHERE, None, ["cell1"], 60)
+    assert planned(plans.Rollout, "p2", health_timeout=30, cell_pillar=None, **ROLLOUT).lease == defaults.DRAIN["lease"]

@@ -3,6 +3,7 @@
 from unittest import mock
 
 import pytest
+import salt.config
 from salt.exceptions import SaltInvocationError
 
 import _vcd_cell_defaults as defaults
@@ -88,8 +89,9 @@ ROLLOUT = {"min_active": 1, "steps": [], "switchover": True, "pause": 0}
 
 
 def _cache_opts(tmp_path):
-    """A master's options with its cache (where the records are kept) in ``tmp_path``."""
-    return {"cachedir": str(tmp_path), "cache": "localfs", "sock_dir": str(tmp_path)}
+    """A master's default options, its cache (where the records are kept) in ``tmp_path``."""
+    # Salt 3006's cache loader needs the module options a master has (an empty dict loads no driver).
+    return dict(salt.config.DEFAULT_MASTER_OPTS, cachedir=str(tmp_path), sock_dir=str(tmp_path))
 
 
 def test_the_plan_prepared_holds_the_cells_reached_and_keeps_its_record_under_its_orchestration(calls, tmp_path):

@@ -48,13 +48,16 @@ class Plan:
     health_timeout: float
     #: The pillar passed to every state run on the cells.
     cell_pillar: dict | None
-    #: Seconds of a drain's quiesce lease (from ``cell_pillar``'s drain settings).
-    lease: float
     #: The route's object (Linux or appliances), with the route's own steps.
     route: Any = None
     #: ``{cell: its entry of the return}``, filled in as the run goes.
     report: dict = dataclasses.field(default_factory=dict)
     found: Findings = dataclasses.field(default_factory=Findings)
+
+    @property
+    def lease(self):
+        """Seconds of a drain's quiesce lease: ``cell_pillar``'s drain setting, or the default."""
+        return drain_lease(self.cell_pillar)
 
 
 @dataclasses.dataclass(kw_only=True)

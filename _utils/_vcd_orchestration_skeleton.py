@@ -9,7 +9,6 @@ nothing and says so.
 from salt.exceptions import SaltInvocationError
 
 import _vcd_orchestration as orchestration
-import _vcd_orchestration_plan as plans
 import _vcd_orchestration_ssh as transports
 
 
@@ -41,7 +40,7 @@ def planner(opts, where, calls, ordered, timeout):
     ``planned(kind, plan_id, **fields)``: the plan of this run, ``kind`` (:class:`Rollout
     <_vcd_orchestration_plan.Rollout>` or ``Upgrade``) with ``fields``, over the ``ordered`` cells reached
     through ``calls``, its record in ``where``'s cache bank under ``plan_id``, its events under
-    ``where``'s prefix, its drains' lease read from ``fields["cell_pillar"]``.
+    ``where``'s prefix.
     """
     bank, prefix = where
 
@@ -53,7 +52,6 @@ def planner(opts, where, calls, ordered, timeout):
             record=orchestration.Record(opts, bank, plan_id),
             fire=orchestration.events(opts, prefix),
             timeout=timeout,
-            lease=plans.drain_lease(fields.get("cell_pillar")),
             **fields,
         )
 

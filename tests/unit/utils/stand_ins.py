@@ -73,8 +73,7 @@ def _planned(kind, fields):
         "fire": mock.create_autospec(orchestration.events({}, "vcd/test")),
         "timeout": 60,
         "health_timeout": 60,
-        "cell_pillar": None,
-        "lease": 600,
+        "cell_pillar": {"vcd_cell": {"drain": {"lease": 600}}},
     }
     return kind(**dict(given, **fields))
 

@@ -19,7 +19,6 @@ def test_a_plan_names_every_argument_it_lacks_and_takes_them_by_name_only():
             timeout=60,
             health_timeout=60,
             cell_pillar=None,
-            lease=600,
             backup="confirmed",
             db_cell=None,
             install_sls=None,
@@ -49,4 +48,4 @@ def test_the_drains_lease_is_the_cell_pillars_or_the_default():
     assert plans.drain_lease({"vcd_cell": None}) == default
     assert plans.drain_lease({"vcd_cell": {"drain": None}}) == default
     assert plans.drain_lease({"vcd_cell": {"drain": {"timeout": 60}}}) == default
-    assert plans.drain_lease({"vcd_cell": {"drain": {"lease": 900}}}) == 900
+    assert plans.drain_lease({"vcd_cell": {"drain": {"lease": 1200}}}) == 1200

@@ -96,13 +96,20 @@ def _cache_opts(tmp_path):
 
 def test_the_plan_prepared_holds_the_cells_reached_and_keeps_its_record_under_its_orchestration(calls, tmp_path):
     opts = _cache_opts(tmp_path)
-    pillar = {"vcd_cell": {"drain": {"lease": 900}}}
+    # Not the default lease (900 s): read from the pillar.
+    pillar = {"vcd_cell": {"drain": {"lease": 1200}}}
 
     def prepare(planned, ordered):
         return planned(plans.Rollout, "p1", health_timeout=30, cell_pillar=pillar, **ROLLOUT)
 
     def run(plan):
-        assert (plan.id, plan.order, plan.cells, plan.timeout, plan.lease) == ("p1", ["cell1", "cell2"], calls, 60, 900)
+        assert (plan.id, plan.order, plan.cells, plan.timeout, plan.lease) == (
+            "p1",
+            ["cell1", "cell2"],
+            calls,
+            60,
+            1200,
+        )
         plan.record.mark_done(["cell1"])
         return {"result": True}
 

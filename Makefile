@@ -21,7 +21,7 @@ LTS_TESTS := tests/unit tests/loader tests/test_installation.py tests/test_packa
 PYTEST := python -m pytest -n 3 --dist loadfile --no-loadscope-reorder --durations=10
 # The project's own modules compiled before the tests: each fake minion, job and stub tool is a process of
 # its own, and where PYTHONDONTWRITEBYTECODE is set (as on these machines) each would compile them anew.
-COMPILE = $(1)/python -m compileall -q _modules _states _utils _runners simulator tests
+COMPILE = $(1)/python -m compileall -q _modules _states _utils _runners _output simulator tests
 
 .PHONY: demo demo-rolling demo-upgrade demo-upgrade-appliance demo-ssh demo-manual test test-all test-lts test-faults check-sshd lint docs bench serve clean
 

@@ -322,8 +322,9 @@ def maintenance_message(enabled=True):
 def health():
     """
     What a load balancer sees: ``GET /cloud/server_status`` on ``vcd_cell:api_url``. Returns ``up``
-    (answers "Service is up."), the HTTP status (``None`` when nothing answers) and whether the cell
-    shows the maintenance message.
+    (answers "Service is up."), the HTTP status (``None`` when nothing answers), whether the cell
+    shows the maintenance message, and the ``date`` its answer carries (its ``Date`` header: the cell's
+    clock).
 
     CLI Example:
 

@@ -44,6 +44,7 @@ import _vcd_cell_values as valid
 import _vcd_orchestration as orchestration
 import _vcd_orchestration_plan as plans
 import _vcd_orchestration_skeleton as skeleton
+import _vcd_precheck as prechecks
 import _vcd_rolling_appliance as appliances
 import _vcd_vcenter_proxies as proxies
 
@@ -257,33 +258,80 @@ def rollout(
         salt-run vcd_rolling.rollout cells='cell*' ssh=True
     """
 
+    args = dict(locals())
+
     def prepare(planned, ordered):
-        batches = _batches(ordered, batch, min_active)
-        valid.seconds("health_timeout", health_timeout)
-        valid.seconds("pause", pause, 0)
-        valid.seconds("timeout", timeout)
-        valid.optional_text("maintenance_sls", maintenance_sls, "the name of an SLS")
-        valid.optional_dict("cell_pillar", cell_pillar)
-        valid.optional_text("rollout_id", rollout_id, "a non-empty string")
-        for name, value in (("switchover", switchover), ("reboot", reboot), ("vcenter_reconnect", vcenter_reconnect)):
-            valid.flag(name, value)
-        plan = planned(
-            plans.Rollout,
-            rollout_id or orchestration.plan_id(ordered, maintenance_sls),
-            health_timeout=health_timeout,
-            cell_pillar=cell_pillar,
-            min_active=min_active,
-            steps=_steps(maintenance_sls, reboot, vcenter_reconnect),
-            switchover=switchover,
-            pause=pause,
-        )
+        plan = _plan(args, planned, ordered)
         plan.route = ROUTES[orchestration.route(plan.cells, ordered)]
         plan.batches, plan.roles, plan.nodes = plan.route.order_batches(
-            plan.cells, ordered, batch, plan.record, batches
+            plan.cells, ordered, args["batch"], plan.record, plan.batches
         )
         return plan
 
     return skeleton.orchestrate(__opts__, __context__, ORCHESTRATION, (cells, tgt_type, timeout, ssh), prepare, _roll)
+
+
+def _plan(args, planned, ordered):
+    """The rollout's plan (without its route, its batches in the plan's order) from its arguments, checked."""
+    batches = _batches(ordered, args["batch"], args["min_active"])
+    valid.seconds("health_timeout", args["health_timeout"])
+    valid.seconds("pause", args["pause"], 0)
+    valid.seconds("timeout", args["timeout"])
+    valid.optional_text("maintenance_sls", args["maintenance_sls"], "the name of an SLS")
+    valid.optional_dict("cell_pillar", args["cell_pillar"])
+    valid.optional_text("rollout_id", args["rollout_id"], "a non-empty string")
+    for name in ("switchover", "reboot", "vcenter_reconnect"):
+        valid.flag(name, args[name])
+    return planned(
+        plans.Rollout,
+        args["rollout_id"] or orchestration.plan_id(ordered, args["maintenance_sls"]),
+        health_timeout=args["health_timeout"],
+        cell_pillar=args["cell_pillar"],
+        min_active=args["min_active"],
+        steps=_steps(args["maintenance_sls"], args["reboot"], args["vcenter_reconnect"]),
+        switchover=args["switchover"],
+        pause=args["pause"],
+        batches=batches,
+    )
+
+
+def precheck(pillar=None, clock_tolerance=defaults.PRECHECK["clock_tolerance"], **kwargs):
+    """
+    Whether the server group is ready for :func:`rollout` with the same keys, days before the window:
+    every check VMware's procedures call for, per cell, pass, warn or fail with the fix, touching
+    nothing (no quiesce, no lease, no record, no tool that changes a cell); among them whether
+    ``min_active`` can be held with the cells serving now. Not ready (a check failed): ``salt-run``
+    exits non-zero. The checks are in the docs' "Before the window".
+
+    pillar
+        The ``vcd_rolling`` pillar the orchestration reads (``{"vcd_rolling": {"cells": ..., ...}}``); the
+        keys given on the command line go over it.
+
+    clock_tolerance
+        Seconds a cell's clock (its API's ``Date``) may differ from the master's.
+
+    Every other key is :func:`rollout`'s (``cells``, ``batch``, ``min_active``, ``ssh``...).
+
+    Returns ``{"ready": bool, "checks": [{"check", "cell", "result", "detail", "fix"}], "comment"}``,
+    shown as a table (``--out=json`` for the structure). Events: ``vcd/rolling/precheck/start`` and
+    ``vcd/rolling/precheck/finish``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run vcd_rolling.precheck cells='[cell1, cell2, cell3]' min_active=2
+        salt-run vcd_rolling.precheck pillar='{"vcd_rolling": {"cells": "vcd*", "batch": 2}}'
+        salt-run --out=json vcd_rolling.precheck cells='cell*' ssh=True
+    """
+
+    def bound():
+        args = prechecks.bind(rollout, "vcd_rolling", pillar, kwargs)
+        return args, prechecks.options_of("rollout", args, None, clock_tolerance)
+
+    return prechecks.run(
+        __opts__, __context__, ORCHESTRATION, bound, lambda args, planned, ordered: _plan(args, planned, ordered)
+    )
 
 
 def _left_alone(plan, group, report):

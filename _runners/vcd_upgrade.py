@@ -45,6 +45,7 @@ import _vcd_cell_values as valid
 import _vcd_orchestration as orchestration
 import _vcd_orchestration_plan as plans
 import _vcd_orchestration_skeleton as skeleton
+import _vcd_precheck as prechecks
 import _vcd_upgrade_appliance as appliance_route
 import _vcd_upgrade_steps as steps
 
@@ -184,24 +185,45 @@ def _failed(plan, report, failure, done):
     }
 
 
-def _check_arguments(ordered, version, backup, backup_completed, db_cell, on_failure, others):
+def _check_arguments(ordered, args, backup_required=True):
+    """
+    The upgrade's arguments (``args``: :func:`upgrade`'s, by name) against the resolved cells; the backup
+    confirmed unless ``backup_required`` is false (a precheck reports it instead).
+    """
+    version, backup = args["version"], args["backup"]
     valid.optional_text("version", version, "the version to upgrade to, as text")
     if version is None:
         raise SaltInvocationError("version is required: the version to upgrade to")
     valid.choice("backup", backup, BACKUPS)
-    if backup == "confirmed" and backup_completed is not True:
+    if backup_required and backup == "confirmed" and args["backup_completed"] is not True:
         raise SaltInvocationError(
             "backup_completed must be true: make a backup of the vCD database first (it is the only way back "
             "from a database upgrade), then say so; on appliances, backup: appliance makes one"
         )
-    if db_cell is not None and db_cell not in ordered:
-        raise SaltInvocationError(f"db_cell {db_cell!r} is not one of the cells: {', '.join(ordered)}")
-    valid.choice("on_failure", on_failure, ON_FAILURE)
-    valid.optional_text("install_sls", others["install_sls"], "the name of an SLS")
-    valid.seconds("health_timeout", others["health_timeout"])
-    valid.seconds("timeout", others["timeout"])
-    valid.optional_dict("cell_pillar", others["cell_pillar"])
-    valid.optional_text("upgrade_id", others["upgrade_id"], "a non-empty string")
+    if args["db_cell"] is not None and args["db_cell"] not in ordered:
+        raise SaltInvocationError(f"db_cell {args['db_cell']!r} is not one of the cells: {', '.join(ordered)}")
+    valid.choice("on_failure", args["on_failure"], ON_FAILURE)
+    valid.optional_text("install_sls", args["install_sls"], "the name of an SLS")
+    valid.seconds("health_timeout", args["health_timeout"])
+    valid.seconds("timeout", args["timeout"])
+    valid.optional_dict("cell_pillar", args["cell_pillar"])
+    valid.optional_text("upgrade_id", args["upgrade_id"], "a non-empty string")
+
+
+def _plan(args, planned, ordered, backup_required=True):
+    """The upgrade's plan (without its route) from its arguments, checked."""
+    _check_arguments(ordered, args, backup_required)
+    return planned(
+        plans.Upgrade,
+        args["upgrade_id"] or orchestration.plan_id(ordered, args["version"]),
+        health_timeout=args["health_timeout"],
+        cell_pillar=args["cell_pillar"],
+        version=args["version"],
+        backup=args["backup"],
+        db_cell=args["db_cell"],
+        install_sls=args["install_sls"],
+        on_failure=args["on_failure"],
+    )
 
 
 def upgrade(
@@ -282,31 +304,59 @@ def upgrade(
         salt-run vcd_upgrade.upgrade cells='[vcd1, vcd2, vcd3]' version=10.6.0 backup=appliance
         salt-run vcd_upgrade.upgrade cells='cell*' version=10.6.0 backup_completed=True ssh=True
     """
-    others = {
-        "install_sls": install_sls,
-        "health_timeout": health_timeout,
-        "timeout": timeout,
-        "cell_pillar": cell_pillar,
-        "upgrade_id": upgrade_id,
-    }
+    args = dict(locals())
 
     def prepare(planned, ordered):
-        _check_arguments(ordered, version, backup, backup_completed, db_cell, on_failure, others)
-        plan = planned(
-            plans.Upgrade,
-            upgrade_id or orchestration.plan_id(ordered, version),
-            health_timeout=health_timeout,
-            cell_pillar=cell_pillar,
-            version=version,
-            backup=backup,
-            db_cell=db_cell,
-            install_sls=install_sls,
-            on_failure=on_failure,
-        )
+        plan = _plan(args, planned, ordered)
         plan.route = _route(plan)
         return plan
 
     return skeleton.orchestrate(__opts__, __context__, ORCHESTRATION, (cells, tgt_type, timeout, ssh), prepare, _run)
+
+
+def precheck(
+    pillar=None, checksum=defaults.PRECHECK["checksum"], clock_tolerance=defaults.PRECHECK["clock_tolerance"], **kwargs
+):
+    """
+    Whether the server group is ready for :func:`upgrade` with the same keys, days before the window:
+    every check VMware's procedures call for, per cell, pass, warn or fail with the fix, touching
+    nothing (no quiesce, no lease, no record, no tool that changes a cell). Not ready (a check failed):
+    ``salt-run`` exits non-zero. The checks are in the docs' "Before the window".
+
+    pillar
+        The ``vcd_upgrade`` pillar the orchestration reads (``{"vcd_upgrade": {"cells": ..., ...}}``); the
+        keys given on the command line go over it.
+
+    checksum
+        VMware's SHA-256 of the installer: each cell's copy is compared with it (read on the cell).
+
+    clock_tolerance
+        Seconds a cell's clock (its API's ``Date``) may differ from the master's.
+
+    Every other key is :func:`upgrade`'s (``cells``, ``version``, ``backup_completed``, ``ssh``...).
+
+    Returns ``{"ready": bool, "checks": [{"check", "cell", "result", "detail", "fix"}], "comment"}``,
+    shown as a table (``--out=json`` for the structure). Events: ``vcd/upgrade/precheck/start`` and
+    ``vcd/upgrade/precheck/finish``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run vcd_upgrade.precheck cells='[cell1, cell2, cell3]' version=10.6.0
+        salt-run vcd_upgrade.precheck cells='cell*' version=10.6.0 checksum=9f86d08...
+        salt-run vcd_upgrade.precheck pillar='{"vcd_upgrade": {"cells": "vcd*", "version": "10.6.0"}}'
+        salt-run --out=json vcd_upgrade.precheck cells='cell*' version=10.6.0 ssh=True
+    """
+
+    def bound():
+        args = prechecks.bind(upgrade, "vcd_upgrade", pillar, kwargs)
+        return args, prechecks.options_of("upgrade", args, checksum, clock_tolerance)
+
+    def prepare(args, planned, ordered):
+        return _plan(args, planned, ordered, backup_required=False)
+
+    return prechecks.run(__opts__, __context__, ORCHESTRATION, bound, prepare)
 
 
 def _run(plan):

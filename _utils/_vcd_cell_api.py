@@ -443,7 +443,10 @@ def poll_tasks(api):
 
 
 def health(settings):
-    """What a load balancer sees: ``GET /cloud/server_status``; ``up``, the HTTP status, the maintenance message."""
+    """
+    What a load balancer sees: ``GET /cloud/server_status``; ``up``, the HTTP status, the maintenance
+    message, and the answer's ``Date`` header (the cell's clock as its API shows it; None without one).
+    """
     if not settings.api_url:
         raise errors.NotConfigured("health needs the cell's URL: set vcd_cell:api_url")
     url = settings.api_url + "/cloud/server_status"
@@ -452,7 +455,12 @@ def health(settings):
     except requests.exceptions.SSLError as exc:
         raise errors.ApiError(f"TLS verification failed for {url}: {exc}") from None
     except requests.exceptions.RequestException:
-        return {"up": False, "status_code": None, "maintenance_message": False}
+        return {"up": False, "status_code": None, "maintenance_message": False, "date": None}
     up = response.status_code == 200 and "Service is up" in response.text
     in_maintenance = response.status_code == 503 and "maintenance" in response.text.lower()
-    return {"up": up, "status_code": response.status_code, "maintenance_message": in_maintenance}
+    return {
+        "up": up,
+        "status_code": response.status_code,
+        "maintenance_message": in_maintenance,
+        "date": response.headers.get("Date"),
+    }

@@ -52,3 +52,11 @@ UPGRADE = {
     "upgrade_id": None,
     "ssh": False,
 }
+
+# vcd_upgrade.precheck and vcd_rolling.precheck, beside their orchestration's keys.
+PRECHECK = {
+    # VMware's published SHA-256 of the installer; None: not compared.
+    "checksum": None,
+    # Seconds a cell's clock may differ from the master's.
+    "clock_tolerance": 60,
+}

@@ -12,25 +12,32 @@ import _vcd_orchestration as orchestration
 import _vcd_orchestration_ssh as transports
 
 
-def orchestrate(opts, loader_context, where, targets, prepare, run):
+def succeeded(ret):
+    """An orchestration's return says it did what it was asked."""
+    return ret.get("result") is True
+
+
+def orchestrate(opts, loader_context, where, targets, prepare, run, judge=succeeded):
     """
     One run of an orchestration. ``where``: its ``(cache bank, event prefix)``; ``targets``: ``(cells,
     tgt_type, timeout, ssh)`` as the runner was given them; ``prepare(planned, ordered)`` checks the other
     arguments against the resolved cells (raising SaltInvocationError) and returns the plan, which it
     builds with ``planned(kind, plan_id, **fields)`` (:func:`planner`); ``run(plan)`` returns the
-    orchestration's return. A return whose ``result`` is not True sets the exit code (``loader_context``:
-    the runner's ``__context__``), so ``salt-run`` exits non-zero.
+    orchestration's return. A return ``judge`` does not find good (by default: its ``result`` is not True)
+    gets ``retcode: 1``, and so does the job (``loader_context``: the runner's ``__context__``), so
+    ``salt-run`` exits non-zero; a refusal always does.
     """
     cells, tgt_type, timeout, ssh = targets
     try:
         calls = transports.reach(opts, timeout, ssh)
     except SaltInvocationError as exc:
-        return _judged(loader_context, refused(exc))
+        return _judged(loader_context, refused(exc), succeeded)
     try:
         ordered = orchestration.resolve_cells(calls, cells, tgt_type)
-        return _judged(loader_context, run(prepare(planner(opts, where, calls, ordered, timeout), ordered)))
+        ret = run(prepare(planner(opts, where, calls, ordered, timeout), ordered))
+        return _judged(loader_context, ret, judge)
     except SaltInvocationError as exc:
-        return _judged(loader_context, refused(exc))
+        return _judged(loader_context, refused(exc), succeeded)
     finally:
         calls.close()
 
@@ -63,7 +70,10 @@ def refused(exc):
     return {"result": False, "comment": f"{exc}. Nothing was touched.", "cells": {}}
 
 
-def _judged(loader_context, ret):
-    if ret.get("result") is not True:
-        loader_context["retcode"] = 1
+def _judged(loader_context, ret, judge):
+    # salt-run takes its exit code from a "retcode" key in the runner's return (salt/cli/run.py); the
+    # loader's __context__["retcode"] makes the job's "success" false (salt/client/mixins.py), which a
+    # salt.runner state in an orchestration reads. Both, as a failed run is both.
+    if not judge(ret):
+        loader_context["retcode"] = ret["retcode"] = 1
     return ret

@@ -36,13 +36,21 @@ def cluster_batches(calls, cells, batch, record):
                 "unless it is HEALTHY"
             )
     roles = {cell: answers[cell]["role"] for cell in cells}
+    record.data.setdefault("failover_before", answers[cells[0]]["failover"])
+    record.save()
+    return ordered_batches(cells, batch, roles), roles, {cell: answers[cell]["node"] for cell in cells}
+
+
+def ordered_batches(cells, batch, roles):
+    """
+    The batches in the order the cluster needs (``roles``: ``{cell: PRIMARY, STANDBY or CELL}``): the
+    cell-type appliances ``batch`` at a time, then each database node alone, the standbys before the
+    primary.
+    """
     ordered = sorted(cells, key=lambda cell: ROLE_ORDER.get(roles[cell], 0))
     cell_type = [cell for cell in ordered if roles[cell] == cluster.CELL_ROLE]
     batches = [cell_type[i : i + batch] for i in range(0, len(cell_type), batch)]
-    batches += [[cell] for cell in ordered if roles[cell] != cluster.CELL_ROLE]
-    record.data.setdefault("failover_before", answers[cells[0]]["failover"])
-    record.save()
-    return batches, roles, {cell: answers[cell]["node"] for cell in cells}
+    return batches + [[cell] for cell in ordered if roles[cell] != cluster.CELL_ROLE]
 
 
 def healthy(batch, plan):

@@ -15,6 +15,7 @@ from _vcd_cell_upgrade import same_version
 
 # The steps up to here change nothing that vcd.active cannot undo.
 BEFORE_NO_RETURN = ("preflight", "failover", "quiesce", "drain", "backup")
+NO_CELL_LIST = "no cell could read vCD's list of the server group's cells (is vcd_cell:api_url set on the cells?)"
 
 
 def errors(answers, cells, fun):
@@ -49,13 +50,9 @@ def preflight(cells, plan, extra=()):
         plan.found.running.get(cell) is True and same_version(plan.version, versions[cell]) for cell in cells
     )
     names = {cell: (answers["config.get"].get(cell) or cell) for cell in cells}
-    listings = answers["vcd_cell.cells"]
-    listed = next((listings[cell] for cell in cells if isinstance(listings.get(cell), list)), None)
-    if listed is None:
-        why = "no cell could read vCD's list of the server group's cells (is vcd_cell:api_url set on the cells?)"
-        return dict.fromkeys(cells, why)
-    listed_names = [entry["name"] for entry in listed]
-    outside = [name for name in listed_names if name not in names.values()]
+    listed_names, outside, _ = cell_list(cells, names, answers["vcd_cell.cells"])
+    if listed_names is None:
+        return dict.fromkeys(cells, NO_CELL_LIST)
     if outside:
         why = (
             f"vCD lists cell(s) outside the plan: {', '.join(outside)}. The database upgrade needs every cell "
@@ -71,6 +68,24 @@ def preflight(cells, plan, extra=()):
         else f"vCD does not list this cell ({names[cell]}) in the server group"
         for cell in cells
     }
+
+
+def cell_list(cells, names, listings):
+    """
+    vCD's list of the server group's cells (``listings``: the cells' ``vcd_cell.cells``, the first that
+    could read it taken) against the plan, whose cells are named ``names`` in vCD: ``(the names vCD
+    lists, or None when no cell could read it; those of them outside the plan; the planned cells it does
+    not list)``.
+    """
+    listing = _first_listing(cells, listings)
+    if listing is None:
+        return None, [], []
+    listed = [entry["name"] for entry in listing]
+    return listed, [name for name in listed if name not in names.values()], [c for c in cells if names[c] not in listed]
+
+
+def _first_listing(cells, listings):
+    return next((listings[cell] for cell in cells if isinstance(listings.get(cell), list)), None)
 
 
 def quiesce(cells, plan):
@@ -128,9 +143,7 @@ def start(cells, plan):
 
 def _listed(cells, answers):
     """vCD's list of the group's cells, by name, as the first cell that could read it answered."""
-    listings = answers["vcd_cell.cells"]
-    listing = next((listings[cell] for cell in cells if isinstance(listings.get(cell), list)), [])
-    return {entry["name"]: entry for entry in listing}
+    return {entry["name"]: entry for entry in _first_listing(cells, answers["vcd_cell.cells"]) or []}
 
 
 def _down_on_the_version(cells, health, listed, names, version):

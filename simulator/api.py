@@ -399,7 +399,7 @@ def _vcenter_query():
             "_type": "QueryResultVirtualCenterRecordType",
             "name": v["name"],
             "href": _vcenter_href(v["id"]),
-            "isConnected": True,
+            "isConnected": v["connected"],
             "isEnabled": True,
             "vcProxy": v["proxy"],
             "listenerState": "CONNECTED" if v["live"] else "DISCONNECTED",

@@ -29,6 +29,8 @@ class VCenter:
     name: str
     proxy: str
     lost_since: float | None = None
+    # Whether vCD is connected to the vCenter (a test sets it false: a vCenter gone unreachable).
+    connected: bool = True
 
 
 def version_key(version):
@@ -148,7 +150,7 @@ class ServerGroup:
         self.advance_vcenters()
         with self._vcenter_lock:
             return [
-                {"id": v.id, "name": v.name, "proxy": v.proxy, "live": v.lost_since is None}
+                {"id": v.id, "name": v.name, "proxy": v.proxy, "live": v.lost_since is None, "connected": v.connected}
                 for v in self.vcenters.values()
             ]
 

@@ -101,6 +101,9 @@ class CellConfig:
     install_seconds: float = 0.0
     install_fault: bool = False
     db_upgrade_fault: bool = False
+    # Seconds the cell's clock is ahead of the real one (negative: behind), as the Date header of its
+    # API's answers shows it: a host whose NTP is broken.
+    clock_offset: float = 0.0
 
     def __post_init__(self):
         if self.version not in VERSIONS:

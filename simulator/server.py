@@ -8,8 +8,9 @@ them in the foreground.
 
 import logging
 import threading
+import time
 
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from simulator.app import create_app
 from simulator.appliance_api import create_appliance_app
@@ -23,12 +24,16 @@ POLL_SECONDS = 0.05
 class LoopbackServer:
     """A WSGI ``app`` on ``127.0.0.1:port`` (``port=0`` picks a free one), served from a thread."""
 
+    handler = WSGIRequestHandler
+
     def __init__(self, app, port=0, tls=False):
         self.app = app
         # tls=True serves HTTPS with a throw-away self-signed certificate, which clients that verify
         # certificates must refuse.
         context = "adhoc" if tls else None
-        self._server = make_server(LOOPBACK, port, app, threaded=True, ssl_context=context)
+        self._server = make_server(
+            LOOPBACK, port, app, threaded=True, ssl_context=context, request_handler=self.handler
+        )
         self.port = self._server.server_port
         self.url = f"{'https' if tls else 'http'}://{LOOPBACK}:{self.port}"
         self._thread = None
@@ -57,6 +62,14 @@ class LoopbackServer:
         self.stop()
 
 
+class _CellClock(WSGIRequestHandler):
+    """Answers dated by the served cell's clock (its ``clock_offset``), as a real cell's host dates them."""
+
+    def date_time_string(self, timestamp=None):
+        cell = self.server.app.extensions["vcd_sim"]["cell"]
+        return super().date_time_string((timestamp or time.time()) + cell.config.clock_offset)
+
+
 class CellServer(LoopbackServer):
     """
     One fake cell.
@@ -66,6 +79,8 @@ class CellServer(LoopbackServer):
         with CellServer(Cell(CellConfig(cell_name="cell1"))) as server:
             requests.get(server.url + "/cloud/server_status")
     """
+
+    handler = _CellClock
 
     def __init__(self, cell=None, port=0, tls=False):
         self.cell = cell or Cell()

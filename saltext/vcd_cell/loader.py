@@ -4,7 +4,8 @@ import importlib.util
 import os
 import sys
 
-KINDS = ("modules", "states", "runners")
+# The loader modules by kind, as Salt names them (the precheck's outputter is "output").
+KINDS = ("modules", "states", "runners", "output")
 
 
 def _package_dir(kind):

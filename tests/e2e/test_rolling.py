@@ -295,3 +295,35 @@ def test_a_drain_names_the_vcenter_proxies_it_stops_and_reconnects_them_through_
     progress = wait_for(through_the_last_progress_event, "the drain's last progress event")
     assert all(e.data["data"].get("vcenter_proxies") == ["vc1.example.com"] for e in progress)
     assert salt_cli.run("state.apply", "vcd.active", minion_tgt="cell-a", _timeout=180).returncode == 0
+
+
+def test_a_precheck_says_whether_min_active_holds_with_the_cells_serving_now(fresh_cells, salt_run_cli):
+    cells = fresh_cells(jobs=())
+    ServerGroup(list(cells.values()))
+    asked = ("vcd_rolling.precheck", f"cells=[{', '.join(CELLS)}]", "min_active=2")
+    ret = salt_run_cli.run(*asked)
+    report = ret.data
+    assert ret.returncode == 0 and report["ready"] is True, report
+    assert [r["check"] for r in report["checks"]][-1] == "budget"
+    budget = [r for r in report["checks"] if r["check"] == "budget"]
+    assert budget == [
+        {
+            "check": "budget",
+            "cell": None,
+            "result": "pass",
+            "detail": "3 of 3 cells serve now: each of the 3 batch(es) leaves 2 serving",
+            "fix": "",
+        }
+    ]
+
+    cells["cell-c"].shutdown()
+    ret = salt_run_cli.run(*asked)
+    report = ret.data
+    assert ret.returncode != 0 and report["ready"] is False, report
+    (budget,) = [r for r in report["checks"] if r["check"] == "budget"]
+    assert budget["result"] == "fail" and budget["detail"] == (
+        "2 of 3 cells serve now (cell-a, cell-b): with cell-a down only 1 would, min_active is 2"
+    ), budget
+    assert "The window would be refused on: budget." in report["comment"]
+    assert not any(cmt_runs(cell) for cell in cells.values())
+    assert [e["event"] for e in cells["cell-c"].events() if e["event"] in DOWN] == ["shutdown"]

@@ -24,6 +24,12 @@ def test_an_upgrade_over_ssh_with_no_salt_master_running(ssh_group, master_witho
     group = ServerGroup(list(cells.values()))
     plan = {"cells": list(UPGRADING), "version": NEW, "backup_completed": True, "ssh": True, "upgrade_id": "ssh"}
     salt_run = master_without_daemon.salt_run_cli(timeout=600)
+    # Its precheck first, through the same route: ready, and nothing touched.
+    checked = salt_run.run("vcd_upgrade.precheck", pillar={"vcd_upgrade": plan})
+    assert checked.returncode == 0 and checked.data["ready"] is True, checked
+    reachable = {r["cell"]: r["detail"] for r in checked.data["checks"] if r["check"] == "reachable"}
+    assert reachable == dict.fromkeys(UPGRADING, "answers through salt-ssh"), checked.data
+    assert not any(events_of(cell, "quiesce", "shutdown") for cell in cells.values())
     success, report = run_orchestration(salt_run, "orch.vcd_upgrade", {"vcd_upgrade": plan})
     assert success is True, report
     assert report["steps_done"] == ["preflight", "quiesce", "drain", "install", "database", "start", "verify"]

@@ -3,6 +3,9 @@
 group (one database) with jobs running, proven on the cells' and the database's timelines.
 """
 
+import hashlib
+import pathlib
+import subprocess
 import time
 
 import pytest
@@ -11,6 +14,7 @@ from simulator.group import ServerGroup
 from simulator.model import Cell, CellConfig
 from tests.e2e.conftest import (
     ADMIN_PASSWORD,
+    STATE_TIMEOUT,
     absolute,
     events_of,
     kill_midway_and_restart_master,
@@ -199,3 +203,122 @@ def test_a_master_restarted_during_the_install_resumes_when_run_again(
         assert cell.snapshot()["service"] == "running" and cell.installed_version == NEW, name
     assert [e["event"] for e in db_upgrades(upgrade_group)] == ["db_upgrade"]
     assert_nothing_lost(upgrade_group)
+
+
+# -- the precheck: vcd_upgrade.precheck, days before the window --------------------------------------
+
+# A precheck reads: the tool runs it may make on a cell print what the cell is, change nothing.
+READ_ONLY_EVENTS = {"cli", "status", "job_start"}
+READ_ONLY_TOOLS = {("vmware-vcd-cell", ("status",)), ("vcd-version", ())}
+
+
+def precheck(salt_run_cli, *args, **upgrade):
+    """``salt-run vcd_upgrade.precheck`` with the plan's pillar (``upgrade`` over it) and ``args``."""
+    ret = salt_run_cli.run("vcd_upgrade.precheck", *args, pillar=plan(**upgrade))
+    assert isinstance(ret.data, dict) and "ready" in ret.data, ret
+    return ret
+
+
+def rows(report, check):
+    """``{cell: (result, detail, fix)}`` of one check's rows (None: the group's)."""
+    return {r["cell"]: (r["result"], r["detail"], r["fix"]) for r in report["checks"] if r["check"] == check}
+
+
+def assert_nothing_touched(group, salt_master):
+    """No cell changed (its timeline holds only what the test did and readings) and no record was kept."""
+    for cell in group.cells[: len(CELLS)]:
+        kinds = {e["event"] for e in cell.timeline.since(0)}
+        assert kinds <= READ_ONLY_EVENTS, (cell.config.cell_name, kinds)
+        for run in events_of(cell, "cli"):
+            # is_running's and version's: no cell-management-tool, no installer, no database upgrade.
+            assert (run["tool"], tuple(run["argv"])) in READ_ONLY_TOOLS, run
+        assert cell.snapshot()["service"] == "running" and not cell.snapshot()["quiesced"]
+    bank = pathlib.Path(salt_master.config["cachedir"]) / "vcd_upgrade"
+    assert not bank.exists() or not any(bank.iterdir()), list(bank.iterdir())
+
+
+def test_a_precheck_of_a_ready_group_passes_every_check_touching_nothing(server_group, salt_run_cli, salt_master):
+    group = server_group(jobs=(30.0,))
+    ret = precheck(salt_run_cli, backup_completed=True)
+    report = ret.data
+    assert ret.returncode == 0 and report["ready"] is True, report
+    checks = [r["check"] for r in report["checks"]]
+    linux_upgrade = [
+        "reachable",
+        "extension",
+        "cell_list",
+        "versions",
+        "package",
+        "clock",
+        "tasks",
+        "backup",
+        "vcenters",
+    ]
+    assert list(dict.fromkeys(checks)) == linux_upgrade, checks
+    assert all(r["result"] == "pass" for r in report["checks"]), report
+    assert {cell for cell, _ in rows(report, "reachable").items()} == set(CELLS)
+    assert rows(report, "tasks")["up-1"][1].startswith("1 task(s) run; the oldest, vappDeploy")
+    assert rows(report, "versions")["up-2"][1] == f"runs vCD {OLD}; the target {NEW} is newer"
+    assert report["comment"].startswith(f"Ready: {len(checks)} passed, 0 warning(s), 0 failed")
+    assert_nothing_touched(group, salt_master)
+
+
+def test_a_precheck_names_every_problem_with_its_fix_and_exits_non_zero(
+    server_group, salt_run_cli, salt_master, salt_cli
+):
+    group = server_group(jobs=(30.0,), extra_cells=("forgotten-cell",))
+    up_1, up_2, up_3 = group.cells[:3]
+    up_2.reconfigure(clock_offset=-300)
+    up_3.installed_version = "10.4.0"
+    group.add_vcenter("vc-a", "up-1").connected = False
+    # The drain waits at most 1 s in this plan: the task up-1 runs is older than that once 2 s have passed.
+    wait_for(lambda: min(t["age_seconds"] for t in up_1.own_tasks()) >= 2, "up-1's task to be 2 s old")
+    installer = salt_cli.run("config.get", "vcd_cell:installer", minion_tgt="up-1").data
+    actual = hashlib.sha256(pathlib.Path(installer).read_bytes()).hexdigest()
+    ret = precheck(
+        salt_run_cli,
+        f"checksum={'ab' * 32}",
+        backup_completed=False,
+        cell_pillar={"vcd_cell": {"drain": {"timeout": 1}}},
+    )
+    report = ret.data
+    assert ret.returncode != 0 and report["ready"] is False, report
+    assert rows(report, "cell_list")[None][:2] == (
+        "fail",
+        "vCD lists cell(s) outside the plan: forgotten-cell: the database upgrade would corrupt their work",
+    )
+    assert rows(report, "clock")["up-2"][:2] == (
+        "fail",
+        "the cell's clock is 300 s behind the master's (tolerance 60 s)",
+    )
+    assert rows(report, "clock")["up-1"][0] == "pass"
+    assert rows(report, "versions")["up-3"][:2] == ("fail", f"runs vCD 10.4.0 while the group runs {OLD}")
+    result, detail, fix = rows(report, "package")["up-1"]
+    assert (result, detail) == ("fail", f"{installer}'s SHA-256 is {actual}, not the checksum given ({'ab' * 32})")
+    assert "download the installer again" in fix
+    assert rows(report, "backup")[None][0] == "fail"
+    assert rows(report, "vcenters")[None][:2] == ("fail", "vCenter vc-a is not connected")
+    result, detail, fix = rows(report, "tasks")["up-1"]
+    assert result == "warn" and "longer than the drain's timeout (1 s, on_timeout: fail)" in detail, detail
+    assert "raise vcd_cell:drain:timeout" in fix
+    assert all(r["fix"] for r in report["checks"] if r["result"] != "pass"), report
+    assert "The window would be refused on: cell_list, package, versions." in report["comment"], report["comment"]
+    assert_nothing_touched(group, salt_master)
+
+
+def test_a_precheck_shows_a_person_a_table(server_group, salt_run_cli):
+    server_group()
+    # salt-run as a person types it: salt-factories' JSON output left out.
+    asked = salt_run_cli.cmdline("vcd_upgrade.precheck", pillar=plan(backup_completed=False))
+    command = [arg for arg in asked if not arg.startswith("--out")]
+    ran = subprocess.run(command, capture_output=True, text=True, timeout=STATE_TIMEOUT, check=False)
+    lines = ran.stdout.splitlines()
+    assert lines[0].split() == ["CHECK", "CELL", "RESULT", "DETAIL", "FIX"], ran.stdout
+    assert any(line.split()[:3] == ["backup", "(group)", "fail"] for line in lines[1:]), ran.stdout
+    assert lines[-1].startswith("Not ready: ") and ran.returncode != 0, (ran.stdout, ran.stderr)
+
+
+def test_a_precheck_refuses_a_key_its_orchestration_does_not_take(salt_run_cli):
+    ret = salt_run_cli.run("vcd_upgrade.precheck", "verison=10.6.0", pillar=plan())
+    assert ret.returncode != 0 and ret.data["ready"] is False and ret.data["checks"] == [], ret
+    assert ret.data["comment"].startswith("unknown key(s) verison: the keys are those of vcd_upgrade"), ret.data

@@ -249,3 +249,30 @@ def test_a_failed_drain_restores_service_and_failover_automatic(appliance_group_
     assert not cluster_events(group, "appliance_install", "db_upgrade", "reboot")
     assert group.cells[1].snapshot()["job_count"] == 1
     assert not events_of(group.cells[1], "job_abort")
+
+
+def test_a_precheck_reads_the_cluster_and_the_update_package_touching_nothing(appliance_group_of, salt_run_cli):
+    group = appliance_group_of(jobs=(30.0,))
+    ret = salt_run_cli.run("vcd_upgrade.precheck", pillar=plan(backup="appliance", backup_completed=False))
+    report = ret.data
+    assert ret.returncode == 0 and report["ready"] is True, report
+    results = {(r["check"], r["cell"]): (r["result"], r["detail"]) for r in report["checks"]}
+    assert results[("cluster", "vcd3")] == ("pass", "HEALTHY, primary vcd1; this appliance is CELL (vcd3)")
+    assert results[("failover_mode", None)] == ("pass", "AUTOMATIC on every node: the upgrade sets it MANUAL and back")
+    assert (
+        results[("package", "vcd2")][0] == "pass"
+        and "the update package of 10.6.0.24000000" in results[("package", "vcd2")][1]
+    )
+    assert results[("backup", None)][0] == "pass"
+
+    # The standby's node unhealthy: the cluster is DEGRADED, as each appliance reports it.
+    group.appliances[1].reconfigure(unhealthy=True)
+    ret = salt_run_cli.run("vcd_upgrade.precheck", pillar=plan())
+    report = ret.data
+    assert ret.returncode != 0 and report["ready"] is False, report
+    cluster = {r["cell"]: r for r in report["checks"] if r["check"] == "cluster"}
+    assert set(cluster) == set(CELLS) and all(r["result"] == "fail" for r in cluster.values()), cluster
+    assert "the cluster is DEGRADED, not HEALTHY" in cluster["vcd1"]["detail"], cluster
+    assert "The window would be refused on: cluster." in report["comment"], report["comment"]
+    assert not cluster_events(group, "failover_mode", "switchover", "appliance_install", "backup", "reboot")
+    assert not any(events_of(cell, "quiesce", "shutdown", "maintenance_message_on") for cell in group.cells)

@@ -40,10 +40,21 @@ def test_a_plan_that_ran_returns_its_return_with_the_cells_reached_closed(calls)
 
 
 def test_a_failed_run_sets_salts_exit_code_and_keeps_its_return(calls):
+    # salt-run's exit code comes from the return's "retcode", the job's success from __context__'s.
     context = {}
     ret = skeleton.orchestrate({}, context, WHERE, TARGETS, mock.Mock(), mock.Mock(return_value={"result": False}))
-    assert ret == {"result": False} and context["retcode"] == 1
+    assert ret == {"result": False, "retcode": 1} and context["retcode"] == 1
     calls.close.assert_called_once_with()
+
+
+def test_a_run_is_judged_by_the_judge_it_is_given(calls):
+    context = {}
+    ready = mock.Mock(return_value={"ready": True})
+    judge = lambda ret: ret.get("ready") is True  # noqa: E731 - as the precheck judges its report
+    assert skeleton.orchestrate({}, context, WHERE, TARGETS, mock.Mock(), ready, judge) == {"ready": True}
+    assert "retcode" not in context
+    not_ready = mock.Mock(return_value={"ready": False})
+    assert skeleton.orchestrate({}, context, WHERE, TARGETS, mock.Mock(), not_ready, judge)["retcode"] == 1
 
 
 @pytest.mark.parametrize("where", ["prepare", "run"])
@@ -57,6 +68,7 @@ def test_an_argument_refused_anywhere_touches_nothing_more_and_says_so(calls, wh
         "result": False,
         "comment": "batch must be a whole number of at least 1, not 0. Nothing was touched.",
         "cells": {},
+        "retcode": 1,
     }
     assert context["retcode"] == 1
     assert run.called is (where == "run")

@@ -1,0 +1,67 @@
+"""
+What a precheck reads on a cell, days before the window, touching nothing: the extension that runs here
+and the software the window would install (the installer on a Linux cell, the extracted update package
+on an appliance). The master-side precheck (``vcd_upgrade.precheck``, ``vcd_rolling.precheck``) judges it.
+
+Part of the ``vcd_cell`` execution module: Salt's loader puts the functions of every file whose
+``__virtualname__`` is ``vcd_cell`` under that one name. The settings are those of
+:py:mod:`vcd_cell <saltext.vcd_cell.modules.vcd_cell>`.
+"""
+
+import types
+
+try:
+    # The machinery, in _utils (see the vcd_cell module).
+    import _vcd_cell_errors as errors
+    import _vcd_cell_package as packages
+    import _vcd_cell_settings as config
+    import _vcd_cell_values as valid
+    import _vcd_extension as extension
+except ImportError as exc:  # pragma: no cover - __virtual__ says what is missing
+    MISSING = exc.name
+    # The module does not load then (see __virtual__); its functions are defined as they are.
+    errors = types.SimpleNamespace(at_the_edge=lambda function: function)
+else:
+    MISSING = None
+
+__virtualname__ = "vcd_cell"
+
+
+def __virtual__():
+    if MISSING:
+        return (False, f"vcd_cell cannot import {MISSING}: sync the utils too (saltutil.sync_all)")
+    return __virtualname__
+
+
+@errors.at_the_edge
+def readiness(checksum=False):
+    """
+    What this cell holds for a window, read touching nothing:
+
+    - ``cell_name``: the cell's name in vCD, and ``appliance``: whether it is a vCD appliance;
+    - ``extension``: the version of this extension and a digest of its machinery (the master's precheck
+      compares them with its own);
+    - ``package``: on a Linux cell the installer ``vcd_cell:installer`` (``present``, ``executable``, the
+      ``version`` its name carries and, with ``checksum=True``, its ``sha256``, which takes a few seconds
+      for a 2 GB installer); on an appliance the update package at ``vcd_cell:update_repo`` (``present``,
+      the ``version`` its manifest names, or the ``problem`` reading it).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt 'cell*' vcd_cell.readiness
+        salt 'cell*' vcd_cell.readiness checksum=True
+    """
+    valid.flag("checksum", checksum)
+    settings = config.read(__salt__, __opts__)
+    if settings.appliance:
+        package = packages.update_package(settings.update_repo)
+    else:
+        package = packages.installer(settings.installer, checksum)
+    return {
+        "cell_name": settings.cell_name,
+        "appliance": settings.appliance,
+        "extension": extension.identity(),
+        "package": package,
+    }

@@ -1,0 +1,341 @@
+"""The readiness checks, with the cells' answers given (`_utils/_vcd_precheck.py`)."""
+
+import email.utils
+import re
+import time
+
+import pytest
+from salt.exceptions import SaltInvocationError
+
+import _vcd_extension as extension
+from tests.support import load_salt_module
+from tests.unit.utils.stand_ins import cluster_view, reached, rollout_plan, upgrade_plan
+
+precheck = load_salt_module("_utils/_vcd_precheck.py", "vcd_precheck_unit_under_test")
+
+OLD, NEW = "10.5.0", "10.6.0"
+CELLS = ["c1", "c2", "c3"]
+LISTED = [{"name": cell, "version": OLD} for cell in CELLS]
+
+
+def installer(cell, **facts):
+    """What a cell finds of its installer (``vcd_cell.readiness``'s ``package``), ``facts`` over it."""
+    path = f"/root/{cell}/vmware-vcloud-director-distribution-{NEW}-24000000.bin"
+    return dict({"kind": "installer", "path": path, "present": True, "executable": True, "version": NEW}, **facts)
+
+
+def readiness(cell, package=None, appliance=False, identity=None):
+    return {
+        "cell_name": cell,
+        "appliance": appliance,
+        "extension": identity or extension.identity(),
+        "package": package or installer(cell),
+    }
+
+
+def now_dated(offset=0.0):
+    return email.utils.formatdate(time.time() + offset, usegmt=True)
+
+
+def group(**changed):
+    """The answers of a Linux group ready for an upgrade to NEW, ``changed`` (``{fun: {cell: return}}``) over them."""
+    answers = {
+        "vcd_cell.readiness": {cell: readiness(cell) for cell in CELLS},
+        "vcd_cell.is_running": dict.fromkeys(CELLS, True),
+        "vcd_cell.health": {cell: {"up": True, "status_code": 200, "date": now_dated()} for cell in CELLS},
+        "vcd_cell.cells": dict.fromkeys(CELLS, LISTED),
+        "vcd_cell.tasks": {cell: [] for cell in CELLS},
+        "vcd_cell.vcenters": dict.fromkeys(
+            CELLS, [{"name": "vc1", "proxy": "c1", "listener": "CONNECTED", "connected": True}]
+        ),
+        "config.get": dict.fromkeys(CELLS, ""),
+        "vcd_cell.version": dict.fromkeys(CELLS, OLD),
+    }
+    for fun, by_cell in changed.items():
+        answers[fun] = dict(answers.get(fun, {}), **by_cell)
+    return answers
+
+
+def options(kind="upgrade", **given):
+    return dict(
+        {"kind": kind, "ssh": False, "checksum": None, "clock_tolerance": 60, "backup_completed": True, "batch": 1},
+        **given,
+    )
+
+
+def checked(answers, plan=None, **given):
+    plan = plan or upgrade_plan(cells=reached(answers), order=CELLS, version=NEW)
+    return precheck.report(plan, options(**given))
+
+
+def rows(report, check):
+    return {r["cell"]: (r["result"], r["detail"]) for r in report["checks"] if r["check"] == check}
+
+
+def test_a_ready_linux_group_passes_every_check_in_order_and_says_so():
+    report = checked(group())
+    assert report["ready"] is True, report
+    names = [r["check"] for r in report["checks"]]
+    assert list(dict.fromkeys(names)) == [
+        "reachable", "extension", "cell_list", "versions", "package", "clock", "tasks", "backup", "vcenters"
+    ]  # fmt: skip
+    assert names == sorted(names, key=precheck.CHECKS.index)
+    assert all(r["result"] == "pass" and r["fix"] == "" for r in report["checks"])
+    assert report["comment"] == f"Ready: {len(names)} passed, 0 warning(s), 0 failed."
+
+
+def test_a_silent_cell_fails_reachable_and_has_no_other_row():
+    answers = {fun: {c: a for c, a in by_cell.items() if c != "c2"} for fun, by_cell in group().items()}
+    report = checked(answers)
+    assert report["ready"] is False
+    assert rows(report, "reachable")["c2"] == ("fail", "its job was lost")
+    assert {r["cell"] for r in report["checks"] if r["check"] != "reachable"} <= {None, "c1", "c3"}
+    assert report["comment"].endswith("The window would be refused on: reachable. Nothing was touched.")
+
+
+def test_an_extension_of_another_version_fails_and_one_synced_from_other_files_warns():
+    other = dict(extension.identity(), version="0.0.9")
+    stale = dict(extension.identity(), digest="0" * 16)
+    report = checked(
+        group(**{"vcd_cell.readiness": {"c2": readiness("c2", identity=other), "c3": readiness("c3", identity=stale)}})
+    )
+    found = rows(report, "extension")
+    assert found["c1"][0] == "pass"
+    assert found["c2"] == ("fail", f"the cell runs version 0.0.9 of the extension, the master {extension.VERSION}")
+    assert found["c3"][0] == "warn" and "a sync not done since a change" in found["c3"][1]
+
+
+def test_an_extension_not_loaded_on_a_cell_fails_with_what_salt_said():
+    report = checked(group(**{"vcd_cell.readiness": {"c3": "'vcd_cell.readiness' is not available."}}))
+    assert rows(report, "extension")["c3"] == ("fail", "vcd_cell.readiness: 'vcd_cell.readiness' is not available.")
+    assert "c3" not in rows(report, "package")
+
+
+def test_the_cell_list_fails_an_upgrade_on_a_cell_outside_the_plan_and_warns_a_rollout():
+    listing = [*LISTED, {"name": "c9", "version": OLD}]
+    answers = group(**{"vcd_cell.cells": dict.fromkeys(CELLS, listing)})
+    assert rows(checked(answers), "cell_list")[None][0] == "fail"
+    plan = rollout_plan(cells=reached(answers), order=CELLS, min_active=1, batches=[[c] for c in CELLS])
+    assert rows(checked(answers, plan, kind="rollout"), "cell_list")[None] == (
+        "warn",
+        "vCD lists cell(s) outside the plan: c9; the rollout leaves them alone",
+    )
+
+
+def test_no_cell_list_fails_naming_the_setting():
+    report = checked(group(**{"vcd_cell.cells": dict.fromkeys(CELLS, "ERROR: vcd_cell:api_url is not set")}))
+    assert rows(report, "cell_list")[None][0] == "fail"
+    assert "is vcd_cell:api_url set on the cells?" in rows(report, "cell_list")[None][1]
+
+
+def test_versions_accept_a_cell_already_on_the_target_and_refuse_one_behind_or_a_target_not_newer():
+    report = checked(group(**{"vcd_cell.version": {"c2": NEW, "c3": "10.4.0"}}))
+    found = rows(report, "versions")
+    assert found["c1"] == ("pass", f"runs vCD {OLD}; the target {NEW} is newer")
+    assert found["c2"] == ("pass", f"already on {NEW}: an upgrade run again resumes there")
+    assert found["c3"] == ("fail", f"runs vCD 10.4.0 while the group runs {OLD}")
+    assert rows(report, "package")["c2"] == ("pass", f"already on {NEW}: nothing to install")
+    plan = upgrade_plan(cells=reached(group()), order=CELLS, version="10.4.1")
+    assert rows(checked(group(), plan), "versions")["c1"] == ("fail", f"runs vCD {OLD}: the target 10.4.1 is not newer")
+
+
+@pytest.mark.parametrize(
+    "facts, result, said",
+    [
+        ({"path": None}, "fail", "vcd_cell:installer is not set"),
+        ({"present": False, "executable": False}, "fail", "no installer at"),
+        ({"executable": False}, "fail", "is not executable"),
+        ({"version": "10.5.1"}, "fail", "is the installer of 10.5.1, not 10.6.0"),
+        ({"version": None}, "warn", "its name carries no version"),
+    ],
+)
+def test_the_installer_is_judged_by_what_the_cell_found(facts, result, said):
+    report = checked(group(**{"vcd_cell.readiness": {"c1": readiness("c1", installer("c1", **facts))}}))
+    assert rows(report, "package")["c1"][0] == result and said in rows(report, "package")["c1"][1]
+
+
+def test_the_installers_checksum_is_compared_when_the_plan_gives_one():
+    good = "a" * 64
+    answers = group(**{"vcd_cell.readiness": {c: readiness(c, installer(c, sha256=good)) for c in CELLS}})
+    answers["vcd_cell.readiness"]["c2"]["package"]["sha256"] = "b" * 64
+    found = rows(checked(answers, checksum=good.upper()), "package")
+    assert found["c1"][0] == "pass" and found["c1"][1].endswith("executable and matches the checksum")
+    assert found["c2"][0] == "fail" and f"SHA-256 is {'b' * 64}, not the checksum given" in found["c2"][1]
+
+
+def test_a_clock_off_by_more_than_the_tolerance_fails_and_one_without_a_date_warns():
+    health = {
+        "c2": {"up": True, "date": now_dated(-300)},
+        "c3": {"up": False, "status_code": None, "date": None},
+    }
+    found = rows(checked(group(**{"vcd_cell.health": health})), "clock")
+    assert found["c1"][0] == "pass"
+    # The Date header counts whole seconds: 300 s behind reads 300 or 301.
+    assert found["c2"][0] == "fail"
+    assert re.fullmatch(r"the cell's clock is 30[01] s behind the master's \(tolerance 60 s\)", found["c2"][1])
+    assert found["c3"][0] == "warn"
+
+
+def test_the_offset_is_zero_within_the_job_and_measured_from_its_nearer_end():
+    stamp = email.utils.formatdate(1000.0, usegmt=True)
+    assert precheck._offset(stamp, 999.5, 1010.0) == 0.0
+    assert precheck._offset(stamp, 900.0, 940.0) == 60.0
+    assert precheck._offset(stamp, 1100.0, 1200.0) == -100.0
+    assert precheck._offset("not a date", 0, 1) is None and precheck._offset(None, 0, 1) is None
+
+
+def test_a_task_older_than_the_drains_timeout_warns_with_the_fix_of_its_policy():
+    task = {"id": "t1", "name": "vappDeploy", "owner": "alice", "age_seconds": 7200}
+    answers = group(**{"vcd_cell.tasks": {"c1": [task]}, "config.get": {"c1": {"on_timeout": "cancel"}}})
+    result, detail = rows(checked(answers), "tasks")["c1"]
+    assert result == "warn" and "longer than the drain's timeout (3600 s, on_timeout: cancel)" in detail
+    (row,) = [r for r in checked(answers)["checks"] if r["check"] == "tasks" and r["cell"] == "c1"]
+    assert row["fix"].startswith("the drain cancels what still runs at its timeout")
+    # cell_pillar's drain goes over the cell's own: a longer timeout waits for the task.
+    plan = upgrade_plan(
+        cells=reached(answers), order=CELLS, version=NEW, cell_pillar={"vcd_cell": {"drain": {"timeout": 9000}}}
+    )
+    assert rows(checked(answers, plan), "tasks")["c1"][0] == "pass"
+
+
+def test_a_backup_not_confirmed_fails_an_upgrade():
+    assert rows(checked(group(), backup_completed=False), "backup")[None] == (
+        "fail",
+        "backup_completed is not true: the upgrade refuses without it",
+    )
+
+
+def test_a_vcenter_disconnected_or_whose_proxy_is_down_fails():
+    listing = [
+        {"name": "vc1", "proxy": "c1", "listener": "CONNECTED", "connected": False},
+        {"name": "vc2", "proxy": "c2", "listener": "DISCONNECTED", "connected": True},
+        {"name": "vc3", "proxy": "c3", "listener": None, "connected": True},
+    ]
+    report = checked(group(**{"vcd_cell.vcenters": dict.fromkeys(CELLS, listing)}))
+    found = [(r["result"], r["detail"]) for r in report["checks"] if r["check"] == "vcenters"]
+    assert found == [
+        ("fail", "vCenter vc1 is not connected"),
+        ("fail", "vCenter vc2's VC proxy on c2 is DISCONNECTED"),
+        ("pass", "vCenter vc3 connected, its VC proxy on c3 (state not given)"),
+    ]
+
+
+ROLES = {"c1": "PRIMARY", "c2": "STANDBY", "c3": "CELL"}
+NODES = {"c1": "c1", "c2": "c2"}
+
+
+def appliances(**changed):
+    package = {
+        "kind": "update_package",
+        "repo": "file:///tmp/p",
+        "present": True,
+        "version": f"{NEW}.24000000",
+        "problem": None,
+    }
+    answers = group(
+        **{
+            "vcd_cell.readiness": {cell: readiness(cell, package, appliance=True) for cell in CELLS},
+            "vcd_cell.appliance_nodes": {cell: cluster_view(ROLES, NODES, cell) for cell in CELLS},
+        }
+    )
+    for fun, by_cell in changed.items():
+        answers[fun] = dict(answers[fun], **by_cell)
+    return answers
+
+
+def test_appliances_are_judged_on_their_cluster_failover_mode_and_update_package():
+    report = checked(appliances(), backup_completed=False, plan=None)
+    assert report["ready"] is False  # backup_completed with backup: confirmed, as on Linux
+    plan = upgrade_plan(cells=reached(appliances()), order=CELLS, version=NEW, backup="appliance")
+    report = checked(appliances(), plan, backup_completed=False)
+    assert report["ready"] is True, report
+    assert rows(report, "cluster")["c3"] == ("pass", "HEALTHY, primary c1; this appliance is CELL (c3-node)")
+    assert rows(report, "failover_mode")[None][0] == "pass"
+    assert rows(report, "package")["c2"] == ("pass", f"the update package of {NEW}.24000000 at file:///tmp/p")
+
+
+def test_a_degraded_cluster_or_failover_modes_that_differ_fail():
+    degraded = cluster_view(ROLES, NODES, "c2", health="DEGRADED", down=("c2",))
+    indeterminate = cluster_view(ROLES, NODES, "c3", failover="INDETERMINATE")
+    report = checked(appliances(**{"vcd_cell.appliance_nodes": {"c2": degraded, "c3": indeterminate}}))
+    assert rows(report, "cluster")["c2"][0] == "fail" and "not HEALTHY" in rows(report, "cluster")["c2"][1]
+    assert rows(report, "failover_mode")[None] == (
+        "fail",
+        "the nodes report c1: AUTOMATIC, c2: AUTOMATIC, c3: INDETERMINATE",
+    )
+
+
+def test_an_update_package_of_another_version_or_none_fails():
+    wrong = {"kind": "update_package", "repo": "file:///tmp/p", "present": True, "version": "10.5.1.1", "problem": None}
+    missing = {
+        "kind": "update_package",
+        "repo": "file:///tmp/q",
+        "present": False,
+        "version": None,
+        "problem": "no update package there",
+    }
+    answers = appliances(
+        **{
+            "vcd_cell.readiness": {
+                "c1": readiness("c1", wrong, appliance=True),
+                "c2": readiness("c2", missing, appliance=True),
+            }
+        }
+    )
+    found = rows(checked(answers), "package")
+    assert found["c1"] == ("fail", f"the update package at file:///tmp/p is 10.5.1.1, not {NEW}")
+    assert found["c2"] == ("fail", "no update package there")
+
+
+def test_a_group_that_mixes_appliances_and_linux_cells_has_no_route():
+    answers = appliances(**{"vcd_cell.readiness": {"c3": readiness("c3")}})
+    report = checked(answers)
+    assert rows(report, "reachable")[None][0] == "fail"
+    assert "mixes vCD appliances (c1, c2) and Linux cells (c3)" in rows(report, "reachable")[None][1]
+    assert not rows(report, "cluster")
+
+
+def test_the_budget_takes_the_batches_the_rollout_would_take():
+    answers = group(**{"vcd_cell.health": {"c3": {"up": False, "date": None}}})
+    plan = rollout_plan(cells=reached(answers), order=CELLS, min_active=1, batches=[["c1", "c2"], ["c3"]])
+    found = rows(checked(answers, plan, kind="rollout", batch=2), "budget")
+    assert found[None] == ("fail", "2 of 3 cells serve now (c1, c2): with c1, c2 down only 0 would, min_active is 1")
+    # On appliances the cluster's order: the cell-type appliance first, then each database node alone.
+    answers = appliances(**{"vcd_cell.health": {"c3": {"up": False, "date": None}}})
+    plan = rollout_plan(cells=reached(answers), order=CELLS, min_active=1, batches=[["c1", "c2"], ["c3"]])
+    found = rows(checked(answers, plan, kind="rollout", batch=2), "budget")
+    assert found[None] == ("pass", "2 of 3 cells serve now: each of the 3 batch(es) leaves 1 serving")
+
+
+def test_the_precheck_fires_its_start_and_finish_and_asks_each_cell_once():
+    answers = group()
+    plan = upgrade_plan(cells=reached(answers), order=CELLS, version=NEW)
+    precheck.report(plan, options())
+    plan.cells.call_each.assert_called_once()
+    plan.cells.call.assert_not_called()
+    assert [call.args[0] for call in plan.fire.call_args_list] == ["precheck/start", "precheck/finish"]
+    assert plan.fire.call_args_list[1].args[1] == {"precheck": "p1", "ready": True, "failed": []}
+    assert not plan.record.saved
+
+
+def rollout(cells, batch=1, min_active=1, ssh=False):
+    """Stands in for an orchestration's signature."""
+
+
+def test_the_keys_are_the_orchestrations_the_command_line_over_the_pillar():
+    bound = precheck.bind(
+        rollout, "vcd_rolling", {"vcd_rolling": {"cells": "c*", "batch": 2}}, {"batch": 3, "__pub_fun": "x"}
+    )
+    assert bound == {"cells": "c*", "batch": 3, "min_active": 1, "ssh": False}
+    with pytest.raises(SaltInvocationError, match=r"unknown key\(s\) bacth: the keys are those of vcd_rolling"):
+        precheck.bind(rollout, "vcd_rolling", None, {"cells": "c*", "bacth": 2})
+    with pytest.raises(SaltInvocationError, match="vcd_rolling: missing a required argument: 'cells'"):
+        precheck.bind(rollout, "vcd_rolling", None, {})
+    with pytest.raises(SaltInvocationError, match="pillar must be"):
+        precheck.bind(rollout, "vcd_rolling", "cells: c*", {})
+
+
+@pytest.mark.parametrize("checksum", [0, "abc", "g" * 64])
+def test_a_checksum_that_is_not_a_sha256_is_refused_saying_how_to_quote_it(checksum):
+    with pytest.raises(SaltInvocationError, match="64 hex digits, as text"):
+        precheck.options_of("upgrade", {"ssh": False}, checksum, 60)

@@ -23,7 +23,7 @@ PYTEST := python -m pytest -n 3 --dist loadfile --no-loadscope-reorder --duratio
 # its own, and where PYTHONDONTWRITEBYTECODE is set (as on these machines) each would compile them anew.
 COMPILE = $(1)/python -m compileall -q _modules _states _utils _runners _output simulator tests
 
-.PHONY: demo demo-rolling demo-upgrade demo-upgrade-appliance demo-ssh demo-manual test test-all test-lts test-faults check-sshd lint docs bench serve clean
+.PHONY: demo demo-rolling demo-upgrade demo-upgrade-appliance demo-precheck demo-ssh demo-manual test test-all test-lts test-faults check-sshd lint docs bench serve clean
 
 demo: $(INSTALLED)
 	$(BIN)/python -m demo
@@ -39,6 +39,10 @@ demo-upgrade: $(INSTALLED)
 # vCD appliances (primary, standby, cell) upgraded on the appliance route of orch.vcd_upgrade.
 demo-upgrade-appliance: $(INSTALLED)
 	$(BIN)/python -m demo --upgrade-appliance
+
+# The prechecks of a ready server group, then of one with three problems planted: both reports shown.
+demo-precheck: $(INSTALLED)
+	$(BIN)/python -m demo --precheck
 
 # A fake cell drained over salt-ssh through a throwaway OpenSSH server: no salt-minion, no salt-master.
 demo-ssh: $(INSTALLED) check-sshd

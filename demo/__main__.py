@@ -17,6 +17,11 @@ upgraded by the same orchestration on the appliance route: failover Manual, the 
 primary, vamicli on the primary then the others, the database upgrade, the reboots (the primary first),
 failover Automatic again.
 
+``python -m demo --precheck`` (``make demo-precheck``): the same server group checked days before its
+window by ``salt-run vcd_upgrade.precheck``, ready; then with three problems planted (a clock 5 minutes
+behind, a cell on another version, a cell of the group no plan names), checked again by it and by
+``vcd_rolling.precheck``: each report a table, check by check, with the fix; nothing touched.
+
 ``python -m demo --ssh`` (``make demo-ssh``): no salt-minion and no salt-master: a fake cell with three
 running jobs drained by ``salt-ssh cell1 state.apply vcd.drained`` through OpenSSH's server on 127.0.0.1
 (throwaway keys), then brought back by ``vcd.active``; the host's log tells the drain's progress.
@@ -29,6 +34,7 @@ import os
 import pathlib
 import sys
 import tempfile
+import time
 
 from demo.lab import REPO, SaltLab
 from demo.ssh import SshLab
@@ -137,20 +143,27 @@ def show_upgrade_progress(tag, data):
 UPGRADE_MARKS = ("quiesce", "shutdown", "install", "start_refused", "start", "serving")
 
 
-def upgrade_demo(root):
-    names = ("cell1", "cell2", "cell3")
+def server_group(root, stack, names=("cell1", "cell2", "cell3")):
+    """The cells of one server group (one database), each served and behind a minion with the installer of
+    NEW, each running jobs: ``(cells, group, lab)``."""
     cells = {name: new_cell(name) for name in names}
     group = ServerGroup(list(cells.values()))
+    servers = {name: stack.enter_context(CellServer(cell)) for name, cell in cells.items()}
+    installers = {
+        name: {"installer": write_installer(root / "installers" / name, servers[name].url, NEW)} for name in names
+    }
+    lab = stack.enter_context(SaltLab(root, servers, settings=installers))
+    for index, cell in enumerate(cells.values()):
+        for name, owner, seconds in JOBS[: index + 1]:
+            cell.add_job(seconds=seconds / 2, name=name, owner=owner)
+    return cells, group, lab
+
+
+def upgrade_demo(root):
     with contextlib.ExitStack() as stack:
-        servers = {name: stack.enter_context(CellServer(cell)) for name, cell in cells.items()}
-        installers = {
-            name: {"installer": write_installer(root / "installers" / name, servers[name].url, NEW)} for name in names
-        }
-        lab = stack.enter_context(SaltLab(root, servers, settings=installers))
+        cells, group, lab = server_group(root, stack)
+        names = list(cells)
         lab.watch("vcd/upgrade/*", show_upgrade_progress)
-        for index, cell in enumerate(cells.values()):
-            for name, owner, seconds in JOBS[: index + 1]:
-                cell.add_job(seconds=seconds / 2, name=name, owner=owner)
         banner(f"Three cells share one database at vCD {group.schema_version}; each runs jobs")
         plan = {"vcd_upgrade": {"cells": list(names), "version": NEW, "backup_completed": True}}
         upgrade = orchestrate(lab, "orch.vcd_upgrade", plan)
@@ -248,7 +261,40 @@ def ssh_demo(root):
         return 0 if drained == 0 and active == 0 else 1
 
 
-DEMOS = {"ssh": ssh_demo, "rolling": rolling_demo, "upgrade": upgrade_demo, "upgrade_appliance": appliance_upgrade_demo}
+def precheck(lab, runner, **keys):
+    """``salt-run <runner>.precheck key=value ...``, shown first with the time it took; its exit code."""
+    args = [f"{key}={json.dumps(value)}" for key, value in keys.items()]
+    banner(f"salt-run {runner}.precheck {' '.join(args)}")
+    started = time.monotonic()
+    code = lab.run("salt-run", f"{runner}.precheck", *args)
+    print(f"   (exit code {code}, {time.monotonic() - started:.1f} s)", flush=True)
+    return code
+
+
+def precheck_demo(root):
+    with contextlib.ExitStack() as stack:
+        cells, group, lab = server_group(root, stack)
+        names = list(cells)
+        banner(f"Three cells share one database at vCD {group.schema_version}, each with the installer of {NEW}")
+        clean = precheck(lab, "vcd_upgrade", cells=names, version=NEW, backup_completed=True)
+        banner("Three problems planted: cell2's clock 5 minutes behind, cell3 on vCD 10.4.0, a cell no plan names")
+        cells["cell2"].reconfigure(clock_offset=-300)
+        cells["cell3"].installed_version = "10.4.0"
+        group.join(Cell(CellConfig(cell_name="cell9", admin_password=PASSWORD)))
+        planted = precheck(lab, "vcd_upgrade", cells=names, version=NEW, backup_completed=True)
+        rolling = precheck(lab, "vcd_rolling", cells=names, min_active=2)
+        banner("Nothing was touched: " + ", ".join(f"{n} {c.snapshot()['service']}" for n, c in cells.items()))
+        # The demo shows both verdicts: it succeeds when the clean group is ready and the planted one is not.
+        return 0 if clean == 0 and planted != 0 and rolling != 0 else 1
+
+
+DEMOS = {
+    "ssh": ssh_demo,
+    "rolling": rolling_demo,
+    "upgrade": upgrade_demo,
+    "upgrade_appliance": appliance_upgrade_demo,
+    "precheck": precheck_demo,
+}
 
 
 def main(argv=None):
@@ -260,6 +306,9 @@ def main(argv=None):
         "--upgrade-appliance", action="store_true", help="an upgrade of a group of three vCD appliances"
     )
     choice.add_argument("--ssh", action="store_true", help="a cell drained over salt-ssh, no minion or master")
+    choice.add_argument(
+        "--precheck", action="store_true", help="the prechecks of a ready group, then of one that is not"
+    )
     options = parser.parse_args(argv)
     quiet_request_log()
     os.chdir(REPO)

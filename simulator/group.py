@@ -59,6 +59,14 @@ class ServerGroup:
         for cell in cells:
             cell.group = self
 
+    def join(self, cell):
+        """``cell`` joins the group (a cell installed against its database): vCD lists it from now on."""
+        if cell.config.cell_name in (c.config.cell_name for c in self.cells):
+            raise ValueError(f"the server group has a cell named {cell.config.cell_name} already")
+        self.cells.append(cell)
+        cell.group = self
+        return cell
+
     def cell(self, name):
         for cell in self.cells:
             if cell.config.cell_name == name:

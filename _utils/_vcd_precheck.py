@@ -220,7 +220,9 @@ def versions(plan, options, found):
     target = plan.version
     running = {cell: _facts(found, "vcd_cell.version", cell) for cell in found.answered}
     behind = [str(v) for v in running.values() if v is not None and not same_version(target, v)]
-    group = max(set(behind), key=behind.count) if behind else None
+    # The version most cells run is the group's; of versions run by as many cells, the newest, since
+    # a cell left behind an upgrade is likelier than one ahead of its database (and a set's order varies).
+    group = max(set(behind), key=lambda v: (behind.count(v), _parts(v))) if behind else None
     rows = []
     for cell in found.answered:
         version = running[cell]

@@ -139,6 +139,15 @@ def test_versions_accept_a_cell_already_on_the_target_and_refuse_one_behind_or_a
     assert rows(checked(group(), plan), "versions")["c1"] == ("fail", f"runs vCD {OLD}: the target 10.4.1 is not newer")
 
 
+@pytest.mark.parametrize("behind", ["c1", "c3"])
+def test_of_two_versions_run_by_as_many_cells_the_newer_is_the_groups(behind):
+    ahead = ({"c1", "c3"} - {behind}).pop()
+    report = checked(group(**{"vcd_cell.version": {"c2": NEW, behind: "10.4.0", ahead: OLD}}))
+    found = rows(report, "versions")
+    assert found[ahead][0] == "pass"
+    assert found[behind] == ("fail", f"runs vCD 10.4.0 while the group runs {OLD}")
+
+
 @pytest.mark.parametrize(
     "facts, result, said",
     [

@@ -1,7 +1,8 @@
 """
-What a precheck reads on a cell, days before the window, touching nothing: the extension that runs here
-and the software the window would install (the installer on a Linux cell, the extracted update package
-on an appliance). The master-side precheck (``vcd_upgrade.precheck``, ``vcd_rolling.precheck``) judges it.
+What a precheck reads on a cell, days before the window, touching nothing: the extension that runs here,
+the software the window would install (the installer on a Linux cell, the extracted update package on an
+appliance) and the transfer share the group shares. The master-side precheck (``vcd_upgrade.precheck``,
+``vcd_rolling.precheck``) judges it.
 
 Part of the ``vcd_cell`` execution module: Salt's loader puts the functions of every file whose
 ``__virtualname__`` is ``vcd_cell`` under that one name. The settings are those of
@@ -15,6 +16,7 @@ try:
     import _vcd_cell_errors as errors
     import _vcd_cell_package as packages
     import _vcd_cell_settings as config
+    import _vcd_cell_share as share
     import _vcd_cell_values as valid
     import _vcd_extension as extension
 except ImportError as exc:  # pragma: no cover - __virtual__ says what is missing
@@ -44,7 +46,10 @@ def readiness(checksum=False):
     - ``package``: on a Linux cell the installer ``vcd_cell:installer`` (``present``, ``executable``, the
       ``version`` its name carries and, with ``checksum=True``, its ``sha256``, which takes a few seconds
       for a 2 GB installer); on an appliance the update package at ``vcd_cell:update_repo`` (``present``,
-      the ``version`` its manifest names, or the ``problem`` reading it).
+      the ``version`` its manifest names, or the ``problem`` reading it);
+    - ``transfer_share``: the share at ``vcd_cell:transfer_share`` (``present``, ``writable``, ``mount_point``,
+      its mount's ``fstype`` and ``source``, ``network`` and the ``identity`` the master compares across
+      the cells).
 
     CLI Example:
 
@@ -64,4 +69,5 @@ def readiness(checksum=False):
         "appliance": settings.appliance,
         "extension": extension.identity(),
         "package": package,
+        "transfer_share": share.transfer_share(settings.transfer_share),
     }

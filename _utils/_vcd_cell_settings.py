@@ -42,6 +42,8 @@ DEFAULTS = {
     "reboot_command": "shutdown -r now",
     # The host's boot id, new at each boot: how a reboot is seen done.
     "boot_id_command": "cat /proc/sys/kernel/random/boot_id",
+    # The NFS transfer share every cell of the group mounts (the precheck reads it).
+    "transfer_share": "/opt/vmware/vcloud-director/data/transfer",
     # Where the quiesce lease and the drain's claim live (default: see lease_dir()).
     "lease_dir": None,
 }
@@ -172,6 +174,8 @@ def read(salt, opts):
         values["api_version"] = str(values["api_version"])
     if not isinstance(values["api_verify"], (bool, str)):
         raise SaltInvocationError("vcd_cell:api_verify must be true, false or the path of a CA bundle")
+    if not isinstance(values["transfer_share"], str) or not os.path.isabs(values["transfer_share"]):
+        raise SaltInvocationError(f"vcd_cell:transfer_share must be an absolute path, not {values['transfer_share']!r}")
     _read_appliance(values)
     pid_command = values["pid_command"] or [values["cell_script"], "pid"]
     values["pid_command"] = command(pid_command)

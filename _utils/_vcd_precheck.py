@@ -39,6 +39,7 @@ CHECKS = (
     "cell_list",
     "versions",
     "package",
+    "transfer_share",
     "clock",
     "tasks",
     "backup",
@@ -299,6 +300,47 @@ def _update_package_row(cell, facts, version, checksum):
     return row("package", cell, PASS, f"the update package of {facts['version']} at {facts['repo']}")
 
 
+def transfer_share(plan, options, found):
+    """
+    The transfer share on every cell: there and writable (a cell that cannot write it fails in ways
+    unrelated to the window), mounted from a network file system (else a warning: what this cell writes
+    the others may not read), and the same share on every cell (the group's row).
+    """
+    del plan, options
+    rows, seen = [], {}
+    for cell in found.answered:
+        facts = (_facts(found, "vcd_cell.readiness", cell) or {}).get("transfer_share")
+        if facts is None:
+            continue  # the extension check names the failure
+        rows.append(_share_row(cell, facts))
+        if facts["present"]:
+            seen.setdefault(facts["identity"], []).append(cell)
+    if len(seen) > 1:
+        detail = "the cells see different shares: " + "; ".join(
+            f"{', '.join(cells)}: {identity}" for identity, cells in seen.items()
+        )
+        fix = "mount the same NFS export at vcd_cell:transfer_share on every cell of the group"
+        rows.insert(0, row("transfer_share", None, FAIL, detail, fix))
+    elif seen:
+        rows.insert(0, row("transfer_share", None, PASS, f"every cell sees the same share: {next(iter(seen))}"))
+    return rows
+
+
+def _share_row(cell, facts):
+    path = facts["path"]
+    if not facts["present"]:
+        fix = "mount the group's NFS transfer share there, or set vcd_cell:transfer_share to where it is mounted"
+        return row("transfer_share", cell, FAIL, f"no directory at {path}", fix)
+    if not facts["writable"]:
+        return row("transfer_share", cell, FAIL, f"{path} is not writable", "give vCD's user write access to it")
+    if not facts["network"]:
+        where = "a mount point" if facts["mount_point"] else "not a mount point"
+        detail = f"{path} is {where} on this host's own disk ({facts['fstype'] or 'unknown'})"
+        fix = "mount the group's NFS transfer share there: what this cell writes the others must read"
+        return row("transfer_share", cell, WARN, detail, fix)
+    return row("transfer_share", cell, PASS, f"{path}: {facts['fstype']} {facts['source']}, writable")
+
+
 def _offset(date, asked_at, answered_at):
     """
     Seconds the ``Date`` header ``date`` is off the master's clock: 0 when it falls within the job
@@ -506,6 +548,7 @@ UPGRADE = (
     ("cell_list", cell_list),
     ("versions", versions),
     ("package", package),
+    ("transfer_share", transfer_share),
     ("clock", clock),
     ("tasks", tasks),
     ("backup", backup),

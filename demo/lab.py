@@ -61,6 +61,8 @@ class SaltLab:
             file_roots={"base": [str(path) for path in file_roots]},
             pillar_roots={"base": [str(pillar)]},
         )
+        export = root / "transfer-export"  # the group's transfer share, mounted by every cell
+        export.mkdir()
         for minion, server in servers.items():
             self._write_config(
                 root / minion / "conf" / "minion",
@@ -71,7 +73,7 @@ class SaltLab:
                 publish_port=publish_port,
             )
             extra = (settings or {}).get(minion, {})
-            cell = vcd_cell_pillar(server, root / minion / "tools", event_interval=2, **extra)
+            cell = vcd_cell_pillar(server, root / minion / "tools", transfer_export=export, event_interval=2, **extra)
             (pillar / f"{minion}.sls").write_text(json.dumps(cell))
         (pillar / "top.sls").write_text(json.dumps({"base": {m: [m] for m in servers}}))
 

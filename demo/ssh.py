@@ -57,8 +57,11 @@ class SshLab:
         pillar = root / "pillar"
         pillar.mkdir()
         roster = {}
+        export = root / "transfer-export"  # the group's transfer share, mounted by every cell
+        export.mkdir()
         for target, server in servers.items():
-            settings = vcd_cell_pillar(server, root / target / "tools", lease_dir=str(root / target / "lease"))
+            tools, lease = root / target / "tools", str(root / target / "lease")
+            settings = vcd_cell_pillar(server, tools, transfer_export=export, lease_dir=lease)
             (pillar / f"{target}.sls").write_text(json.dumps(settings))
             roster[target] = {
                 "host": "127.0.0.1",

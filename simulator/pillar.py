@@ -74,12 +74,28 @@ def write_installer(directory, url, version):
     return _wrapper(path, url, INSTALLER, f"VCD_SIM_PACKAGE_VERSION={version} ")
 
 
-def vcd_cell_pillar(server, tools_dir, appliance=None, **settings):
+def mount_transfer_share(mount_point, export):
+    """
+    The cell's host mounts ``export`` (a directory standing for an NFS export: the group's, or one of the
+    cell's own) at ``mount_point``, here a symbolic link; ``None``: nothing mounted there. A mount point
+    the tests re-point so: a cell that sees another share than the group, or none. Returns its path.
+    """
+    mount_point = pathlib.Path(mount_point)
+    if mount_point.is_symlink():
+        mount_point.unlink()
+    if export is not None:
+        mount_point.symlink_to(pathlib.Path(export).resolve(), target_is_directory=True)
+    return str(mount_point)
+
+
+def vcd_cell_pillar(server, tools_dir, appliance=None, transfer_export=None, **settings):
     """
     The ``vcd_cell`` pillar of a minion whose cell is the fake cell ``server``: its tools, its REST API,
     its name and administrator, plus any other ``settings`` (``event_interval=1``, ...). With
     ``appliance`` (an :class:`~simulator.server.ApplianceServer`), the cell is that appliance: its
-    management API, root password, vamicli, backup and reboot commands.
+    management API, root password, vamicli, backup and reboot commands. With ``transfer_export`` (the
+    group's share, a directory), the cell mounts it at ``transfer`` in ``tools_dir``, its
+    ``transfer_share``.
     """
     config = server.cell.config
     pillar = dict(
@@ -96,5 +112,7 @@ def vcd_cell_pillar(server, tools_dir, appliance=None, **settings):
             appliance_api_url=appliance.url,
             appliance_password=appliance.appliance.config.root_password,
         )
+    if transfer_export is not None:
+        pillar["transfer_share"] = mount_transfer_share(pathlib.Path(tools_dir) / "transfer", transfer_export)
     pillar.update(settings)
     return {"vcd_cell": pillar}

@@ -137,14 +137,18 @@ def cell_minions(salt_master, salt_cli, register_pillar, tmp_path_factory):
     """
     ``with cell_minions({minion_id: (server, settings)}) as minions:`` started minions (started at once),
     each whose cell is the fake cell ``server``, their modules synced from the master's file_roots and
-    their pillar loaded, with ``settings`` added to each one's ``vcd_cell`` pillar.
+    their pillar loaded, with ``settings`` added to each one's ``vcd_cell`` pillar. Every cell mounts
+    the same transfer share.
     """
+    export = tmp_path_factory.mktemp("transfer-export")
 
     @contextlib.contextmanager
     def start(cells):
         for minion_id, (server, settings) in cells.items():
             tools = tmp_path_factory.mktemp(f"{minion_id}-tools")
-            pillar = vcd_cell_pillar(server, tools, cli_timeout=60, event_interval=1, **settings)
+            pillar = vcd_cell_pillar(
+                server, tools, transfer_export=export, cli_timeout=60, event_interval=1, **settings
+            )
             register_pillar(minion_id, pillar)
         minions = {
             minion_id: salt_master.salt_minion_daemon(minion_id, overrides=QUIET_PLUMBING) for minion_id in cells

@@ -61,13 +61,18 @@ def ssh_targets(sshd, ssh_files, register_pillar, tmp_path_factory):
     the tests left are ended at the session's end, so no keeper outlives the tests.
     """
     roster, leases = {}, {}
+    export = ssh_files / "transfer-export"  # the group's transfer share, mounted by every target
+    export.mkdir()
 
     def add(cells):
         for target, (server, settings) in cells.items():
             tools = tmp_path_factory.mktemp(f"{target}-ssh-tools")
             leases[target] = ssh_files / "leases" / target
             settings = dict({"lease_dir": str(leases[target])}, **settings)
-            register_pillar(target, vcd_cell_pillar(server, tools, cli_timeout=60, event_interval=1, **settings))
+            pillar = vcd_cell_pillar(
+                server, tools, transfer_export=export, cli_timeout=60, event_interval=1, **settings
+            )
+            register_pillar(target, pillar)
             roster[target] = {
                 "host": sshd.listen_address,
                 "port": sshd.listen_port,

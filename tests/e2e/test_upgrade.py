@@ -4,6 +4,7 @@ group (one database) with jobs running, proven on the cells' and the database's 
 """
 
 import hashlib
+import os
 import pathlib
 import re
 import subprocess
@@ -13,6 +14,7 @@ import pytest
 
 from simulator.group import ServerGroup
 from simulator.model import Cell, CellConfig
+from simulator.pillar import mount_transfer_share
 from tests.e2e.conftest import (
     ADMIN_PASSWORD,
     STATE_TIMEOUT,
@@ -250,22 +252,28 @@ def test_a_precheck_of_a_ready_group_passes_every_check_touching_nothing(server_
         "cell_list",
         "versions",
         "package",
+        "transfer_share",
         "clock",
         "tasks",
         "backup",
         "vcenters",
     ]
     assert list(dict.fromkeys(checks)) == linux_upgrade, checks
-    assert all(r["result"] == "pass" for r in report["checks"]), report
+    # The simulated share is a directory every cell's mount point links to: the same share, not an NFS one.
+    shares = rows(report, "transfer_share")
+    assert shares.pop(None)[0] == "pass"
+    local = r".*/transfer is not a mount point on this host's own disk \(.+\)"
+    assert set(shares) == set(CELLS) and all(r == "warn" and re.fullmatch(local, d) for r, d, _ in shares.values())
+    assert all(r["result"] == "pass" for r in report["checks"] if r["check"] != "transfer_share" or not r["cell"])
     assert {cell for cell, _ in rows(report, "reachable").items()} == set(CELLS)
     assert rows(report, "tasks")["up-1"][1].startswith("1 task(s) run; the oldest, vappDeploy")
     assert rows(report, "versions")["up-2"][1] == f"runs vCD {OLD}; the target {NEW} is newer"
-    assert report["comment"].startswith(f"Ready: {len(checks)} passed, 0 warning(s), 0 failed")
+    assert report["comment"].startswith(f"Ready: {len(checks) - 3} passed, 3 warning(s), 0 failed")
     assert_nothing_touched(group, salt_master)
 
 
 def test_a_precheck_names_every_problem_with_its_fix_and_exits_non_zero(
-    server_group, salt_run_cli, salt_master, salt_cli
+    server_group, salt_run_cli, salt_master, salt_cli, tmp_path
 ):
     group = server_group(jobs=(30.0,), extra_cells=("forgotten-cell",))
     up_1, up_2, up_3 = group.cells[:3]
@@ -276,12 +284,20 @@ def test_a_precheck_names_every_problem_with_its_fix_and_exits_non_zero(
     wait_for(lambda: min(t["age_seconds"] for t in up_1.own_tasks()) >= 2, "up-1's task to be 2 s old")
     installer = salt_cli.run("config.get", "vcd_cell:installer", minion_tgt="up-1").data
     actual = hashlib.sha256(pathlib.Path(installer).read_bytes()).hexdigest()
-    ret = precheck(
-        salt_run_cli,
-        f"checksum={'ab' * 32}",
-        backup_completed=False,
-        cell_pillar={"vcd_cell": {"drain": {"timeout": 1}}},
-    )
+    # up-3's host mounts a share of its own, not the group's.
+    mount = salt_cli.run("config.get", "vcd_cell:transfer_share", minion_tgt="up-3").data
+    export, own = os.readlink(mount), tmp_path / "up-3-own-share"
+    own.mkdir()
+    mount_transfer_share(mount, own)
+    try:
+        ret = precheck(
+            salt_run_cli,
+            f"checksum={'ab' * 32}",
+            backup_completed=False,
+            cell_pillar={"vcd_cell": {"drain": {"timeout": 1}}},
+        )
+    finally:
+        mount_transfer_share(mount, export)
     report = ret.data
     assert ret.returncode != 0 and report["ready"] is False, report
     assert rows(report, "cell_list")[None][:2] == (
@@ -299,6 +315,13 @@ def test_a_precheck_names_every_problem_with_its_fix_and_exits_non_zero(
     assert "download the installer again" in fix
     assert rows(report, "backup")[None][0] == "fail"
     assert rows(report, "vcenters")[None][:2] == ("fail", "vCenter vc-a is not connected")
+    result, detail, fix = rows(report, "transfer_share")[None]
+    assert (
+        result == "fail"
+        and detail.startswith("the cells see different shares: up-1, up-2: ")
+        and detail.endswith(f":{own.resolve()}")
+    ), detail
+    assert "mount the same NFS export" in fix
     result, detail, fix = rows(report, "tasks")["up-1"]
     assert result == "warn" and "longer than the drain's timeout (1 s, on_timeout: fail)" in detail, detail
     assert "raise vcd_cell:drain:timeout" in fix

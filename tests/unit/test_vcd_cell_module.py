@@ -317,6 +317,7 @@ def test_forced_shutdown_skips_the_check():
         ({"cli_timeout": -1}, "vcd_cell:cli_timeout must be a positive number"),
         ({"event_interval": "often"}, "vcd_cell:event_interval must be a positive number"),
         ({"api_verify": 3}, "vcd_cell:api_verify must be"),
+        ({"transfer_share": "data/transfer"}, "vcd_cell:transfer_share must be an absolute path, not 'data/transfer'"),
     ],
 )
 def test_bad_settings_are_named(config, change, message):

@@ -24,12 +24,21 @@ def installer(cell, **facts):
     return dict({"kind": "installer", "path": path, "present": True, "executable": True, "version": NEW}, **facts)
 
 
-def readiness(cell, package=None, appliance=False, identity=None):
+def mounted(cell, **facts):
+    """The transfer share a cell sees (``vcd_cell.readiness``'s ``transfer_share``): the group's NFS export."""
+    path = "/opt/vmware/vcloud-director/data/transfer"
+    share = {"path": path, "present": True, "writable": True, "mount_point": True, "fstype": "nfs4"}
+    share.update(source="nfs1:/exports/vcd", network=True, identity="nfs1:/exports/vcd:/")
+    return dict(share, **facts)
+
+
+def readiness(cell, package=None, appliance=False, identity=None, share=None):
     return {
         "cell_name": cell,
         "appliance": appliance,
         "extension": identity or extension.identity(),
         "package": package or installer(cell),
+        "transfer_share": share or mounted(cell),
     }
 
 
@@ -77,7 +86,8 @@ def test_a_ready_linux_group_passes_every_check_in_order_and_says_so():
     assert report["ready"] is True, report
     names = [r["check"] for r in report["checks"]]
     assert list(dict.fromkeys(names)) == [
-        "reachable", "extension", "cell_list", "versions", "package", "clock", "tasks", "backup", "vcenters"
+        "reachable", "extension", "cell_list", "versions", "package", "transfer_share", "clock", "tasks", "backup",
+        "vcenters",
     ]  # fmt: skip
     assert names == sorted(names, key=precheck.CHECKS.index)
     assert all(r["result"] == "pass" and r["fix"] == "" for r in report["checks"])
@@ -137,6 +147,45 @@ def test_versions_accept_a_cell_already_on_the_target_and_refuse_one_behind_or_a
     assert rows(report, "package")["c2"] == ("pass", f"already on {NEW}: nothing to install")
     plan = upgrade_plan(cells=reached(group()), order=CELLS, version="10.4.1")
     assert rows(checked(group(), plan), "versions")["c1"] == ("fail", f"runs vCD {OLD}: the target 10.4.1 is not newer")
+
+
+def test_the_transfer_share_on_every_cell_the_same_export_passes_with_the_groups_row_first():
+    found = [r for r in checked(group())["checks"] if r["check"] == "transfer_share"]
+    assert [r["cell"] for r in found] == [None, *CELLS]
+    assert found[0]["detail"] == "every cell sees the same share: nfs1:/exports/vcd:/"
+    path = "/opt/vmware/vcloud-director/data/transfer"
+    assert found[1]["detail"] == f"{path}: nfs4 nfs1:/exports/vcd, writable"
+
+
+def test_a_cell_on_another_share_fails_the_group_and_each_cells_problem_is_named():
+    local = mounted("c2", mount_point=False, fstype="ext4", source="/dev/sda2", network=False, identity="h2:/data")
+    report = checked(
+        group(
+            **{
+                "vcd_cell.readiness": {
+                    "c1": readiness("c1", share=mounted("c1", present=False, identity=None)),
+                    "c2": readiness("c2", share=local),
+                    "c3": readiness("c3", share=mounted("c3", writable=False)),
+                }
+            }
+        )
+    )
+    found = {r["cell"]: r for r in report["checks"] if r["check"] == "transfer_share"}
+    path = "/opt/vmware/vcloud-director/data/transfer"
+    assert (found["c1"]["result"], found["c1"]["detail"]) == ("fail", f"no directory at {path}")
+    assert (found["c2"]["result"], found["c2"]["detail"]) == (
+        "warn",
+        f"{path} is not a mount point on this host's own disk (ext4)",
+    )
+    assert (found["c3"]["result"], found["c3"]["detail"]) == ("fail", f"{path} is not writable")
+    assert (found[None]["result"], found[None]["detail"]) == (
+        "fail",
+        "the cells see different shares: c2: h2:/data; c3: nfs1:/exports/vcd:/",
+    )
+    assert "mount the same NFS export" in found[None]["fix"]
+    # A share is not a reason to refuse the window: the report says it, the preflight goes on.
+    assert "transfer_share" not in precheck.UNSAFE
+    assert report["comment"].endswith("Nothing was touched.") and "refused on" not in report["comment"]
 
 
 @pytest.mark.parametrize("behind", ["c1", "c3"])

@@ -121,9 +121,7 @@ def lease_dir(salt, opts):
     """
     configured = salt["config.get"]("vcd_cell:lease_dir", None)
     if configured is not None:
-        if not isinstance(configured, str) or not os.path.isabs(configured):
-            raise SaltInvocationError(f"vcd_cell:lease_dir must be an absolute path, not {configured!r}")
-        return configured
+        return valid.absolute_path("vcd_cell:lease_dir", configured)
     cachedir = MINION_CACHEDIR if over_ssh(opts) else opts.get("cachedir", MINION_CACHEDIR)
     return os.path.join(cachedir, "vcd_cell")
 
@@ -174,8 +172,7 @@ def read(salt, opts):
         values["api_version"] = str(values["api_version"])
     if not isinstance(values["api_verify"], (bool, str)):
         raise SaltInvocationError("vcd_cell:api_verify must be true, false or the path of a CA bundle")
-    if not isinstance(values["transfer_share"], str) or not os.path.isabs(values["transfer_share"]):
-        raise SaltInvocationError(f"vcd_cell:transfer_share must be an absolute path, not {values['transfer_share']!r}")
+    valid.absolute_path("vcd_cell:transfer_share", values["transfer_share"])
     _read_appliance(values)
     pid_command = values["pid_command"] or [values["cell_script"], "pid"]
     values["pid_command"] = command(pid_command)

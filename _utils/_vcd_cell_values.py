@@ -5,6 +5,8 @@ value is refused with the same words wherever it is given. Each returns the valu
 raises a :class:`SaltInvocationError` that names the argument, what it must be and what it was.
 """
 
+import os
+
 from salt.exceptions import SaltInvocationError
 
 
@@ -67,6 +69,13 @@ def text(name, value, what="a non-empty string"):
     """A non-empty string (``what`` says which)."""
     if not isinstance(value, str) or not value:
         _refuse(name, what, value)
+    return value
+
+
+def absolute_path(name, value):
+    """A path from the root of the host's file system."""
+    if not isinstance(value, str) or not os.path.isabs(value):
+        _refuse(name, "an absolute path", value)
     return value
 
 

@@ -1,8 +1,8 @@
 """
 What a precheck reads on a cell, days before the window, touching nothing: the extension that runs here,
 the software the window would install (the installer on a Linux cell, the extracted update package on an
-appliance) and the transfer share the group shares. The master-side precheck (``vcd_upgrade.precheck``,
-``vcd_rolling.precheck``) judges it.
+appliance), the free space it needs, the certificate it serves and the transfer share the group shares. The master-side
+precheck (``vcd_upgrade.precheck``, ``vcd_rolling.precheck``) judges it.
 
 Part of the ``vcd_cell`` execution module: Salt's loader puts the functions of every file whose
 ``__virtualname__`` is ``vcd_cell`` under that one name. The settings are those of
@@ -13,6 +13,8 @@ import types
 
 try:
     # The machinery, in _utils (see the vcd_cell module).
+    import _vcd_cell_certificate as certificates
+    import _vcd_cell_disk as disk
     import _vcd_cell_errors as errors
     import _vcd_cell_package as packages
     import _vcd_cell_settings as config
@@ -49,7 +51,15 @@ def readiness(checksum=False):
       the ``version`` its manifest names, or the ``problem`` reading it);
     - ``transfer_share``: the share at ``vcd_cell:transfer_share`` (``present``, ``writable``, ``mount_point``,
       its mount's ``fstype`` and ``source``, ``network`` and the ``identity`` the master compares across
-      the cells).
+      the cells);
+    - ``disk``: the free space (``free``, bytes) where it is ``needed`` (bytes, None where nothing is
+      there to size): on a Linux cell at ``vcd_cell:unpack_dir``, twice the installer's size; on an
+      appliance at ``vcd_cell:database_dir``, the database's size, which a major upgrade copies;
+    - ``certificate``: the HTTPS certificate served at ``vcd_cell:api_url`` (``expires``, ``expires_at``,
+      ``verified`` by ``vcd_cell:api_verify``, or the ``problem`` reading it; an ``http://``
+      address has none: its ``scheme`` only);
+    - ``backup`` (appliances): the newest database backup under the share's ``backups`` (``newest``, its
+      ``age_seconds``, ``count``).
 
     CLI Example:
 
@@ -62,12 +72,19 @@ def readiness(checksum=False):
     settings = config.read(__salt__, __opts__)
     if settings.appliance:
         package = packages.update_package(settings.update_repo)
+        space = disk.for_database(settings.database_dir)
     else:
         package = packages.installer(settings.installer, checksum)
-    return {
+        space = disk.for_installer(settings.installer, settings.unpack_dir)
+    facts = {
         "cell_name": settings.cell_name,
         "appliance": settings.appliance,
         "extension": extension.identity(),
         "package": package,
         "transfer_share": share.transfer_share(settings.transfer_share),
+        "disk": space,
+        "certificate": certificates.served(settings.api_url, settings.api_verify),
     }
+    if settings.appliance:
+        facts["backup"] = share.newest_backup(settings.transfer_share)
+    return facts

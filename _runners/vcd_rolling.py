@@ -186,6 +186,9 @@ def rollout(
     reboot=defaults.ROLLOUT["reboot"],
     vcenter_reconnect=defaults.ROLLOUT["vcenter_reconnect"],
     ssh=defaults.ROLLOUT["ssh"],
+    clock_tolerance=defaults.ROLLOUT["clock_tolerance"],
+    window_end=defaults.ROLLOUT["window_end"],
+    precheck=defaults.ROLLOUT["precheck"],
 ):
     """
     Take the cells of a server group through maintenance, ``batch`` at a time, keeping at least
@@ -244,7 +247,22 @@ def rollout(
         Reach the cells through salt-ssh (the roster's targets) instead of their minions, for cells that
         run no salt-minion. Works with no salt-master running (events are then skipped).
 
-    Events: ``vcd/rolling/<cell>/start`` and ``vcd/rolling/<cell>/finish`` on the master's bus, and
+    clock_tolerance
+        Seconds a cell's clock (its API's ``Date``) may differ from the master's.
+
+    window_end
+        When the window ends (ISO 8601, e.g. ``2026-12-12T06:00:00Z``): each cell's HTTPS certificate
+        must outlast it. By default ``timeout`` seconds from now.
+
+    precheck
+        Before anything is touched, the run makes :func:`precheck`'s checks. ``report``: a failure of a
+        check that makes the window unsafe (``reachable``, ``cell_list``, ``budget``, on appliances
+        ``cluster`` and ``failover_mode``) refuses it, the others' warnings and failures are in the
+        return's ``precheck``. ``strict``: any failed check refuses it. A run that resumes is not checked
+        again.
+
+    Events: ``vcd/rolling/precheck/start`` and ``.../finish``, ``vcd/rolling/<cell>/start`` and
+    ``vcd/rolling/<cell>/finish`` on the master's bus, and
     ``vcd/rolling/<cell>/vcenters`` naming where its proxies moved; on appliances
     ``vcd/rolling/switchover/start`` and ``vcd/rolling/switchover/finish``.
 
@@ -266,6 +284,7 @@ def rollout(
         plan.batches, plan.roles, plan.nodes = plan.route.order_batches(
             plan.cells, ordered, args["batch"], plan.record, plan.batches
         )
+        plan.gate = prechecks.gate(prechecks.options_of("rollout", args))
         return plan
 
     return skeleton.orchestrate(__opts__, __context__, ORCHESTRATION, (cells, tgt_type, timeout, ssh), prepare, _roll)
@@ -295,22 +314,21 @@ def _plan(args, planned, ordered):
     )
 
 
-def precheck(pillar=None, clock_tolerance=defaults.PRECHECK["clock_tolerance"], **kwargs):
+def precheck(pillar=None, **kwargs):
     """
     Whether the server group is ready for :func:`rollout` with the same keys, days before the window:
     every check VMware's procedures call for, per cell, pass, warn or fail with the fix, touching
     nothing (no quiesce, no lease, no record, no tool that changes a cell); among them whether
     ``min_active`` can be held with the cells serving now. Not ready (a check failed): ``salt-run``
-    exits non-zero. The checks are in the docs' "Before the window".
+    exits non-zero. The checks are in the docs' "Before the window"; the rollout makes the same ones
+    before it touches anything.
 
     pillar
         The ``vcd_rolling`` pillar the orchestration reads (``{"vcd_rolling": {"cells": ..., ...}}``); the
         keys given on the command line go over it.
 
-    clock_tolerance
-        Seconds a cell's clock (its API's ``Date``) may differ from the master's.
-
-    Every other key is :func:`rollout`'s (``cells``, ``batch``, ``min_active``, ``ssh``...).
+    Every other key is :func:`rollout`'s (``cells``, ``batch``, ``min_active``, ``clock_tolerance``,
+    ``ssh``...).
 
     Returns ``{"ready": bool, "checks": [{"check", "cell", "result", "detail", "fix"}], "comment"}``,
     shown as a table (``--out=json`` for the structure). Events: ``vcd/rolling/precheck/start`` and
@@ -327,7 +345,7 @@ def precheck(pillar=None, clock_tolerance=defaults.PRECHECK["clock_tolerance"], 
 
     def bound():
         args = prechecks.bind(rollout, "vcd_rolling", pillar, kwargs)
-        return args, prechecks.options_of("rollout", args, None, clock_tolerance)
+        return args, prechecks.options_of("rollout", args)
 
     return prechecks.run(
         __opts__, __context__, ORCHESTRATION, bound, lambda args, planned, ordered: _plan(args, planned, ordered)

@@ -240,6 +240,10 @@ def upgrade(
     cell_pillar=defaults.UPGRADE["cell_pillar"],
     upgrade_id=defaults.UPGRADE["upgrade_id"],
     ssh=defaults.UPGRADE["ssh"],
+    checksum=defaults.UPGRADE["checksum"],
+    clock_tolerance=defaults.UPGRADE["clock_tolerance"],
+    window_end=defaults.UPGRADE["window_end"],
+    precheck=defaults.UPGRADE["precheck"],
 ):
     """
     Upgrade every cell of a server group to ``version``: drain and stop them all, install on each,
@@ -292,7 +296,24 @@ def upgrade(
         Reach the cells through salt-ssh (the roster's targets) instead of their minions, for cells that
         run no salt-minion. Works with no salt-master running (events are then skipped).
 
-    Events: ``vcd/upgrade/<step>/start`` and ``vcd/upgrade/<step>/finish`` (with each cell's result);
+    checksum
+        VMware's SHA-256 of the installer: each cell's copy is compared with it before anything is touched.
+
+    clock_tolerance
+        Seconds a cell's clock (its API's ``Date``) may differ from the master's.
+
+    window_end
+        When the window ends (ISO 8601, e.g. ``2026-12-12T06:00:00Z``): each cell's HTTPS certificate
+        must outlast it. By default ``timeout`` seconds from now.
+
+    precheck
+        Before anything is touched, the run makes :func:`precheck`'s checks. ``report``: a failure of a
+        check that makes the window unsafe (``reachable``, ``cell_list``, ``versions``, ``package``,
+        ``cluster``, ``failover_mode``) refuses it, the others' warnings and failures are in the return's
+        ``precheck``. ``strict``: any failed check refuses it. A run that resumes is not checked again.
+
+    Events: ``vcd/upgrade/precheck/start`` and ``.../finish``, ``vcd/upgrade/<step>/start`` and
+    ``vcd/upgrade/<step>/finish`` (with each cell's result);
     on appliances ``vcd/upgrade/reboot/waiting`` says which appliances the reboot step waits for.
 
     CLI Example:
@@ -309,31 +330,26 @@ def upgrade(
     def prepare(planned, ordered):
         plan = _plan(args, planned, ordered)
         plan.route = _route(plan)
+        plan.gate = prechecks.gate(prechecks.options_of("upgrade", args))
         return plan
 
     return skeleton.orchestrate(__opts__, __context__, ORCHESTRATION, (cells, tgt_type, timeout, ssh), prepare, _run)
 
 
-def precheck(
-    pillar=None, checksum=defaults.PRECHECK["checksum"], clock_tolerance=defaults.PRECHECK["clock_tolerance"], **kwargs
-):
+def precheck(pillar=None, **kwargs):
     """
     Whether the server group is ready for :func:`upgrade` with the same keys, days before the window:
     every check VMware's procedures call for, per cell, pass, warn or fail with the fix, touching
     nothing (no quiesce, no lease, no record, no tool that changes a cell). Not ready (a check failed):
-    ``salt-run`` exits non-zero. The checks are in the docs' "Before the window".
+    ``salt-run`` exits non-zero. The checks are in the docs' "Before the window"; the upgrade makes the
+    same ones before it touches anything.
 
     pillar
         The ``vcd_upgrade`` pillar the orchestration reads (``{"vcd_upgrade": {"cells": ..., ...}}``); the
         keys given on the command line go over it.
 
-    checksum
-        VMware's SHA-256 of the installer: each cell's copy is compared with it (read on the cell).
-
-    clock_tolerance
-        Seconds a cell's clock (its API's ``Date``) may differ from the master's.
-
-    Every other key is :func:`upgrade`'s (``cells``, ``version``, ``backup_completed``, ``ssh``...).
+    Every other key is :func:`upgrade`'s (``cells``, ``version``, ``backup_completed``, ``checksum``,
+    ``clock_tolerance``, ``ssh``...).
 
     Returns ``{"ready": bool, "checks": [{"check", "cell", "result", "detail", "fix"}], "comment"}``,
     shown as a table (``--out=json`` for the structure). Events: ``vcd/upgrade/precheck/start`` and
@@ -351,7 +367,7 @@ def precheck(
 
     def bound():
         args = prechecks.bind(upgrade, "vcd_upgrade", pillar, kwargs)
-        return args, prechecks.options_of("upgrade", args, checksum, clock_tolerance)
+        return args, prechecks.options_of("upgrade", args)
 
     def prepare(args, planned, ordered):
         return _plan(args, planned, ordered, backup_required=False)

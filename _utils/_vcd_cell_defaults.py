@@ -21,6 +21,17 @@ ACTIVE = {
     "health_timeout": 600,
 }
 
+# The checks both orchestrations run before they touch anything (and their precheck runners run alone).
+PRECHECK = {
+    # Seconds a cell's clock may differ from the master's.
+    "clock_tolerance": 60,
+    # When the window ends (ISO 8601): a certificate must outlast it. None: the timeout from now.
+    "window_end": None,
+    # "report": a failed check that makes the window unsafe refuses it, the others are reported in its
+    # return; "strict": any failed check refuses it.
+    "precheck": "report",
+}
+
 # The vcd_rolling runner (orch.vcd_rolling).
 ROLLOUT = {
     "tgt_type": "glob",
@@ -36,6 +47,7 @@ ROLLOUT = {
     "reboot": False,
     "vcenter_reconnect": True,
     "ssh": False,
+    **PRECHECK,
 }
 
 # The vcd_upgrade runner (orch.vcd_upgrade).
@@ -51,12 +63,7 @@ UPGRADE = {
     "cell_pillar": None,
     "upgrade_id": None,
     "ssh": False,
-}
-
-# vcd_upgrade.precheck and vcd_rolling.precheck, beside their orchestration's keys.
-PRECHECK = {
-    # VMware's published SHA-256 of the installer; None: not compared.
+    # VMware's published SHA-256 of the installer, compared with each cell's copy; None: not compared.
     "checksum": None,
-    # Seconds a cell's clock may differ from the master's.
-    "clock_tolerance": 60,
+    **PRECHECK,
 }

@@ -44,6 +44,10 @@ DEFAULTS = {
     "boot_id_command": "cat /proc/sys/kernel/random/boot_id",
     # The NFS transfer share every cell of the group mounts (the precheck reads it).
     "transfer_share": "/opt/vmware/vcloud-director/data/transfer",
+    # Where the installer unpacks (its temporary directory), and an appliance's database (the
+    # embedded PostgreSQL's data): the precheck reads the free space of both.
+    "unpack_dir": "/tmp",
+    "database_dir": "/var/vmware/vpostgres",
     # Where the quiesce lease and the drain's claim live (default: see lease_dir()).
     "lease_dir": None,
 }
@@ -172,7 +176,8 @@ def read(salt, opts):
         values["api_version"] = str(values["api_version"])
     if not isinstance(values["api_verify"], (bool, str)):
         raise SaltInvocationError("vcd_cell:api_verify must be true, false or the path of a CA bundle")
-    valid.absolute_path("vcd_cell:transfer_share", values["transfer_share"])
+    for key in ("transfer_share", "unpack_dir", "database_dir"):
+        valid.absolute_path(f"vcd_cell:{key}", values[key])
     _read_appliance(values)
     pid_command = values["pid_command"] or [values["cell_script"], "pid"]
     values["pid_command"] = command(pid_command)

@@ -2,14 +2,19 @@
 The NFS transfer share (``vcd_cell:transfer_share``) as this cell sees it, read touching nothing: every
 cell of a server group must mount the same share, since what one cell writes there (uploads, the
 appliance nodes' data, their database backups) the others read. For a precheck: whether it is there,
-writable, mounted from a network file system, and an ``identity`` the master compares across the cells.
+writable, mounted from a network file system, an ``identity`` the master compares across the cells,
+and on appliances the newest database backup there.
 """
 
 import os
 import re
 import socket
+import time
 
 MOUNTINFO = "/proc/self/mountinfo"
+# Where on the share an appliance's create-backup.sh leaves its backups (VMware's exact layout is not
+# confirmed: every file below it counts).
+BACKUPS = "backups"
 # How mountinfo writes a space, a tab, a newline or a backslash in a path.
 OCTAL = re.compile(r"\\([0-7]{3})")
 # File systems whose contents another host sees: a share. Any other is this host's own disk.
@@ -81,4 +86,24 @@ def transfer_share(path, mountinfo=MOUNTINFO):
         facts["identity"] = f"{holding['source']}:{inside}"
     else:
         facts["identity"] = f"{socket.getfqdn()}:{real}"
+    return facts
+
+
+def newest_backup(path):
+    """
+    The newest database backup on the share at ``path`` (a file anywhere under its ``backups``):
+    ``{"dir", "count", "newest": its path or None, "age_seconds": by this host's clock, or None}``.
+    """
+    where = os.path.join(path, BACKUPS)
+    backups = []
+    for root, _, files in os.walk(where):
+        for name in files:
+            try:
+                backups.append((os.stat(os.path.join(root, name)).st_mtime, os.path.join(root, name)))
+            except OSError:
+                continue  # removed while listed
+    facts = {"dir": where, "count": len(backups), "newest": None, "age_seconds": None}
+    if backups:
+        stamp, facts["newest"] = max(backups)
+        facts["age_seconds"] = round(max(0.0, time.time() - stamp))
     return facts

@@ -24,6 +24,9 @@ class Findings:
     running: dict | None = None
     #: The preflight found every cell serving the target version already: nothing to do.
     upgraded_already: bool = False
+    #: The checks run before anything was touched (:func:`_vcd_precheck.gate`): the report's warnings and
+    #: failures, for the run's return.
+    precheck: dict | None = None
     #: ``{cell: [vCenter]}``: the vCenters whose VC proxy each cell of the batch runs (read before it drains).
     proxies: dict = dataclasses.field(default_factory=dict)
 
@@ -50,6 +53,8 @@ class Plan:
     cell_pillar: dict | None
     #: The route's object (Linux or appliances), with the route's own steps.
     route: Any = None
+    #: The step run before any other on a run that resumes nothing (:func:`_vcd_precheck.gate`), or None.
+    gate: Callable | None = None
     #: ``{cell: its entry of the return}``, filled in as the run goes.
     report: dict = dataclasses.field(default_factory=dict)
     found: Findings = dataclasses.field(default_factory=Findings)

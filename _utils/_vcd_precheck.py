@@ -12,6 +12,7 @@ first. ``ready`` is false when any row fails. A cell that does not answer fails 
 other row: nothing more of it is known.
 """
 
+import datetime
 import email.utils
 import inspect
 import re
@@ -39,8 +40,10 @@ CHECKS = (
     "cell_list",
     "versions",
     "package",
+    "disk",
     "transfer_share",
     "clock",
+    "certificate",
     "tasks",
     "backup",
     "cluster",
@@ -50,6 +53,19 @@ CHECKS = (
 )
 # A failure of these makes the window unsafe: the orchestrations' preflight refuses on them.
 UNSAFE = frozenset(("reachable", "cell_list", "versions", "package", "cluster", "failover_mode", "budget"))
+# Free space below this many times what is needed warns (the disk check): logs and the other files of
+# the window write there too.
+DISK_HEADROOM = 1.5
+DISK_NEEDS = {
+    "installer": "twice the installer's size, to unpack it",
+    "database": "the database's size: a major upgrade copies it",
+}
+# A certificate that expires within this many days after the window's end warns (VMware's 30 days).
+CERTIFICATE_WARN_DAYS = 30
+# A backup on the share older than this (seconds) warns, when the window makes none itself.
+BACKUP_AGE = 86400
+# The key ``precheck`` of the orchestrations: see :func:`refusing`.
+MODES = ("report", "strict")
 CHECKSUM = re.compile(r"[0-9a-fA-F]{64}")
 # The outputter that shows the report to a person as a table (_output/vcd_precheck.py).
 OUTPUTTER = "vcd_precheck"
@@ -72,17 +88,15 @@ def gather(plan, options):
     returned, in the plan's order), ``route`` (``linux``, ``appliance`` or ``mixed``), the master's clock
     before and after the job (``asked_at``, ``answered_at``) and the master's own ``extension``.
     """
+    readiness = ("vcd_cell.readiness", (), {"checksum": True} if options["checksum"] else None)
     asked = [
-        ("vcd_cell.readiness", (), {"checksum": True} if options["checksum"] else None),
-        ("vcd_cell.is_running", (), None),
+        # The preflight's own questions (it reads these answers), the installer's checksum asked for.
+        *(readiness if fun == "vcd_cell.readiness" else (fun, arg, kwarg) for fun, arg, kwarg in upgrade_steps.ASKED),
         ("vcd_cell.health", (), None),
-        ("vcd_cell.cells", (), None),
         ("vcd_cell.tasks", (), None),
         ("vcd_cell.vcenters", (), None),
         ("config.get", ("vcd_cell:drain",), None),
     ]
-    if options["kind"] == "upgrade":
-        asked.append(("vcd_cell.version", (), None))
     cells = plan.order
     asked_at = time.time()
     answers = plan.cells.call_each(cells, asked)
@@ -174,17 +188,12 @@ def extension_check(plan, options, found):
     return rows
 
 
-def _names(plan, found):
-    """Each planned cell's name in vCD, as it said; a silent one's taken to be its minion id."""
-    return {cell: (_facts(found, "vcd_cell.readiness", cell) or {}).get("cell_name") or cell for cell in plan.order}
-
-
 def cell_list(plan, options, found):
     """
     vCD's list of the server group's cells against the plan. For an upgrade a listed cell outside the plan
     fails (the database upgrade needs it stopped too); a rollout leaves it alone: a warning.
     """
-    names = _names(plan, found)
+    names = upgrade_steps.cell_names(plan.order, found.answers["vcd_cell.readiness"])
     listed, outside, unlisted = upgrade_steps.cell_list(found.answered, names, found.answers["vcd_cell.cells"])
     if listed is None:
         if not found.answered:
@@ -300,6 +309,55 @@ def _update_package_row(cell, facts, version, checksum):
     return row("package", cell, PASS, f"the update package of {facts['version']} at {facts['repo']}")
 
 
+def _size(count):
+    """Bytes as a person reads them (GiB, MiB, ...)."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if count < 1024 or unit == "TiB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    return None  # not reached: the loop returns at TiB
+
+
+def disk(plan, options, found):
+    """
+    Upgrade: free space where it needs it: on Linux where the installer unpacks (twice its size), on
+    appliances the database partition (the database's size, which a major upgrade copies). Less than
+    needed fails; less than :data:`DISK_HEADROOM` times it warns.
+    """
+    del options
+    rows = []
+    for cell in found.answered:
+        space = (_facts(found, "vcd_cell.readiness", cell) or {}).get("disk")
+        if space is None:
+            continue  # the extension check names the failure
+        if same_version(plan.version, _facts(found, "vcd_cell.version", cell)):
+            rows.append(row("disk", cell, PASS, f"already on {plan.version}: nothing to install"))
+        else:
+            rows.append(_space_row(cell, space))
+    return rows
+
+
+def _space_row(cell, space):
+    path, free, needed = space["path"], space["free"], space["needed"]
+    if needed is None:
+        what = (
+            "no installer to size (the package check says why)" if space["what"] == "installer" else "no database there"
+        )
+        fix = (
+            "set vcd_cell:installer"
+            if space["what"] == "installer"
+            else "set vcd_cell:database_dir to the database's directory"
+        )
+        return row("disk", cell, WARN, f"{_size(free)} free at {path}; {what}", fix)
+    said = f"{_size(free)} free at {path}, {_size(needed)} needed ({DISK_NEEDS[space['what']]})"
+    fix = f"free space at {path} (or grow its partition) to {_size(needed * DISK_HEADROOM)} at least"
+    if free < needed:
+        return row("disk", cell, FAIL, said, fix)
+    if free < needed * DISK_HEADROOM:
+        return row("disk", cell, WARN, f"{said}: less than {DISK_HEADROOM}x to spare", fix)
+    return row("disk", cell, PASS, said)
+
+
 def transfer_share(plan, options, found):
     """
     The transfer share on every cell: there and writable (a cell that cannot write it fails in ways
@@ -379,6 +437,50 @@ def clock(plan, options, found):
     return rows
 
 
+def _day(stamp):
+    return datetime.datetime.fromtimestamp(stamp, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def certificate(plan, options, found):
+    """
+    Each cell's HTTPS certificate (at ``vcd_cell:api_url``) against the window's end (``window_end``):
+    expiring before it fails, within :data:`CERTIFICATE_WARN_DAYS` after it warns; an ``http://``
+    address has none to read (a warning saying so), and one this cell's own client does not trust warns.
+    """
+    del plan
+    ends = options["window_end"]
+    rows = []
+    renew = (
+        "renew the cell's certificate before the window (the Certificate Library from vCD 10.5.1, else "
+        "cell-management-tool certificates), and restart the cell on it"
+    )
+    for cell in found.answered:
+        facts = (_facts(found, "vcd_cell.readiness", cell) or {}).get("certificate")
+        if facts is None:
+            continue  # the extension check names the failure
+        if facts["scheme"] != "https":
+            what = f"{facts['url']} is {facts['scheme']}://" if facts["scheme"] else "vcd_cell:api_url is not set"
+            fix = "read the certificate of the cell's https:// address by hand, or set vcd_cell:api_url to it"
+            rows.append(row("certificate", cell, WARN, f"{what}: no certificate to read", fix))
+            continue
+        if facts["expires_at"] is None:
+            rows.append(row("certificate", cell, WARN, f"not read: {facts['problem']}", "is the cell serving?"))
+            continue
+        left = (facts["expires_at"] - ends) / 86400
+        said = f"the certificate at {facts['url']} expires {_day(facts['expires_at'])}"
+        if left <= 0:
+            rows.append(row("certificate", cell, FAIL, f"{said}, before the window ends ({_day(ends)})", renew))
+        elif left <= CERTIFICATE_WARN_DAYS:
+            rows.append(row("certificate", cell, WARN, f"{said}, {left:.0f} day(s) after the window ends", renew))
+        elif facts["problem"]:
+            fix = "set vcd_cell:api_verify to the CA file that signed it (or install the CA on the cell's host)"
+            rows.append(row("certificate", cell, WARN, f"{said}; {facts['problem']}", fix))
+        else:
+            trust = "trusted" if facts["verified"] else "not verified (vcd_cell:api_verify is false)"
+            rows.append(row("certificate", cell, PASS, f"{said}, {left:.0f} days after the window ends; {trust}"))
+    return rows
+
+
 def _drain(plan, found, cell):
     """The drain's settings on ``cell`` in the window: its own pillar's, with ``cell_pillar``'s over them."""
     own = _facts(found, "config.get", cell)
@@ -429,16 +531,59 @@ def _long_task_fix(policy):
 
 
 def backup(plan, options, found):
-    """The database backup: confirmed by the operator (``backup_completed``), or the appliances' own."""
+    """
+    The database backup: confirmed by the operator (``backup_completed``), or the appliances' own
+    (``backup: appliance``). On appliances, also the newest backup on the transfer share and its age:
+    with ``backup: confirmed``, none there or one older than :data:`BACKUP_AGE` warns (a snapshot of
+    every database node is then the way back).
+    """
+    rows = []
     if plan.backup == "appliance" and found.route == "appliance":
         detail = "backup: appliance: create-backup.sh runs on the primary after the drain, before the first install"
-        return [row("backup", None, PASS, detail)]
-    if options["backup_completed"] is True:
-        return [row("backup", None, PASS, "backup_completed: the operator made the database backup")]
-    fix = "back the vCD database up, then pass backup_completed=True" + (
-        " (or backup: appliance)" if found.route == "appliance" else ""
+        rows.append(row("backup", None, PASS, detail))
+    elif options["backup_completed"] is True:
+        rows.append(row("backup", None, PASS, "backup_completed: the operator made the database backup"))
+    else:
+        fix = "back the vCD database up, then pass backup_completed=True" + (
+            " (or backup: appliance)" if found.route == "appliance" else ""
+        )
+        rows.append(row("backup", None, FAIL, "backup_completed is not true: the upgrade refuses without it", fix))
+    if found.route == "appliance":
+        rows += _share_backup_rows(plan, found)
+    return rows
+
+
+def _share_backup_rows(plan, found):
+    """The newest backup on the share, as the primary reads it (the share is the group's: one row)."""
+    views = _views(found)
+    reader = next((c for c in found.answered if (views.get(c) or {}).get("role") == "PRIMARY"), None)
+    reader = reader or (found.answered[0] if found.answered else None)
+    facts = (_facts(found, "vcd_cell.readiness", reader) or {}).get("backup") if reader else None
+    if facts is None:
+        return []
+    made_in_the_window = plan.backup == "appliance"
+    fix = (
+        ""
+        if made_in_the_window
+        else "make one on the primary (/opt/vmware/appliance/bin/create-backup.sh), or run with backup: appliance"
     )
-    return [row("backup", None, FAIL, "backup_completed is not true: the upgrade refuses without it", fix)]
+    if facts["newest"] is None:
+        detail = f"no database backup under {facts['dir']}"
+        return [row("backup", reader, PASS if made_in_the_window else WARN, detail, fix)]
+    age = facts["age_seconds"]
+    detail = f"the newest of {facts['count']} backup(s), {facts['newest']}, is {_age(age)} old"
+    if age > BACKUP_AGE and not made_in_the_window:
+        return [row("backup", reader, WARN, f"{detail} (more than {_age(BACKUP_AGE)})", fix)]
+    return [row("backup", reader, PASS, detail)]
+
+
+def _age(seconds):
+    """Seconds as a person reads an age."""
+    if seconds < 3600:
+        return f"{seconds // 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.0f} h"
+    return f"{seconds / 86400:.0f} days"
 
 
 def _views(found):
@@ -514,11 +659,17 @@ def vcenters(plan, options, found):
 
 
 def budget(plan, options, found):
-    """Rolling: each batch, taken down, leaves ``min_active`` of the cells serving now."""
+    """
+    Rolling: each batch, taken down, leaves ``min_active`` cells serving: those serving now, and those
+    of the batches before it, which the rollout has brought back by then (a cell down now, as one a
+    failed run left down, serves again once its batch is done).
+    """
     serving = [c for c in found.answered if (_facts(found, "vcd_cell.health", c) or {}).get("up")]
     batches = _batches(plan, options, found)
+    back = []
     for batch in batches:
-        others = [cell for cell in serving if cell not in batch]
+        others = [cell for cell in plan.order if cell in serving or cell in back]
+        others = [cell for cell in others if cell not in batch]
         if len(others) < plan.min_active:
             detail = (
                 f"{len(serving)} of {len(plan.order)} cells serve now ({', '.join(serving) or 'none'}): with "
@@ -526,6 +677,7 @@ def budget(plan, options, found):
             )
             fix = "start the cells that do not serve (state.apply vcd.active), or lower batch or min_active"
             return [row("budget", None, FAIL, detail, fix)]
+        back += batch
     detail = (
         f"{len(serving)} of {len(plan.order)} cells serve now: each of the {len(batches)} batch(es) leaves "
         f"{plan.min_active} serving"
@@ -548,15 +700,17 @@ UPGRADE = (
     ("cell_list", cell_list),
     ("versions", versions),
     ("package", package),
+    ("disk", disk),
     ("transfer_share", transfer_share),
     ("clock", clock),
+    ("certificate", certificate),
     ("tasks", tasks),
     ("backup", backup),
     ("cluster", cluster_check),
     ("failover_mode", failover_mode),
     ("vcenters", vcenters),
 )
-ROLLOUT = tuple((name, check) for name, check in UPGRADE if name not in ("versions", "package", "backup")) + (
+ROLLOUT = tuple((name, check) for name, check in UPGRADE if name not in ("versions", "package", "disk", "backup")) + (
     ("budget", budget),
 )
 APPLIANCE_ONLY = ("cluster", "failover_mode")
@@ -565,13 +719,14 @@ APPLIANCE_ONLY = ("cluster", "failover_mode")
 # -- the report --------------------------------------------------------------------------------------
 
 
-def report(plan, options):
+def report(plan, options, found=None):
     """
-    Every check of ``options["kind"]`` (``upgrade`` or ``rollout``) on the plan's cells: the precheck's
-    return. Fires ``precheck/start`` and ``precheck/finish`` (with ``ready`` and the failures).
+    Every check of ``options["kind"]`` (``upgrade`` or ``rollout``) on the plan's cells, from what the
+    cells answered (``found``: :func:`gather`, asked here when not given): the precheck's return. Fires
+    ``precheck/start`` and ``precheck/finish`` (with ``ready`` and the failures).
     """
     plan.fire("precheck/start", {"precheck": plan.id, "cells": plan.order})
-    found = gather(plan, options)
+    found = found or gather(plan, options)
     rows = []
     for name, check in UPGRADE if options["kind"] == "upgrade" else ROLLOUT:
         if name in APPLIANCE_ONLY and found.route != "appliance":
@@ -582,6 +737,37 @@ def report(plan, options):
     ready = not failed
     plan.fire("precheck/finish", {"precheck": plan.id, "ready": ready, "failed": failed})
     return {"ready": ready, "checks": rows, "comment": summary(ready, rows, failed, warned)}
+
+
+def refusing(rows, strict):
+    """The rows that refuse a window: a failure of an :data:`UNSAFE` check, or with ``strict`` any failure."""
+    return [r for r in rows if r["result"] == FAIL and (strict or r["check"] in UNSAFE)]
+
+
+def gate(options):
+    """
+    The orchestrations' first step, ``step(cells, plan)``, before anything is touched: the precheck's
+    checks (one job to every cell, whose answers the preflight that follows reads: ``plan.found.answers``).
+    A cell fails it for each row that refuses the window (:func:`refusing`, ``precheck: strict`` in
+    ``options``), a row of the group's failing every cell. The report's warnings and failures go in
+    ``plan.found.precheck``, for the run's return.
+    """
+
+    def precheck(cells, plan):
+        found = gather(plan, options)
+        ret = report(plan, options, found)
+        plan.found.answers = found.answers
+        plan.found.precheck = dict(ret, checks=[r for r in ret["checks"] if r["result"] != PASS])
+        outcome = dict.fromkeys(cells)
+        for refused_by in refusing(ret["checks"], options["strict"]):
+            why = f"{refused_by['check']}: {refused_by['detail']}" + (
+                f" (fix: {refused_by['fix']})" if refused_by["fix"] else ""
+            )
+            for cell in [refused_by["cell"]] if refused_by["cell"] else cells:
+                outcome[cell] = outcome[cell] or why
+        return outcome
+
+    return precheck
 
 
 def summary(ready, rows, failed, warned):
@@ -615,8 +801,7 @@ def bind(orchestration_function, name, pillar, kwargs):
     unknown = sorted(set(keys) - set(signature.parameters))
     if unknown:
         raise SaltInvocationError(
-            f"unknown key(s) {', '.join(unknown)}: the keys are those of {name} ({', '.join(signature.parameters)}), "
-            "and checksum and clock_tolerance"
+            f"unknown key(s) {', '.join(unknown)}: the keys are those of {name} ({', '.join(signature.parameters)})"
         )
     try:
         bound = signature.bind(**keys)
@@ -626,22 +811,43 @@ def bind(orchestration_function, name, pillar, kwargs):
     return dict(bound.arguments)
 
 
-def options_of(kind, args, checksum, clock_tolerance):
-    """What the checks read beside the plan, checked."""
+def options_of(kind, args):
+    """What the checks read beside the plan (``args``: the orchestration's, by name), checked."""
+    checksum = args.get("checksum")
     if checksum is not None and not (isinstance(checksum, str) and CHECKSUM.fullmatch(checksum)):
         raise SaltInvocationError(
             f"checksum must be VMware's SHA-256 of the installer, 64 hex digits, as text (quote one of digits "
             f"only on the command line: checksum='\"0123...\"'), not {checksum!r}"
         )
-    valid.seconds("clock_tolerance", clock_tolerance)
+    valid.seconds("clock_tolerance", args["clock_tolerance"])
+    valid.choice("precheck", args["precheck"], MODES)
+    window_end = _window_end(args["window_end"], args["timeout"])
     return {
         "kind": kind,
         "ssh": args["ssh"],
         "checksum": checksum,
-        "clock_tolerance": clock_tolerance,
+        "clock_tolerance": args["clock_tolerance"],
+        "window_end": window_end,
+        "strict": args["precheck"] == "strict",
         "backup_completed": args.get("backup_completed"),
         "batch": args.get("batch"),
     }
+
+
+def _window_end(given, timeout):
+    """
+    When the window ends, in epoch seconds: ``given`` (ISO 8601, e.g. ``2026-12-12T06:00:00Z``; without
+    a zone, UTC), or by default ``timeout`` seconds from now (a window that starts now).
+    """
+    if given is None:
+        return time.time() + timeout
+    try:
+        ends = datetime.datetime.fromisoformat(str(given))
+    except ValueError:
+        raise SaltInvocationError(
+            f"window_end must be when the window ends, in ISO 8601 (2026-12-12T06:00:00Z), not {given!r}"
+        ) from None
+    return (ends if ends.tzinfo else ends.replace(tzinfo=datetime.timezone.utc)).timestamp()
 
 
 def run(opts, loader_context, where, bound, prepare):

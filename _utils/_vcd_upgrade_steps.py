@@ -15,6 +15,13 @@ from _vcd_cell_upgrade import same_version
 
 # The steps up to here change nothing that vcd.active cannot undo.
 BEFORE_NO_RETURN = ("preflight", "failover", "quiesce", "drain", "backup")
+# What the preflight reads of every cell (the precheck asks it too, in the same job as its own questions).
+ASKED = (
+    ("vcd_cell.version", (), None),
+    ("vcd_cell.is_running", (), None),
+    ("vcd_cell.readiness", (), None),
+    ("vcd_cell.cells", (), None),
+)
 NO_CELL_LIST = "no cell could read vCD's list of the server group's cells (is vcd_cell:api_url set on the cells?)"
 
 
@@ -24,20 +31,13 @@ def errors(answers, cells, fun):
 
 def preflight(cells, plan, extra=()):
     """
-    Every cell answers and vCD lists exactly the planned cells; the versions before, recorded. One job
-    asks every cell all it needs, whether it runs included (for the quiesce step that follows), and the
-    ``extra`` calls of a route that needs more: all the answers are left in ``plan.found.answers``.
+    Every cell answers and vCD lists exactly the planned cells; the versions before, recorded. It reads
+    what the precheck (:func:`_vcd_precheck.gate`) asked every cell a moment ago in this run, in one job:
+    the versions, whether each runs (for the quiesce step that follows), its name in vCD, vCD's list of
+    cells and the ``extra`` calls of a route that needs more; run alone, it asks them itself. All the
+    answers are left in ``plan.found.answers``.
     """
-    answers = plan.cells.call_each(
-        cells,
-        [
-            ("vcd_cell.version", (), None),
-            ("vcd_cell.is_running", (), None),
-            ("config.get", ("vcd_cell:cell_name",), None),
-            ("vcd_cell.cells", (), None),
-            *extra,
-        ],
-    )
+    answers = plan.found.answers or plan.cells.call_each(cells, [*ASKED, *extra])
     plan.found.answers = answers
     versions = answers["vcd_cell.version"]
     outcome = errors(versions, cells, "vcd_cell.version")
@@ -49,7 +49,7 @@ def preflight(cells, plan, extra=()):
     plan.found.upgraded_already = all(
         plan.found.running.get(cell) is True and same_version(plan.version, versions[cell]) for cell in cells
     )
-    names = {cell: (answers["config.get"].get(cell) or cell) for cell in cells}
+    names = cell_names(cells, answers["vcd_cell.readiness"])
     listed_names, outside, _ = cell_list(cells, names, answers["vcd_cell.cells"])
     if listed_names is None:
         return dict.fromkeys(cells, NO_CELL_LIST)
@@ -66,6 +66,14 @@ def preflight(cells, plan, extra=()):
         cell: None
         if names[cell] in listed_names
         else f"vCD does not list this cell ({names[cell]}) in the server group"
+        for cell in cells
+    }
+
+
+def cell_names(cells, readiness):
+    """Each cell's name in vCD (``readiness``: the cells' ``vcd_cell.readiness``); one that did not say: its id."""
+    return {
+        cell: (readiness.get(cell) if isinstance(readiness.get(cell), dict) else {}).get("cell_name") or cell
         for cell in cells
     }
 

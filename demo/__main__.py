@@ -64,7 +64,8 @@ def show_drain_progress(tag, data):
 
 
 def show_rolling_progress(tag, data):
-    outcome = f": {data['result']}" if "result" in data else ""
+    outcome = {"ready": f": ready {data.get('ready')}", "result": f": {data.get('result')}"}
+    outcome = next((said for key, said in outcome.items() if key in data), "")
     print(f"   rollout event {tag}{outcome}", flush=True)
 
 
@@ -120,6 +121,8 @@ def drain_demo(root):
 def rolling_demo(root):
     names = ("cell1", "cell2", "cell3")
     cells = {name: new_cell(name) for name in names}
+    # One server group: vCD lists the three cells, as the rollout's precheck reads.
+    ServerGroup(list(cells.values()))
     with contextlib.ExitStack() as stack:
         servers = {name: stack.enter_context(CellServer(cell)) for name, cell in cells.items()}
         lab = stack.enter_context(SaltLab(root, servers))

@@ -6,6 +6,7 @@ variable, so each cell gets two small wrapper scripts that set it, and the pilla
 ``cmt_path`` and ``cell_script`` at them, just as a real cell's pillar points at the real tools.
 """
 
+import os
 import pathlib
 
 from simulator import (
@@ -44,6 +45,8 @@ def write_tool_wrappers(directory, url):
     return {key: _wrapper(directory / pathlib.Path(tool).name, url, tool) for key, tool in TOOLS}
 
 
+# An appliance's database, as its directory reads (sparse: it takes no disk).
+DATABASE_SIZE = 256 * 1024 * 1024
 APPLIANCE_TOOLS = (
     ("vamicli", VAMICLI),
     ("backup_command", CREATE_BACKUP),
@@ -74,6 +77,24 @@ def write_installer(directory, url, version):
     return _wrapper(path, url, INSTALLER, f"VCD_SIM_PACKAGE_VERSION={version} ")
 
 
+def inflate(path, size):
+    """
+    The file at ``path`` made to read as ``size`` bytes (sparse: it takes no disk): an installer or a
+    database bigger than the free space, for the precheck's disk check. Returns its path.
+    """
+    os.truncate(path, size)
+    return str(path)
+
+
+def write_database(directory, size=DATABASE_SIZE):
+    """An appliance's database directory (``vcd_cell:database_dir``) holding ``size`` bytes; its path."""
+    data = pathlib.Path(directory) / "current" / "pgdata"
+    data.mkdir(parents=True, exist_ok=True)
+    (data / "base.dat").touch()
+    inflate(data / "base.dat", size)
+    return str(directory)
+
+
 def mount_transfer_share(mount_point, export):
     """
     The cell's host mounts ``export`` (a directory standing for an NFS export: the group's, or one of the
@@ -93,7 +114,8 @@ def vcd_cell_pillar(server, tools_dir, appliance=None, transfer_export=None, **s
     The ``vcd_cell`` pillar of a minion whose cell is the fake cell ``server``: its tools, its REST API,
     its name and administrator, plus any other ``settings`` (``event_interval=1``, ...). With
     ``appliance`` (an :class:`~simulator.server.ApplianceServer`), the cell is that appliance: its
-    management API, root password, vamicli, backup and reboot commands. With ``transfer_export`` (the
+    management API, root password, vamicli, backup and reboot commands, and its database (a sparse
+    :data:`DATABASE_SIZE` bytes, :func:`write_database`). With ``transfer_export`` (the
     group's share, a directory), the cell mounts it at ``transfer`` in ``tools_dir``, its
     ``transfer_share``.
     """
@@ -111,6 +133,7 @@ def vcd_cell_pillar(server, tools_dir, appliance=None, transfer_export=None, **s
             {key: _wrapper(tools_dir / pathlib.Path(tool).name, server.url, tool) for key, tool in APPLIANCE_TOOLS},
             appliance_api_url=appliance.url,
             appliance_password=appliance.appliance.config.root_password,
+            database_dir=write_database(tools_dir / "vpostgres"),
         )
     if transfer_export is not None:
         pillar["transfer_share"] = mount_transfer_share(pathlib.Path(tools_dir) / "transfer", transfer_export)

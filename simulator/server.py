@@ -29,8 +29,9 @@ class LoopbackServer:
     def __init__(self, app, port=0, tls=False):
         self.app = app
         # tls=True serves HTTPS with a throw-away self-signed certificate, which clients that verify
-        # certificates must refuse.
-        context = "adhoc" if tls else None
+        # certificates must refuse; an ssl.SSLContext (simulator.tls.Authority.serving) serves its
+        # certificate, which a client given the authority's CA file trusts.
+        context = "adhoc" if tls is True else tls or None
         self._server = make_server(
             LOOPBACK, port, app, threaded=True, ssl_context=context, request_handler=self.handler
         )

@@ -21,6 +21,7 @@ import pytest
 
 from simulator import file_roots
 from simulator.appliance import AUTOMATIC, appliance_group
+from simulator.group import ServerGroup
 from simulator.model import Cell, CellConfig
 from simulator.pillar import vcd_cell_pillar, write_installer
 from simulator.server import ApplianceServer, CellServer, quiet_request_log
@@ -202,7 +203,8 @@ def upgrade_cells(cell_minions, tmp_path_factory):
 def ssh_group(fake_cell, ssh_targets, tmp_path):
     """
     ``ssh_group(names, jobs, installer=None, **config)``: fresh fake cells behind those roster targets, each
-    with ``jobs`` running (their seconds) and, with ``installer`` (a version), an installer of that version.
+    with ``jobs`` running (their seconds) and, with ``installer`` (a version), an installer of that version;
+    the cells one server group (vCD lists each: the orchestrations' precheck reads it).
     """
 
     def make(names, jobs, installer=None, **config):
@@ -219,6 +221,7 @@ def ssh_group(fake_cell, ssh_targets, tmp_path):
                 for name, server in servers.items()
             }
         )
+        ServerGroup([server.cell for server in servers.values()])
         return {name: server.cell for name, server in servers.items()}
 
     return make
@@ -456,7 +459,8 @@ def assert_a_finish_event_each(event_listener, master, names, after_time):
     """The rollout fired on the master's bus a ``vcd/rolling/<cell>/finish`` event per cell, each ``done``."""
 
     def finish_events():
-        found = event_listener.get_events([(master.id, "vcd/rolling/*/finish")], after_time=after_time)
+        tags = [(master.id, f"vcd/rolling/{name}/finish") for name in names]
+        found = event_listener.get_events(tags, after_time=after_time)
         return found if len(found) == len(names) else None
 
     finished = wait_for(finish_events, "a finish event per cell")

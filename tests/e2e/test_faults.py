@@ -4,11 +4,13 @@ minion. "Unsafe" is read off the fake cell's timeline: no shutdown with jobs, no
 """
 
 import socket
+import time
 
 import psutil
 import pytest
 
 from simulator.server import CellServer
+from simulator.tls import Authority
 from tests.e2e.conftest import events_of, wait_for_event
 from tests.support import assert_every_shutdown_follows_a_drained_reading, end_running_jobs, wait_for
 
@@ -138,6 +140,29 @@ def broken_api(cell_server):
 
 
 API_FAULTS = ["down", "unauthorized", "tls"]
+
+
+def test_a_cells_certificate_is_read_from_its_https_address_and_trusted_with_the_ca_file(
+    fake_cell1, cell_server, apply_state, tmp_path
+):
+    fake_cell1(jobs=[])
+    authority = Authority()
+    tls = CellServer(cell_server.cell, tls=authority.serving(days=12)).start()
+    try:
+        read = {}
+        for verify in (authority.ca_file(tmp_path), True):
+            pillar = {"vcd_cell": {"api_url": tls.url, "api_verify": verify}}
+            result = apply_state("tests.e2e.sls.readiness", pillar=pillar)
+            assert result["result"] is True, result
+            read[verify is True] = result["changes"]["return"]["certificate"]
+    finally:
+        tls.stop()
+    trusted, system = read[False], read[True]
+    assert (trusted["url"], trusted["verified"], trusted["problem"]) == (tls.url, True, None)
+    assert 11.9 * 86400 < trusted["expires_at"] - time.time() <= 12 * 86400
+    # The same certificate, which the system's CAs do not vouch for: read all the same, and said.
+    assert system["expires_at"] == trusted["expires_at"] and system["verified"] is False
+    assert system["problem"].startswith("not trusted by this cell's client (vcd_cell:api_verify)")
 
 
 @pytest.mark.parametrize("kind", API_FAULTS)

@@ -41,7 +41,10 @@ def group(cell_minions, runners_synced):
 
 @pytest.fixture
 def fresh_cells(group):
-    """``fresh_cells(jobs=[1.0])``: a new fake cell behind each minion, with those jobs running."""
+    """
+    ``fresh_cells(jobs=[1.0])``: a new fake cell behind each minion, with those jobs running, the cells
+    one server group (vCD lists each of them: the rollout's precheck reads it).
+    """
 
     def make(jobs=(1.0,), **config):
         cells = {}
@@ -50,6 +53,7 @@ def fresh_cells(group):
             for seconds in jobs:
                 cell.add_job(seconds=seconds, name="vappDeploy", owner="alice")
             cells[name] = cell
+        ServerGroup(list(cells.values()))
         return cells
 
     return make
@@ -122,8 +126,16 @@ def test_a_full_rollout_keeps_the_budget_and_loses_no_job(
         assert (tmp_path / name).read_text().strip() == "cell running during the upgrade: False"
     assert_one_after_another(cells, CELLS)
     assert_a_finish_event_each(event_listener, salt_master, CELLS, started)
-    started_events = event_listener.get_events([(salt_master.id, "vcd/rolling/*/start")], after_time=started)
+    started_events = event_listener.get_events(
+        [(salt_master.id, f"vcd/rolling/{name}/start") for name in CELLS], after_time=started
+    )
     assert sorted(e.data["cell"] for e in started_events) == sorted(CELLS)
+    # The checks the rollout began with, before it touched anything: ready, and the warnings in its return.
+    (checked,) = event_listener.get_events([(salt_master.id, "vcd/rolling/precheck/finish")], after_time=started)
+    assert checked.data["ready"] is True and checked.data["failed"] == []
+    assert report["precheck"]["ready"] is True
+    # What it warned of: each cell's transfer share, a directory of this host's own disk here.
+    assert {(r["check"], r["result"]) for r in report["precheck"]["checks"]} == {("transfer_share", "warn")}
 
 
 def test_a_failure_stops_the_rollout_and_a_rerun_resumes_after_the_fix(fresh_cells, orchestrate):
@@ -161,8 +173,9 @@ def test_the_budget_refuses_to_start_when_the_other_cells_are_down(fresh_cells, 
     cells["cell-c"].shutdown()
     success, report = orchestrate(cells=list(CELLS), rollout_id="budget")
     assert success is False
-    assert "Stopped at cell-a, step budget" in report["comment"]
-    assert "only 0 of the other 2 cell(s) serve right now" in report["comment"]
+    # Refused by the checks the rollout begins with, before it touches anything.
+    assert "Stopped at cell-a, step precheck: budget: 1 of 3 cells serve now (cell-a)" in report["comment"]
+    assert report["precheck"]["ready"] is False
     assert not cmt_runs(cells["cell-a"])
     assert cells["cell-a"].snapshot()["service"] == "running"
 
@@ -251,7 +264,7 @@ def test_vcenter_proxies_move_at_once_with_a_reconnect_and_only_after_the_heartb
     fresh_cells, orchestrate, reconnect
 ):
     cells = fresh_cells(jobs=(0.5,))
-    group = ServerGroup(list(cells.values()))
+    group = cells["cell-a"].group
     group.heartbeat_seconds = HEARTBEAT
     for name in ("vc1.example.com", "vc2.example.com"):
         group.add_vcenter(name, "cell-a")
@@ -275,7 +288,7 @@ def test_a_drain_names_the_vcenter_proxies_it_stops_and_reconnects_them_through_
     fresh_cells, group, salt_cli, event_listener, salt_master
 ):
     cells = fresh_cells(jobs=(0.5,))
-    server_group = ServerGroup(list(cells.values()))
+    server_group = cells["cell-a"].group
     server_group.add_vcenter("vc1.example.com", "cell-a")
     started = time.time()
     pillar = {"vcd_cell": {"group_api_url": group.servers["cell-b"].url, "drain": {"vcenter_reconnect": True}}}
@@ -299,7 +312,6 @@ def test_a_drain_names_the_vcenter_proxies_it_stops_and_reconnects_them_through_
 
 def test_a_precheck_says_whether_min_active_holds_with_the_cells_serving_now(fresh_cells, salt_run_cli):
     cells = fresh_cells(jobs=())
-    ServerGroup(list(cells.values()))
     asked = ("vcd_rolling.precheck", f"cells=[{', '.join(CELLS)}]", "min_active=2")
     ret = salt_run_cli.run(*asked)
     report = ret.data

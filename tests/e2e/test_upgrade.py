@@ -14,7 +14,7 @@ import pytest
 
 from simulator.group import ServerGroup
 from simulator.model import Cell, CellConfig
-from simulator.pillar import mount_transfer_share
+from simulator.pillar import inflate, mount_transfer_share
 from tests.e2e.conftest import (
     ADMIN_PASSWORD,
     STATE_TIMEOUT,
@@ -112,9 +112,12 @@ def test_a_full_upgrade_drains_installs_upgrades_the_database_once_and_starts_ev
 
     def finished_steps():
         found = event_listener.get_events([(salt_master.id, "vcd/upgrade/*/finish")], after_time=started)
-        return found if len(found) == 7 else None
+        return found if len(found) == 8 else None
 
+    # The precheck's checks first, then the seven steps.
     finished = wait_for(finished_steps, "a finish event per step")
+    (checked,) = [e.data for e in finished if e.tag == "vcd/upgrade/precheck/finish"]
+    assert checked["ready"] is True and report["precheck"]["ready"] is True
     install = [e.data for e in finished if e.tag == "vcd/upgrade/install/finish"][0]
     assert install["results"] == dict.fromkeys(CELLS, "done")
 
@@ -131,8 +134,12 @@ def test_a_cell_outside_the_plan_is_named_and_nothing_is_changed(server_group, o
     group = server_group(extra_cells=("forgotten-cell",))
     success, report = orchestrate(upgrade_id="outside")
     assert success is False
-    assert "Stopped at up-1, step preflight" in report["comment"]
-    assert "vCD lists cell(s) outside the plan: forgotten-cell" in report["comment"]
+    # Refused by the checks the upgrade begins with, naming the check and its fix.
+    assert (
+        "Stopped at up-1, step precheck: cell_list: vCD lists cell(s) outside the plan: forgotten-cell"
+        in (report["comment"])
+    )
+    assert "(fix: add them to cells, or retire them from the server group first)" in report["comment"]
     assert "Nothing was touched" in report["comment"]
     for cell in group.cells:
         assert not events_of(cell, "quiesce", "shutdown", "install"), cell.config.cell_name
@@ -252,23 +259,32 @@ def test_a_precheck_of_a_ready_group_passes_every_check_touching_nothing(server_
         "cell_list",
         "versions",
         "package",
+        "disk",
         "transfer_share",
         "clock",
+        "certificate",
         "tasks",
         "backup",
         "vcenters",
     ]
     assert list(dict.fromkeys(checks)) == linux_upgrade, checks
+    # The fake cells serve plain HTTP: no certificate to read, and said so.
+    certificates = rows(report, "certificate")
+    assert set(certificates) == set(CELLS) and all(r == "warn" for r, _, _ in certificates.values())
+    assert certificates["up-1"][1].endswith(" is http://: no certificate to read")
+    # Space where the installer unpacks: this host's /tmp, against twice the installer's few bytes.
+    assert all(r == "pass" and " needed (twice the installer's size" in d for r, d, _ in rows(report, "disk").values())
     # The simulated share is a directory every cell's mount point links to: the same share, not an NFS one.
     shares = rows(report, "transfer_share")
     assert shares.pop(None)[0] == "pass"
     local = r".*/transfer is not a mount point on this host's own disk \(.+\)"
     assert set(shares) == set(CELLS) and all(r == "warn" and re.fullmatch(local, d) for r, d, _ in shares.values())
-    assert all(r["result"] == "pass" for r in report["checks"] if r["check"] != "transfer_share" or not r["cell"])
+    warned = ("transfer_share", "certificate")
+    assert all(r["result"] == "pass" for r in report["checks"] if r["check"] not in warned or not r["cell"])
     assert {cell for cell, _ in rows(report, "reachable").items()} == set(CELLS)
     assert rows(report, "tasks")["up-1"][1].startswith("1 task(s) run; the oldest, vappDeploy")
     assert rows(report, "versions")["up-2"][1] == f"runs vCD {OLD}; the target {NEW} is newer"
-    assert report["comment"].startswith(f"Ready: {len(checks) - 3} passed, 3 warning(s), 0 failed")
+    assert report["comment"].startswith(f"Ready: {len(checks) - 6} passed, 6 warning(s), 0 failed")
     assert_nothing_touched(group, salt_master)
 
 
@@ -327,6 +343,39 @@ def test_a_precheck_names_every_problem_with_its_fix_and_exits_non_zero(
     assert "raise vcd_cell:drain:timeout" in fix
     assert all(r["fix"] for r in report["checks"] if r["result"] != "pass"), report
     assert "The window would be refused on: cell_list, package, versions." in report["comment"], report["comment"]
+    # An installer larger than /tmp can unpack (a sparse file: it takes no disk), read without a checksum.
+    installer = salt_cli.run("config.get", "vcd_cell:installer", minion_tgt="up-2").data
+    size = pathlib.Path(installer).stat().st_size
+    try:
+        inflate(installer, 2**43)  # 8 TiB: ext4 holds files up to 16 TiB
+        report = precheck(salt_run_cli, backup_completed=True).data
+    finally:
+        inflate(installer, size)
+    result, detail, fix = rows(report, "disk")["up-2"]
+    assert result == "fail" and detail.endswith(" 16.0 TiB needed (twice the installer's size, to unpack it)")
+    assert fix.startswith("free space at ") and rows(report, "disk")["up-1"][0] == "pass"
+    assert_nothing_touched(group, salt_master)
+
+
+def test_a_dry_run_of_the_orchestration_shows_the_precheck_touching_nothing(server_group, salt_run_cli, salt_master):
+    group = server_group(jobs=(30.0,))
+    group.cells[1].installed_version = "10.4.0"
+    ret = salt_run_cli.run("state.orchestrate", "orch.vcd_upgrade", pillar=plan(), test=True, _timeout=STATE_TIMEOUT)
+    (states,) = ret.data["data"].values()
+    (state,) = states.values()
+    assert state["__id__"] == "vcd_upgrade" and state["result"] is False, state
+    # The comment is the precheck's table, as salt-run vcd_upgrade.precheck prints it.
+    lines = state["comment"].splitlines()
+    assert lines[0].split() == ["CHECK", "CELL", "RESULT", "DETAIL", "FIX"]
+    assert any(line.split()[:3] == ["versions", "up-2", "fail"] for line in lines), state["comment"]
+    assert lines[-1].startswith("Not ready: ") and "The window would be refused on: versions." in lines[-1]
+    assert state["report"]["ready"] is False
+    assert_nothing_touched(group, salt_master)
+    # Ready: None, the window would run.
+    group.cells[1].installed_version = OLD
+    ret = salt_run_cli.run("state.orchestrate", "orch.vcd_upgrade", pillar=plan(), test=True, _timeout=STATE_TIMEOUT)
+    (state,) = next(iter(ret.data["data"].values())).values()
+    assert state["result"] is None and state["comment"].splitlines()[-1].startswith("Ready: "), state
     assert_nothing_touched(group, salt_master)
 
 

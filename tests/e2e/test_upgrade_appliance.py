@@ -5,6 +5,7 @@ with jobs running, proven on the cells', the cluster's and the database's timeli
 """
 
 import json
+import os
 import pathlib
 import time
 
@@ -127,7 +128,8 @@ def test_a_full_appliance_upgrade_follows_vmwares_order_and_loses_nothing(
 
     def finished_steps():
         found = event_listener.get_events([(salt_master.id, "vcd/upgrade/*/finish")], after_time=started)
-        return found if len(found) == len(STEPS) else None
+        # The precheck's checks, then each step.
+        return found if len(found) == len(STEPS) + 1 else None
 
     wait_for(finished_steps, "a finish event per step")
     waiting = event_listener.get_events([(salt_master.id, "vcd/upgrade/reboot/waiting")], after_time=started)
@@ -150,7 +152,8 @@ def test_a_degraded_cluster_or_nodes_other_than_the_plan_are_refused_touching_no
     group.reboot(standby)
     success, report = orchestrate(upgrade_id="appliance-degraded")
     assert success is False
-    assert "Stopped at vcd1, step preflight: the cluster is DEGRADED, not HEALTHY" in report["comment"], report
+    # Refused by the checks the upgrade begins with (the precheck's cluster check), before anything is touched.
+    assert "Stopped at vcd1, step precheck: cluster: the cluster is DEGRADED, not HEALTHY" in report["comment"], report
     assert "database node(s) not running: vcd2 (unreachable, UNHEALTHY)" in report["comment"]
     assert "Nothing was touched" in report["comment"]
     assert "HTTP 503" in report["cells"]["vcd2"]["comment"]
@@ -251,7 +254,9 @@ def test_a_failed_drain_restores_service_and_failover_automatic(appliance_group_
     assert not events_of(group.cells[1], "job_abort")
 
 
-def test_a_precheck_reads_the_cluster_and_the_update_package_touching_nothing(appliance_group_of, salt_run_cli):
+def test_a_precheck_reads_the_cluster_and_the_update_package_touching_nothing(
+    appliance_group_of, salt_run_cli, salt_cli
+):
     group = appliance_group_of(jobs=(30.0,))
     ret = salt_run_cli.run("vcd_upgrade.precheck", pillar=plan(backup="appliance", backup_completed=False))
     report = ret.data
@@ -264,6 +269,22 @@ def test_a_precheck_reads_the_cluster_and_the_update_package_touching_nothing(ap
         and "the update package of 10.6.0.24000000" in results[("package", "vcd2")][1]
     )
     assert results[("backup", None)][0] == "pass"
+    # The database partition: 256 MiB of (sparse) database, against this host's free space.
+    assert all(results[("disk", cell)][0] == "pass" for cell in CELLS)
+    assert results[("disk", "vcd1")][1].endswith("256.0 MiB needed (the database's size: a major upgrade copies it)")
+
+    # A backup on the group's share three days old, as the primary reads it: with backup: confirmed, a warning.
+    share = pathlib.Path(salt_cli.run("config.get", "vcd_cell:transfer_share", minion_tgt="vcd1").data)
+    old = share / "backups" / "backup-vcd1-2026-12-01.tgz"
+    old.parent.mkdir(exist_ok=True)
+    old.write_bytes(b"")
+    os.utime(old, (time.time() - 3 * 86400,) * 2)
+    try:
+        report = salt_run_cli.run("vcd_upgrade.precheck", pillar=plan()).data
+    finally:
+        old.unlink()
+    result, detail = {r["cell"]: (r["result"], r["detail"]) for r in report["checks"] if r["check"] == "backup"}["vcd1"]
+    assert result == "warn" and detail == f"the newest of 1 backup(s), {old}, is 3 days old (more than 24 h)"
 
     # The standby's node unhealthy: the cluster is DEGRADED, as each appliance reports it.
     group.appliances[1].reconfigure(unhealthy=True)

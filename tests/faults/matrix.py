@@ -119,8 +119,12 @@ def _runner(name):
     return load_salt_module(f"_runners/{name}.py", f"faults_{name}")
 
 
+# Every run that resumes nothing begins with the precheck's checks (the skeleton's gate), then the plan's steps.
+GATE = "precheck"
+
+
 def _upgrade_steps(route):
-    return [name for name, _ in _runner("vcd_upgrade").ROUTES[route].steps(upgrade_plan(backup="appliance"))]
+    return [GATE] + [name for name, _ in _runner("vcd_upgrade").ROUTES[route].steps(upgrade_plan(backup="appliance"))]
 
 
 def _rolling_steps(route):
@@ -128,7 +132,7 @@ def _rolling_steps(route):
     steps = _runner("vcd_rolling")._steps(None, True, True)  # pylint: disable=protected-access
     if route == "appliance":
         steps = rolling_appliance.ROUTE.steps_for(["primary"], rollout_plan(roles={"primary": "PRIMARY"}), steps)
-    return [name for name, _ in steps]
+    return [GATE] + [name for name, _ in steps]
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,8 @@
 """The transfer share as a cell sees it (`_utils/_vcd_cell_share.py`)."""
 
+import os
 import socket
+import time
 
 import _vcd_cell_share as share
 
@@ -65,3 +67,21 @@ def test_no_directory_there_is_said_and_nothing_more_is_read(tmp_path):
     for path in (tmp_path / "gone", tmp_path / "a-file"):
         facts = share.transfer_share(str(path))
         assert (facts["present"], facts["writable"], facts["identity"]) == (False, False, None)
+
+
+def test_the_newest_backup_anywhere_under_the_shares_backups_and_its_age(tmp_path):
+    backups = tmp_path / "backups" / "appliance-nodes"
+    backups.mkdir(parents=True)
+    now = time.time()
+    for name, age in (("backup-a.tgz", 7200), ("backup-b.tgz", 600), ("backup-c.tgz", 86400)):
+        (backups / name).write_bytes(b"")
+        os.utime(backups / name, (now - age, now - age))
+    found = share.newest_backup(str(tmp_path))
+    assert found["dir"] == str(tmp_path / "backups") and found["count"] == 3
+    assert found["newest"] == str(backups / "backup-b.tgz") and 600 <= found["age_seconds"] <= 660
+    assert share.newest_backup(str(tmp_path / "none")) == {
+        "dir": str(tmp_path / "none" / "backups"),
+        "count": 0,
+        "newest": None,
+        "age_seconds": None,
+    }

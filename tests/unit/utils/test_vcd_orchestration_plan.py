@@ -37,6 +37,7 @@ def test_what_steps_find_is_apart_from_what_was_asked_and_per_plan():
         "answers",
         "running",
         "upgraded_already",
+        "precheck",
         "proxies",
     }
     assert upgrade_plan().found.running is None

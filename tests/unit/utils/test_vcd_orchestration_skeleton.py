@@ -14,6 +14,29 @@ skeleton = load_salt_module("_utils/_vcd_orchestration_skeleton.py", "vcd_orches
 orchestration = skeleton.orchestration
 TARGETS = (["cell1", "cell2"], "glob", 60, False)
 WHERE = ("vcd_rolling", "vcd/rolling")
+ROLLOUT = {"min_active": 1, "steps": [], "switchover": True, "pause": 0}
+
+
+def a_plan(gate=None, done=()):
+    """A plan as ``prepare`` returns it: its ``gate`` step, a record with ``done``, nothing found yet."""
+    plan = _rollout(gate)
+    plan.record.data = {"done": list(done)}
+    return plan
+
+
+def _rollout(gate):
+    return plans.Rollout(
+        id="p",
+        order=["cell1", "cell2"],
+        cells=None,
+        record=mock.create_autospec(orchestration.Record, instance=True),
+        fire=mock.Mock(),
+        timeout=60,
+        health_timeout=30,
+        cell_pillar=None,
+        gate=gate,
+        **ROLLOUT,
+    )
 
 
 @pytest.fixture(name="calls")
@@ -27,13 +50,14 @@ def _calls(monkeypatch):
 
 
 def test_a_plan_that_ran_returns_its_return_with_the_cells_reached_closed(calls):
-    prepare = mock.Mock(return_value={"plan": 1})
+    plan = a_plan()
+    prepare = mock.Mock(return_value=plan)
     run = mock.Mock(return_value={"result": True, "comment": "done"})
     context = {}
     ret = skeleton.orchestrate({}, context, WHERE, TARGETS, prepare, run)
     assert ret == {"result": True, "comment": "done"}
     prepare.assert_called_once_with(mock.ANY, ["cell1", "cell2"])
-    run.assert_called_once_with({"plan": 1})
+    run.assert_called_once_with(plan)
     calls.close.assert_called_once_with()
     assert "retcode" not in context
     skeleton.transports.reach.assert_called_once_with({}, 60, False)
@@ -42,7 +66,8 @@ def test_a_plan_that_ran_returns_its_return_with_the_cells_reached_closed(calls)
 def test_a_failed_run_sets_salts_exit_code_and_keeps_its_return(calls):
     # salt-run's exit code comes from the return's "retcode", the job's success from __context__'s.
     context = {}
-    ret = skeleton.orchestrate({}, context, WHERE, TARGETS, mock.Mock(), mock.Mock(return_value={"result": False}))
+    prepare = mock.Mock(return_value=a_plan())
+    ret = skeleton.orchestrate({}, context, WHERE, TARGETS, prepare, mock.Mock(return_value={"result": False}))
     assert ret == {"result": False, "retcode": 1} and context["retcode"] == 1
     calls.close.assert_called_once_with()
 
@@ -51,16 +76,17 @@ def test_a_run_is_judged_by_the_judge_it_is_given(calls):
     context = {}
     ready = mock.Mock(return_value={"ready": True})
     judge = lambda ret: ret.get("ready") is True  # noqa: E731 - as the precheck judges its report
-    assert skeleton.orchestrate({}, context, WHERE, TARGETS, mock.Mock(), ready, judge) == {"ready": True}
+    prepare = mock.Mock(return_value=a_plan())
+    assert skeleton.orchestrate({}, context, WHERE, TARGETS, prepare, ready, judge) == {"ready": True}
     assert "retcode" not in context
     not_ready = mock.Mock(return_value={"ready": False})
-    assert skeleton.orchestrate({}, context, WHERE, TARGETS, mock.Mock(), not_ready, judge)["retcode"] == 1
+    assert skeleton.orchestrate({}, context, WHERE, TARGETS, prepare, not_ready, judge)["retcode"] == 1
 
 
 @pytest.mark.parametrize("where", ["prepare", "run"])
 def test_an_argument_refused_anywhere_touches_nothing_more_and_says_so(calls, where):
     refusal = SaltInvocationError("batch must be a whole number of at least 1, not 0")
-    prepare = mock.Mock(side_effect=refusal if where == "prepare" else None)
+    prepare = mock.Mock(side_effect=refusal if where == "prepare" else None, return_value=a_plan())
     run = mock.Mock(side_effect=refusal if where == "run" else None)
     context = {}
     ret = skeleton.orchestrate({}, context, WHERE, TARGETS, prepare, run)
@@ -97,9 +123,6 @@ def test_a_target_that_matches_no_cell_is_refused_naming_it(calls):
     calls.close.assert_called_once_with()
 
 
-ROLLOUT = {"min_active": 1, "steps": [], "switchover": True, "pause": 0}
-
-
 def _cache_opts(tmp_path):
     """A master's default options, its cache (where the records are kept) in ``tmp_path``."""
     # Salt 3006's cache loader needs the module options a master has (an empty dict loads no driver).
@@ -133,3 +156,42 @@ def test_the_plan_prepared_holds_the_cells_reached_and_keeps_its_record_under_it
 def test_a_plan_without_drain_settings_takes_the_default_lease(tmp_path):
     planned = skeleton.planner(_cache_opts(tmp_path), WHERE, None, ["cell1"], 60)
     assert planned(plans.Rollout, "p2", health_timeout=30, cell_pillar=None, **ROLLOUT).lease == defaults.DRAIN["lease"]
+
+
+def test_the_gate_runs_first_and_its_warnings_come_with_the_return(calls):
+    def gate(cells, plan):
+        plan.found.precheck = {"ready": True, "checks": [{"check": "clock", "result": "warn"}]}
+        return dict.fromkeys(cells)
+
+    plan = a_plan(gate=mock.Mock(side_effect=gate))
+    run = mock.Mock(return_value={"result": True})
+    ret = skeleton.orchestrate({}, {}, WHERE, TARGETS, mock.Mock(return_value=plan), run)
+    assert ret == {"result": True, "precheck": {"ready": True, "checks": [{"check": "clock", "result": "warn"}]}}
+    plan.gate.assert_called_once_with(["cell1", "cell2"], plan)
+    run.assert_called_once_with(plan)
+
+
+def test_a_gate_that_refuses_stops_the_run_before_it_touches_anything(calls):
+    def gate(cells, plan):
+        plan.found.precheck = {"ready": False, "checks": []}
+        return {"cell1": None, "cell2": "versions: runs vCD 10.4.0 while the group runs 10.5.0"}
+
+    run = mock.Mock()
+    context = {}
+    ret = skeleton.orchestrate({}, context, WHERE, TARGETS, mock.Mock(return_value=a_plan(gate=gate)), run)
+    run.assert_not_called()
+    assert ret["result"] is False and ret["retcode"] == 1 and context["retcode"] == 1
+    assert ret["comment"] == (
+        "Stopped at cell2, step precheck: versions: runs vCD 10.4.0 while the group runs 10.5.0. "
+        "Nothing was touched: fix it and run again."
+    )
+    assert ret["cells"]["cell1"] == {"result": "not started", "step": "precheck", "comment": ""}
+    assert ret["cells"]["cell2"]["result"] == "failed" and ret["precheck"] == {"ready": False, "checks": []}
+
+
+def test_a_run_that_resumes_is_not_checked_again(calls):
+    gate = mock.Mock()
+    run = mock.Mock(return_value={"result": True})
+    plan = a_plan(gate=gate, done=["cell1"])
+    assert skeleton.orchestrate({}, {}, WHERE, TARGETS, mock.Mock(return_value=plan), run) == {"result": True}
+    gate.assert_not_called()

@@ -32,14 +32,47 @@ def mounted(cell, **facts):
     return dict(share, **facts)
 
 
-def readiness(cell, package=None, appliance=False, identity=None, share=None):
-    return {
+GIB = 1024**3
+
+
+def space(free=100 * GIB, needed=4 * GIB, what="installer"):
+    """The free space a cell reads (``vcd_cell.readiness``'s ``disk``)."""
+    path = "/tmp" if what == "installer" else "/var/vmware/vpostgres"
+    return {"path": path, "free": free, "needed": needed, "what": what}
+
+
+BACKUPS = "/opt/vmware/vcloud-director/data/transfer/backups"
+
+
+def shared_backup(age_seconds=3600, count=2):
+    """The newest backup an appliance reads on the share (``vcd_cell.readiness``'s ``backup``)."""
+    newest = f"{BACKUPS}/backup-c1-2026-12-01.tgz" if count else None
+    return {"dir": BACKUPS, "count": count, "newest": newest, "age_seconds": age_seconds if count else None}
+
+
+def served(days=365, **facts):
+    """The certificate a cell serves (``vcd_cell.readiness``'s ``certificate``), expiring in ``days``."""
+    expires_at = time.time() + days * 86400
+    url = f"https://{facts.pop('host', 'c1')}.example.com"
+    return dict(
+        {"url": url, "scheme": "https", "expires": "...", "expires_at": expires_at, "verified": True, "problem": None},
+        **facts,
+    )
+
+
+def readiness(cell, package=None, appliance=False, identity=None, share=None, disk=None, backup=None, certificate=None):
+    facts = {
         "cell_name": cell,
         "appliance": appliance,
         "extension": identity or extension.identity(),
         "package": package or installer(cell),
         "transfer_share": share or mounted(cell),
+        "disk": disk or space(what="database" if appliance else "installer"),
+        "certificate": certificate or served(host=cell),
     }
+    if appliance:
+        facts["backup"] = backup or shared_backup()
+    return facts
 
 
 def now_dated(offset=0.0):
@@ -67,7 +100,16 @@ def group(**changed):
 
 def options(kind="upgrade", **given):
     return dict(
-        {"kind": kind, "ssh": False, "checksum": None, "clock_tolerance": 60, "backup_completed": True, "batch": 1},
+        {
+            "kind": kind,
+            "ssh": False,
+            "checksum": None,
+            "clock_tolerance": 60,
+            "window_end": time.time() + 7200,
+            "strict": False,
+            "backup_completed": True,
+            "batch": 1,
+        },
         **given,
     )
 
@@ -86,12 +128,82 @@ def test_a_ready_linux_group_passes_every_check_in_order_and_says_so():
     assert report["ready"] is True, report
     names = [r["check"] for r in report["checks"]]
     assert list(dict.fromkeys(names)) == [
-        "reachable", "extension", "cell_list", "versions", "package", "transfer_share", "clock", "tasks", "backup",
-        "vcenters",
+        "reachable", "extension", "cell_list", "versions", "package", "disk", "transfer_share", "clock",
+        "certificate", "tasks", "backup", "vcenters",
     ]  # fmt: skip
     assert names == sorted(names, key=precheck.CHECKS.index)
     assert all(r["result"] == "pass" and r["fix"] == "" for r in report["checks"])
     assert report["comment"] == f"Ready: {len(names)} passed, 0 warning(s), 0 failed."
+
+
+def test_free_space_below_what_the_window_needs_fails_and_below_the_headroom_warns():
+    answers = group(
+        **{
+            "vcd_cell.readiness": {
+                "c1": readiness("c1", disk=space(free=3 * GIB, needed=4 * GIB)),
+                "c2": readiness("c2", disk=space(free=5 * GIB, needed=4 * GIB)),
+                "c3": readiness("c3", disk=space(needed=None)),
+            }
+        }
+    )
+    found = rows(checked(answers), "disk")
+    assert found["c1"] == (
+        "fail",
+        "3.0 GiB free at /tmp, 4.0 GiB needed (twice the installer's size, to unpack it)",
+    )
+    assert found["c2"][0] == "warn" and found["c2"][1].endswith("less than 1.5x to spare")
+    assert found["c3"] == ("warn", "100.0 GiB free at /tmp; no installer to size (the package check says why)")
+    assert "disk" not in precheck.UNSAFE
+    # A cell already on the target installs nothing.
+    answers = group(
+        **{"vcd_cell.readiness": {"c1": readiness("c1", disk=space(free=0))}, "vcd_cell.version": {"c1": NEW}}
+    )
+    assert rows(checked(answers), "disk")["c1"] == ("pass", f"already on {NEW}: nothing to install")
+
+
+def test_a_certificate_that_expires_before_the_window_ends_fails_and_soon_after_it_warns():
+    answers = group(
+        **{
+            "vcd_cell.readiness": {
+                "c1": readiness("c1", certificate=served(days=0.05)),  # the window ends in 2 h
+                "c2": readiness("c2", certificate=served(days=12)),
+                "c3": readiness("c3", certificate=served(scheme="http", url="http://c3.example.com")),
+            }
+        }
+    )
+    found = rows(checked(answers), "certificate")
+    assert found["c1"][0] == "fail" and "before the window ends" in found["c1"][1]
+    assert found["c2"][0] == "warn" and found["c2"][1].endswith("12 day(s) after the window ends")
+    assert found["c3"] == ("warn", "http://c3.example.com is http://: no certificate to read")
+    # The window's end given: a certificate valid 12 more days fails a window 20 days away.
+    later = time.time() + 20 * 86400
+    assert rows(checked(answers, window_end=later), "certificate")["c2"][0] == "fail"
+    assert "certificate" not in precheck.UNSAFE
+
+
+def test_a_certificate_the_cells_client_does_not_trust_warns_and_a_trusted_one_passes():
+    problem = "not trusted by this cell's client (vcd_cell:api_verify): unable to get local issuer certificate"
+    answers = group(
+        **{"vcd_cell.readiness": {"c1": readiness("c1", certificate=served(verified=False, problem=problem))}}
+    )
+    found = rows(checked(answers), "certificate")
+    assert found["c1"][0] == "warn" and found["c1"][1].endswith(problem)
+    assert found["c2"][0] == "pass" and found["c2"][1].startswith("the certificate at https://c2.example.com expires")
+
+
+def test_the_window_end_is_iso_8601_and_refused_naming_it_otherwise():
+    args = {"ssh": False, "clock_tolerance": 60, "precheck": "report", "timeout": 7200}
+    ends = precheck.options_of("upgrade", dict(args, window_end="2026-12-12T06:00:00Z"))["window_end"]
+    assert ends == 1797055200.0
+    assert precheck.options_of("upgrade", dict(args, window_end="2026-12-12T06:00:00"))["window_end"] == ends
+    with pytest.raises(SaltInvocationError, match=r"window_end must be when the window ends, in ISO 8601"):
+        precheck.options_of("upgrade", dict(args, window_end="next friday"))
+
+
+def test_a_rollout_reads_no_free_space():
+    answers = group()
+    plan = rollout_plan(cells=reached(answers), order=CELLS, batches=[[c] for c in CELLS])
+    assert not rows(checked(answers, plan, kind="rollout"), "disk")
 
 
 def test_a_silent_cell_fails_reachable_and_has_no_other_row():
@@ -282,7 +394,8 @@ ROLES = {"c1": "PRIMARY", "c2": "STANDBY", "c3": "CELL"}
 NODES = {"c1": "c1", "c2": "c2"}
 
 
-def appliances(**changed):
+def appliances(backup=None, **changed):
+    """A healthy group of appliances on OLD; ``backup``: the newest backup on the share as c1 reads it."""
     package = {
         "kind": "update_package",
         "repo": "file:///tmp/p",
@@ -292,7 +405,10 @@ def appliances(**changed):
     }
     answers = group(
         **{
-            "vcd_cell.readiness": {cell: readiness(cell, package, appliance=True) for cell in CELLS},
+            "vcd_cell.readiness": {
+                cell: readiness(cell, package, appliance=True, backup=backup if cell == "c1" else None)
+                for cell in CELLS
+            },
             "vcd_cell.appliance_nodes": {cell: cluster_view(ROLES, NODES, cell) for cell in CELLS},
         }
     )
@@ -308,6 +424,10 @@ def test_appliances_are_judged_on_their_cluster_failover_mode_and_update_package
     report = checked(appliances(), plan, backup_completed=False)
     assert report["ready"] is True, report
     assert rows(report, "cluster")["c3"] == ("pass", "HEALTHY, primary c1; this appliance is CELL (c3-node)")
+    assert rows(report, "disk")["c1"] == (
+        "pass",
+        "100.0 GiB free at /var/vmware/vpostgres, 4.0 GiB needed (the database's size: a major upgrade copies it)",
+    )
     assert rows(report, "failover_mode")[None][0] == "pass"
     assert rows(report, "package")["c2"] == ("pass", f"the update package of {NEW}.24000000 at file:///tmp/p")
 
@@ -376,6 +496,58 @@ def test_the_precheck_fires_its_start_and_finish_and_asks_each_cell_once():
     assert not plan.record.saved
 
 
+def test_the_orchestrations_gate_refuses_on_an_unsafe_failure_and_reports_the_others():
+    # c2's clock is off (not a reason to refuse), c3 runs another version (one).
+    answers = group(
+        **{"vcd_cell.health": {"c2": {"up": True, "date": now_dated(-300)}}, "vcd_cell.version": {"c3": "10.4.0"}}
+    )
+    plan = upgrade_plan(cells=reached(answers), order=CELLS, version=NEW)
+    outcome = precheck.gate(options())(CELLS, plan)
+    assert outcome["c1"] is None and outcome["c2"] is None
+    assert outcome["c3"].startswith("versions: runs vCD 10.4.0 while the group runs 10.5.0 (fix: bring the cell")
+    assert {(r["check"], r["cell"], r["result"]) for r in plan.found.precheck["checks"]} == {
+        ("clock", "c2", "fail"),
+        ("versions", "c3", "fail"),
+    }
+    assert plan.found.precheck["ready"] is False
+    # What the preflight reads next, asked in the same job.
+    assert set(plan.found.answers) >= {fun for fun, _, _ in precheck.upgrade_steps.ASKED}
+    plan.cells.call_each.assert_called_once()
+
+
+def test_a_strict_gate_refuses_on_any_failure_and_a_group_row_refuses_every_cell():
+    answers = group(**{"vcd_cell.health": {"c2": {"up": True, "date": now_dated(-300)}}})
+    plan = upgrade_plan(cells=reached(answers), order=CELLS, version=NEW)
+    assert precheck.gate(options())(CELLS, plan) == dict.fromkeys(CELLS)
+    outcome = precheck.gate(options(strict=True))(CELLS, plan)
+    # 300 s read to whole seconds from a Date header: 299 to 301.
+    assert outcome["c1"] is None and re.match(r"clock: the cell's clock is (299|300|301) s behind", outcome["c2"])
+    answers = group(**{"vcd_cell.cells": dict.fromkeys(CELLS, [*LISTED, {"name": "c4", "version": OLD}])})
+    plan = upgrade_plan(cells=reached(answers), order=CELLS, version=NEW)
+    outcome = precheck.gate(options())(CELLS, plan)
+    assert all(why.startswith("cell_list: vCD lists cell(s) outside the plan: c4") for why in outcome.values())
+
+
+def test_the_preflight_reads_what_the_gate_asked():
+    answers = group()
+    plan = upgrade_plan(cells=reached(answers), order=CELLS, version=NEW)
+    assert precheck.gate(options())(CELLS, plan) == dict.fromkeys(CELLS)
+    assert precheck.upgrade_steps.preflight(CELLS, plan) == dict.fromkeys(CELLS)
+    plan.cells.call_each.assert_called_once()
+    assert plan.record.saved[-1]["names"] == {cell: cell for cell in CELLS}
+
+
+def test_a_cell_down_now_counts_as_serving_once_its_batch_is_done():
+    # c1, down (as a failed run may leave it), is the first batch: the rollout brings it back before c2's.
+    answers = group(**{"vcd_cell.health": {"c1": {"up": False, "date": None}}})
+    plan = rollout_plan(cells=reached(answers), order=CELLS, min_active=2, batches=[["c1"], ["c2"], ["c3"]])
+    assert rows(checked(answers, plan, kind="rollout"), "budget")[None][0] == "pass"
+    # Down in the last batch, it does not serve while c1 and c2 take their turns.
+    answers = group(**{"vcd_cell.health": {"c3": {"up": False, "date": None}}})
+    plan = rollout_plan(cells=reached(answers), order=CELLS, min_active=2, batches=[["c1"], ["c2"], ["c3"]])
+    assert rows(checked(answers, plan, kind="rollout"), "budget")[None][0] == "fail"
+
+
 def rollout(cells, batch=1, min_active=1, ssh=False):
     """Stands in for an orchestration's signature."""
 
@@ -396,4 +568,21 @@ def test_the_keys_are_the_orchestrations_the_command_line_over_the_pillar():
 @pytest.mark.parametrize("checksum", [0, "abc", "g" * 64])
 def test_a_checksum_that_is_not_a_sha256_is_refused_saying_how_to_quote_it(checksum):
     with pytest.raises(SaltInvocationError, match="64 hex digits, as text"):
-        precheck.options_of("upgrade", {"ssh": False}, checksum, 60)
+        precheck.options_of(
+            "upgrade", {"ssh": False, "checksum": checksum, "clock_tolerance": 60, "precheck": "report"}
+        )
+
+
+def test_appliances_read_the_newest_backup_on_the_share_as_the_primary_sees_it():
+    report = checked(appliances())
+    assert rows(report, "backup") == {
+        None: ("pass", "backup_completed: the operator made the database backup"),
+        "c1": ("pass", f"the newest of 2 backup(s), {BACKUPS}/backup-c1-2026-12-01.tgz, is 1 h old"),
+    }
+    result, detail = rows(checked(appliances(backup=shared_backup(3 * 86400))), "backup")["c1"]
+    assert result == "warn" and detail.endswith("is 3 days old (more than 24 h)")
+    none = appliances(backup=shared_backup(count=0))
+    assert rows(checked(none), "backup")["c1"] == ("warn", f"no database backup under {BACKUPS}")
+    # backup: appliance makes one in the window: an old one or none is no concern.
+    plan = upgrade_plan(cells=reached(none), order=CELLS, version=NEW, backup="appliance")
+    assert rows(checked(none, plan), "backup")["c1"][0] == "pass"

@@ -18,7 +18,7 @@ def group(**answers):
     found = {
         "vcd_cell.version": dict.fromkeys(CELLS, OLD),
         "vcd_cell.is_running": dict.fromkeys(CELLS, True),
-        "config.get": {cell: cell for cell in CELLS},
+        "vcd_cell.readiness": {cell: {"cell_name": cell} for cell in CELLS},
         "vcd_cell.cells": dict.fromkeys(CELLS, LISTED),
         "vcd_cell.appliance_nodes": {cell: cluster_view(ROLES, NODES, cell) for cell in CELLS},
     }

@@ -18,7 +18,7 @@ LISTED = [{"name": "c1", "version": "10.5.0"}, {"name": "c2", "version": "10.5.0
 GROUP = {
     "vcd_cell.version": {"c1": "10.5.0", "c2": "10.5.0"},
     "vcd_cell.is_running": {"c1": True, "c2": False},
-    "config.get": {"c1": "c1", "c2": "c2"},
+    "vcd_cell.readiness": {"c1": {"cell_name": "c1"}, "c2": {"cell_name": "c2"}},
     "vcd_cell.cells": {"c1": LISTED, "c2": "ERROR: no REST on a stopped cell"},
 }
 

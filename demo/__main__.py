@@ -18,8 +18,9 @@ primary, vamicli on the primary then the others, the database upgrade, the reboo
 failover Automatic again.
 
 ``python -m demo --precheck`` (``make demo-precheck``): the same server group checked days before its
-window by ``salt-run vcd_upgrade.precheck``, ready; then with three problems planted (a clock 5 minutes
-behind, a cell on another version, a cell of the group no plan names), checked again by it and by
+window by ``salt-run vcd_upgrade.precheck``, ready; then with three problems planted through the fake
+cells' control API (a clock 5 minutes behind, an installer gone, a cell mounting a share of its own),
+checked again by it and by
 ``vcd_rolling.precheck``: each report a table, check by check, with the fix; nothing touched.
 
 ``python -m demo --ssh`` (``make demo-ssh``): no salt-minion and no salt-master: a fake cell with three
@@ -35,6 +36,8 @@ import pathlib
 import sys
 import tempfile
 import time
+
+import requests
 
 from demo.lab import REPO, SaltLab
 from demo.ssh import SshLab
@@ -274,16 +277,22 @@ def precheck(lab, runner, **keys):
     return code
 
 
+def plant(url, knob, **change):
+    """A problem planted through the fake cell's control API, shown as the request that planted it."""
+    print(f"   PATCH {url}/sim/{knob} {json.dumps(change)}", flush=True)
+    requests.patch(f"{url}/sim/{knob}", json=change, timeout=10).raise_for_status()
+
+
 def precheck_demo(root):
     with contextlib.ExitStack() as stack:
         cells, group, lab = server_group(root, stack)
         names = list(cells)
         banner(f"Three cells share one database at vCD {group.schema_version}, each with the installer of {NEW}")
         clean = precheck(lab, "vcd_upgrade", cells=names, version=NEW, backup_completed=True)
-        banner("Three problems planted: cell2's clock 5 minutes behind, cell3 on vCD 10.4.0, a cell no plan names")
-        cells["cell2"].reconfigure(clock_offset=-300)
-        cells["cell3"].installed_version = "10.4.0"
-        group.join(Cell(CellConfig(cell_name="cell9", admin_password=PASSWORD)))
+        banner("Three problems planted: cell2's clock 5 minutes behind, cell3's installer gone, cell1 on its own share")
+        plant(lab.servers["cell2"].url, "config", clock_offset=-300)
+        plant(lab.servers["cell3"].url, "host", package="missing")
+        plant(lab.servers["cell1"].url, "host", share="own")
         planted = precheck(lab, "vcd_upgrade", cells=names, version=NEW, backup_completed=True)
         rolling = precheck(lab, "vcd_rolling", cells=names, min_active=2)
         banner("Nothing was touched: " + ", ".join(f"{n} {c.snapshot()['service']}" for n, c in cells.items()))

@@ -133,6 +133,53 @@ def change_config():
         raise ValueError(str(exc)) from None
 
 
+# -- the cell's host and certificate, as a precheck reads them -------------------------------------
+
+
+def _extension(name, missing):
+    found = current_app.extensions["vcd_sim"].get(name)
+    if found is None:
+        raise KeyError(missing)
+    return found
+
+
+def _host():
+    return _extension("host", "this cell has no host laid out: simulator.pillar.vcd_cell_pillar lays one out")
+
+
+@blueprint.get("/host")
+def host_state():
+    return jsonify(_host().facts())
+
+
+@blueprint.patch("/host")
+def change_host():
+    """``{"package", "disk", "share", "backups"}``: see :meth:`simulator.host.Host.change`."""
+    try:
+        return jsonify(_host().change(**_json_body()))
+    except TypeError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _certificate():
+    missing = "this cell serves no certificate of the simulator's authority (tls=Authority().serving())"
+    return _extension("certificate", missing)
+
+
+@blueprint.get("/certificate")
+def certificate_state():
+    return jsonify({"not_after": _certificate().not_after.isoformat()})
+
+
+@blueprint.patch("/certificate")
+def reissue_certificate():
+    """``{"days": N}``: the cell presents a new certificate expiring in N days (negative: expired)."""
+    body = _json_body()
+    if "days" not in body:
+        raise ValueError("days is required: the certificate's expiry, in days from now")
+    return jsonify({"not_after": _certificate().reissue(body["days"]).isoformat()})
+
+
 # -- the stub tools' back end ------------------------------------------------------------------
 
 

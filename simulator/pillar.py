@@ -6,8 +6,8 @@ variable, so each cell gets two small wrapper scripts that set it, and the pilla
 ``cmt_path`` and ``cell_script`` at them, just as a real cell's pillar points at the real tools.
 """
 
-import os
 import pathlib
+import urllib.parse
 
 from simulator import (
     BOOT_ID,
@@ -21,6 +21,7 @@ from simulator import (
     VMWARE_VCD_CELL,
 )
 from simulator.appliance_tools import MANIFEST
+from simulator.host import Host, mount_transfer_share, write_database
 
 TOOLS = (
     ("cmt_path", CELL_MANAGEMENT_TOOL),
@@ -45,8 +46,6 @@ def write_tool_wrappers(directory, url):
     return {key: _wrapper(directory / pathlib.Path(tool).name, url, tool) for key, tool in TOOLS}
 
 
-# An appliance's database, as its directory reads (sparse: it takes no disk).
-DATABASE_SIZE = 256 * 1024 * 1024
 APPLIANCE_TOOLS = (
     ("vamicli", VAMICLI),
     ("backup_command", CREATE_BACKUP),
@@ -77,49 +76,20 @@ def write_installer(directory, url, version):
     return _wrapper(path, url, INSTALLER, f"VCD_SIM_PACKAGE_VERSION={version} ")
 
 
-def inflate(path, size):
-    """
-    The file at ``path`` made to read as ``size`` bytes (sparse: it takes no disk): an installer or a
-    database bigger than the free space, for the precheck's disk check. Returns its path.
-    """
-    os.truncate(path, size)
-    return str(path)
-
-
-def write_database(directory, size=DATABASE_SIZE):
-    """An appliance's database directory (``vcd_cell:database_dir``) holding ``size`` bytes; its path."""
-    data = pathlib.Path(directory) / "current" / "pgdata"
-    data.mkdir(parents=True, exist_ok=True)
-    (data / "base.dat").touch()
-    inflate(data / "base.dat", size)
-    return str(directory)
-
-
-def mount_transfer_share(mount_point, export):
-    """
-    The cell's host mounts ``export`` (a directory standing for an NFS export: the group's, or one of the
-    cell's own) at ``mount_point``, here a symbolic link; ``None``: nothing mounted there. A mount point
-    the tests re-point so: a cell that sees another share than the group, or none. Returns its path.
-    """
-    mount_point = pathlib.Path(mount_point)
-    if mount_point.is_symlink():
-        mount_point.unlink()
-    if export is not None:
-        mount_point.symlink_to(pathlib.Path(export).resolve(), target_is_directory=True)
-    return str(mount_point)
-
-
 def vcd_cell_pillar(server, tools_dir, appliance=None, transfer_export=None, **settings):
     """
     The ``vcd_cell`` pillar of a minion whose cell is the fake cell ``server``: its tools, its REST API,
     its name and administrator, plus any other ``settings`` (``event_interval=1``, ...). With
     ``appliance`` (an :class:`~simulator.server.ApplianceServer`), the cell is that appliance: its
     management API, root password, vamicli, backup and reboot commands, and its database (a sparse
-    :data:`DATABASE_SIZE` bytes, :func:`write_database`). With ``transfer_export`` (the
-    group's share, a directory), the cell mounts it at ``transfer`` in ``tools_dir``, its
-    ``transfer_share``.
+    :data:`~simulator.host.DATABASE_SIZE` bytes). With ``transfer_export`` (the group's share, a
+    directory), the cell mounts it at ``transfer`` in ``tools_dir``, its ``transfer_share``.
+
+    The cell's host so laid out (:class:`~simulator.host.Host`) is handed to ``server``, whose control
+    API changes it (``PATCH /sim/host``).
     """
     config = server.cell.config
+    tools_dir = pathlib.Path(tools_dir)
     pillar = dict(
         write_tool_wrappers(tools_dir, server.url),
         api_url=server.url,
@@ -128,7 +98,6 @@ def vcd_cell_pillar(server, tools_dir, appliance=None, transfer_export=None, **s
         password=config.admin_password,
     )
     if appliance is not None:
-        tools_dir = pathlib.Path(tools_dir)
         pillar.update(
             {key: _wrapper(tools_dir / pathlib.Path(tool).name, server.url, tool) for key, tool in APPLIANCE_TOOLS},
             appliance_api_url=appliance.url,
@@ -136,6 +105,21 @@ def vcd_cell_pillar(server, tools_dir, appliance=None, transfer_export=None, **s
             database_dir=write_database(tools_dir / "vpostgres"),
         )
     if transfer_export is not None:
-        pillar["transfer_share"] = mount_transfer_share(pathlib.Path(tools_dir) / "transfer", transfer_export)
+        pillar["transfer_share"] = mount_transfer_share(tools_dir / "transfer", transfer_export)
     pillar.update(settings)
+    server.attach_host(_host_of(tools_dir, pillar, transfer_export))
     return {"vcd_cell": pillar}
+
+
+def _host_of(tools_dir, pillar, transfer_export):
+    """The :class:`~simulator.host.Host` the ``vcd_cell`` settings ``pillar`` describe."""
+    repo = urllib.parse.urlparse(pillar.get("update_repo") or "")
+    return Host(
+        tools_dir,
+        installer=pillar.get("installer"),
+        update_repo=repo.path if repo.scheme == "file" else None,
+        database_dir=pillar.get("database_dir"),
+        share=pillar.get("transfer_share") if transfer_export is not None else None,
+        group_export=transfer_export,
+        unpack_dir=pillar.get("unpack_dir", "/tmp"),
+    )

@@ -86,11 +86,25 @@ class CellServer(LoopbackServer):
     def __init__(self, cell=None, port=0, tls=False):
         self.cell = cell or Cell()
         super().__init__(create_app(self.cell), port, tls)
+        # A certificate of the simulator's authority (simulator.tls.Serving) the control API reissues.
+        self.app.extensions["vcd_sim"]["certificate"] = tls if hasattr(tls, "reissue") else None
+        self.host = None
+
+    def attach_host(self, host):
+        """The cell's host (a :class:`simulator.host.Host`), which ``/sim/host`` reads and changes."""
+        self.app.extensions["vcd_sim"]["host"] = host
+        self.host = host
+        return host
 
     def replace_cell(self, cell):
-        """Serve ``cell`` from now on, on the same URL: a fresh cell per test without a new server."""
+        """
+        Serve ``cell`` from now on, on the same URL: a fresh cell per test without a new server, on a
+        host as ready as when it was laid out.
+        """
         self.app.extensions["vcd_sim"]["cell"] = cell
         self.cell = cell
+        if self.host is not None:
+            self.host.reset()
         return cell
 
 

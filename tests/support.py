@@ -120,6 +120,16 @@ def end_running_jobs(url):
             assert ended.status_code == 200, ended.text
 
 
+def change_host(url, **knobs):
+    """
+    Change the host of the fake cell at ``url`` through its control API (``PATCH /sim/host``: package,
+    disk, share, backups), as a precheck's test plants a problem; returns what the host is now.
+    """
+    changed = requests.patch(f"{url}/sim/host", json=knobs, timeout=10)
+    assert changed.status_code == 200, changed.text
+    return changed.json()
+
+
 def descendants(pid):
     """The pids of every process descending from ``pid``, as ``/proc`` shows them now."""
     parents = {}

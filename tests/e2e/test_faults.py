@@ -8,6 +8,7 @@ import time
 
 import psutil
 import pytest
+import requests
 
 from simulator.server import CellServer
 from simulator.tls import Authority
@@ -155,8 +156,14 @@ def test_a_cells_certificate_is_read_from_its_https_address_and_trusted_with_the
             result = apply_state("tests.e2e.sls.readiness", pillar=pillar)
             assert result["result"] is True, result
             read[verify is True] = result["changes"]["return"]["certificate"]
+        # Renewed late, through the cell's control API: the next handshake presents the new certificate.
+        ca_file = authority.ca_file(tmp_path)
+        requests.patch(f"{tls.url}/sim/certificate", json={"days": 2}, verify=ca_file, timeout=10).raise_for_status()
+        pillar = {"vcd_cell": {"api_url": tls.url, "api_verify": ca_file}}
+        renewed = apply_state("tests.e2e.sls.readiness", pillar=pillar)["changes"]["return"]["certificate"]
     finally:
         tls.stop()
+    assert 1.9 * 86400 < renewed["expires_at"] - time.time() <= 2 * 86400 and renewed["verified"] is True
     trusted, system = read[False], read[True]
     assert (trusted["url"], trusted["verified"], trusted["problem"]) == (tls.url, True, None)
     assert 11.9 * 86400 < trusted["expires_at"] - time.time() <= 12 * 86400

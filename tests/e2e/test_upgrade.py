@@ -3,18 +3,22 @@
 group (one database) with jobs running, proven on the cells' and the database's timelines.
 """
 
+import contextlib
+import datetime
 import hashlib
-import os
+import json
 import pathlib
 import re
 import subprocess
 import time
 
 import pytest
+import requests
 
 from simulator.group import ServerGroup
 from simulator.model import Cell, CellConfig
-from simulator.pillar import inflate, mount_transfer_share
+from simulator.server import CellServer
+from simulator.tls import Authority
 from tests.e2e.conftest import (
     ADMIN_PASSWORD,
     STATE_TIMEOUT,
@@ -23,7 +27,7 @@ from tests.e2e.conftest import (
     kill_midway_and_restart_master,
     run_orchestration,
 )
-from tests.support import assert_every_shutdown_follows_a_drained_reading, wait_for
+from tests.support import assert_every_shutdown_follows_a_drained_reading, change_host, wait_for
 
 CELLS = ("up-1", "up-2", "up-3")
 OLD, NEW = "10.5.0", "10.6.0"
@@ -289,8 +293,9 @@ def test_a_precheck_of_a_ready_group_passes_every_check_touching_nothing(server_
 
 
 def test_a_precheck_names_every_problem_with_its_fix_and_exits_non_zero(
-    server_group, salt_run_cli, salt_master, salt_cli, tmp_path
+    group, server_group, salt_run_cli, salt_master, salt_cli
 ):
+    servers = group.servers
     group = server_group(jobs=(30.0,), extra_cells=("forgotten-cell",))
     up_1, up_2, up_3 = group.cells[:3]
     up_2.reconfigure(clock_offset=-300)
@@ -301,19 +306,13 @@ def test_a_precheck_names_every_problem_with_its_fix_and_exits_non_zero(
     installer = salt_cli.run("config.get", "vcd_cell:installer", minion_tgt="up-1").data
     actual = hashlib.sha256(pathlib.Path(installer).read_bytes()).hexdigest()
     # up-3's host mounts a share of its own, not the group's.
-    mount = salt_cli.run("config.get", "vcd_cell:transfer_share", minion_tgt="up-3").data
-    export, own = os.readlink(mount), tmp_path / "up-3-own-share"
-    own.mkdir()
-    mount_transfer_share(mount, own)
-    try:
-        ret = precheck(
-            salt_run_cli,
-            f"checksum={'ab' * 32}",
-            backup_completed=False,
-            cell_pillar={"vcd_cell": {"drain": {"timeout": 1}}},
-        )
-    finally:
-        mount_transfer_share(mount, export)
+    own = change_host(servers["up-3"].url, share="own")["mounted"]
+    ret = precheck(
+        salt_run_cli,
+        f"checksum={'ab' * 32}",
+        backup_completed=False,
+        cell_pillar={"vcd_cell": {"drain": {"timeout": 1}}},
+    )
     report = ret.data
     assert ret.returncode != 0 and report["ready"] is False, report
     assert rows(report, "cell_list")[None][:2] == (
@@ -335,7 +334,7 @@ def test_a_precheck_names_every_problem_with_its_fix_and_exits_non_zero(
     assert (
         result == "fail"
         and detail.startswith("the cells see different shares: up-1, up-2: ")
-        and detail.endswith(f":{own.resolve()}")
+        and detail.endswith(f":{own}")
     ), detail
     assert "mount the same NFS export" in fix
     result, detail, fix = rows(report, "tasks")["up-1"]
@@ -343,18 +342,62 @@ def test_a_precheck_names_every_problem_with_its_fix_and_exits_non_zero(
     assert "raise vcd_cell:drain:timeout" in fix
     assert all(r["fix"] for r in report["checks"] if r["result"] != "pass"), report
     assert "The window would be refused on: cell_list, package, versions." in report["comment"], report["comment"]
-    # An installer larger than /tmp can unpack (a sparse file: it takes no disk), read without a checksum.
-    installer = salt_cli.run("config.get", "vcd_cell:installer", minion_tgt="up-2").data
-    size = pathlib.Path(installer).stat().st_size
-    try:
-        inflate(installer, 2**43)  # 8 TiB: ext4 holds files up to 16 TiB
-        report = precheck(salt_run_cli, backup_completed=True).data
-    finally:
-        inflate(installer, size)
+    # up-2's installer larger than /tmp can unpack (a sparse file: it takes no disk), read without a
+    # checksum; up-1's deleted; up-3's back on the group's share.
+    change_host(servers["up-2"].url, disk="short")
+    change_host(servers["up-1"].url, package="missing")
+    change_host(servers["up-3"].url, share="group")
+    report = precheck(salt_run_cli, backup_completed=True).data
     result, detail, fix = rows(report, "disk")["up-2"]
-    assert result == "fail" and detail.endswith(" 16.0 TiB needed (twice the installer's size, to unpack it)")
-    assert fix.startswith("free space at ") and rows(report, "disk")["up-1"][0] == "pass"
+    unpack = r"[\d.]+ \w+ free at /tmp, [\d.]+ \w+ needed \(twice the installer's size, to unpack it\)"
+    assert result == "fail" and re.fullmatch(unpack, detail), detail
+    assert fix.startswith("free space at ") and rows(report, "disk")["up-3"][0] == "pass"
+    assert rows(report, "package")["up-1"][:2] == ("fail", f"no installer at {installer}")
+    assert rows(report, "transfer_share")[None][0] != "fail"
     assert_nothing_touched(group, salt_master)
+
+
+@contextlib.contextmanager
+def own_pillar_changed(pillar_dir, salt_cli, minion_id, **settings):
+    """The ``vcd_cell`` pillar of ``minion_id`` with ``settings`` over it while the block runs."""
+    path = pillar_dir / f"{minion_id}.sls"
+    kept = path.read_text()
+    changed = json.loads(kept)
+    changed["vcd_cell"].update(settings)
+    try:
+        path.write_text(json.dumps(changed))
+        assert salt_cli.run("saltutil.refresh_pillar", "wait=True", minion_tgt=minion_id).returncode == 0
+        yield
+    finally:
+        path.write_text(kept)
+        assert salt_cli.run("saltutil.refresh_pillar", "wait=True", minion_tgt=minion_id).returncode == 0
+
+
+def test_a_certificate_expiring_in_the_window_fails_and_soon_after_it_warns(
+    group, server_group, salt_run_cli, salt_master, salt_cli, pillar_dir, tmp_path
+):
+    cells = server_group(jobs=())
+    authority = Authority()
+    ends = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=3)
+    # up-1's API over HTTPS, trusted with the throw-away CA's file; its certificate reissued by the test.
+    with CellServer(cells.cells[0], tls=authority.serving(days=400)) as tls:
+        ca_file = authority.ca_file(tmp_path)
+
+        def certificate_after_reissue(days):
+            reissued = requests.patch(f"{tls.url}/sim/certificate", json={"days": days}, verify=ca_file, timeout=10)
+            assert reissued.status_code == 200, reissued.text
+            report = precheck(salt_run_cli, window_end=ends.isoformat()).data
+            return rows(report, "certificate")["up-1"]
+
+        with own_pillar_changed(pillar_dir, salt_cli, "up-1", api_url=tls.url, api_verify=ca_file):
+            result, detail, _ = certificate_after_reissue(400)
+            assert result == "pass" and detail.endswith("days after the window ends; trusted"), detail
+            result, detail, fix = certificate_after_reissue(10)
+            assert result == "warn" and detail.endswith(", 7 day(s) after the window ends"), detail
+            result, detail, fix = certificate_after_reissue(2)
+            assert result == "fail" and f"before the window ends ({ends:%Y-%m-%d %H:%M} UTC)" in detail, detail
+            assert fix.startswith("renew the cell's certificate before the window")
+    assert_nothing_touched(cells, salt_master)
 
 
 def test_a_dry_run_of_the_orchestration_shows_the_precheck_touching_nothing(server_group, salt_run_cli, salt_master):

@@ -5,7 +5,6 @@ with jobs running, proven on the cells', the cluster's and the database's timeli
 """
 
 import json
-import os
 import pathlib
 import time
 
@@ -15,7 +14,7 @@ from simulator.pillar import write_update_package
 from tests.conftest import APPLIANCE_ROOT_PASSWORD
 from tests.e2e.conftest import BackgroundRun, absolute, events_of, run_orchestration
 from tests.e2e.test_secrets import files_holding
-from tests.support import CommandLineSampler, assert_every_shutdown_follows_a_drained_reading, wait_for
+from tests.support import CommandLineSampler, assert_every_shutdown_follows_a_drained_reading, change_host, wait_for
 
 ROLES = {"vcd1": "primary", "vcd2": "standby", "vcd3": "cell"}
 CELLS = tuple(ROLES)
@@ -255,7 +254,7 @@ def test_a_failed_drain_restores_service_and_failover_automatic(appliance_group_
 
 
 def test_a_precheck_reads_the_cluster_and_the_update_package_touching_nothing(
-    appliance_group_of, salt_run_cli, salt_cli
+    appliances, appliance_group_of, salt_run_cli
 ):
     group = appliance_group_of(jobs=(30.0,))
     ret = salt_run_cli.run("vcd_upgrade.precheck", pillar=plan(backup="appliance", backup_completed=False))
@@ -274,17 +273,27 @@ def test_a_precheck_reads_the_cluster_and_the_update_package_touching_nothing(
     assert results[("disk", "vcd1")][1].endswith("256.0 MiB needed (the database's size: a major upgrade copies it)")
 
     # A backup on the group's share three days old, as the primary reads it: with backup: confirmed, a warning.
-    share = pathlib.Path(salt_cli.run("config.get", "vcd_cell:transfer_share", minion_tgt="vcd1").data)
-    old = share / "backups" / "backup-vcd1-2026-12-01.tgz"
-    old.parent.mkdir(exist_ok=True)
-    old.write_bytes(b"")
-    os.utime(old, (time.time() - 3 * 86400,) * 2)
-    try:
-        report = salt_run_cli.run("vcd_upgrade.precheck", pillar=plan()).data
-    finally:
-        old.unlink()
-    result, detail = {r["cell"]: (r["result"], r["detail"]) for r in report["checks"] if r["check"] == "backup"}["vcd1"]
-    assert result == "warn" and detail == f"the newest of 1 backup(s), {old}, is 3 days old (more than 24 h)"
+    # vcd3's database outgrows its partition (sparse: it takes no disk): a failure, not a refusal.
+    host = change_host(appliances.servers["vcd1"].cell.url, backups=[3 * 86400])
+    change_host(appliances.servers["vcd3"].cell.url, disk="short")
+    ret = salt_run_cli.run("vcd_upgrade.precheck", pillar=plan())
+    report = ret.data
+    results = {(r["check"], r["cell"]): (r["result"], r["detail"]) for r in report["checks"]}
+    old = pathlib.Path(host["mount_point"], "backups", "vcd-backup-0.tgz")
+    assert results[("backup", "vcd1")] == ("warn", f"the newest of 1 backup(s), {old}, is 3 days old (more than 24 h)")
+    result, detail = results[("disk", "vcd3")]
+    assert result == "fail" and "needed (the database's size: a major upgrade copies it)" in detail, detail
+    assert ret.returncode != 0 and "The window would be refused on" not in report["comment"], report["comment"]
+
+    # The extracted update package gone from where the plan says: the window would be refused.
+    change_host(appliances.servers["vcd3"].cell.url, disk="ample")
+    change_host(appliances.servers["vcd2"].cell.url, package="missing", backups=[])
+    report = salt_run_cli.run("vcd_upgrade.precheck", pillar=plan()).data
+    packages = {r["cell"]: (r["result"], r["detail"]) for r in report["checks"] if r["check"] == "package"}
+    result, detail = packages["vcd2"]
+    assert result == "fail" and "no update package there" in detail, detail
+    assert "The window would be refused on: package." in report["comment"], report["comment"]
+    change_host(appliances.servers["vcd2"].cell.url, package="present")
 
     # The standby's node unhealthy: the cluster is DEGRADED, as each appliance reports it.
     group.appliances[1].reconfigure(unhealthy=True)

@@ -4,6 +4,7 @@ import datetime
 import socket
 
 import pytest
+import requests
 
 import _vcd_cell_certificate as certificates
 from simulator.server import CellServer
@@ -86,3 +87,20 @@ def test_the_expiry_is_read_from_der_as_either_time_x509_allows():
     assert certificates.not_after(certificate(element(0x18, b"20610101000000Z"))) == datetime.datetime(
         2061, 1, 1, tzinfo=utc
     )
+
+
+def test_the_control_api_reissues_the_certificate_a_cell_serves(authority, tmp_path):
+    ca_file = authority.ca_file(tmp_path)
+    with CellServer(tls=authority.serving(days=400)) as server:
+        assert 399.9 < days_left(certificates.served(server.url, ca_file)) <= 400
+        # Renewed late: the handshakes after the reissue present a certificate expiring in 3 days.
+        answer = requests.patch(f"{server.url}/sim/certificate", json={"days": 3}, verify=ca_file, timeout=10)
+        assert answer.status_code == 200, answer.text
+        facts = certificates.served(server.url, ca_file)
+        assert 2.9 < days_left(facts) <= 3 and facts["verified"] is True
+        assert answer.json()["not_after"] == facts["expires"]
+        refused = requests.patch(f"{server.url}/sim/certificate", json={"days": "soon"}, verify=ca_file, timeout=10)
+        assert (refused.status_code, refused.json()) == (400, {"error": "days must be a number of days, not 'soon'"})
+    with CellServer() as plain:
+        missing = requests.get(f"{plain.url}/sim/certificate", timeout=10)
+        assert missing.status_code == 404 and "serves no certificate of the simulator's authority" in missing.text

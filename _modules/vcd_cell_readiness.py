@@ -43,8 +43,8 @@ def readiness(checksum=False):
     What this cell holds for a window, read touching nothing:
 
     - ``cell_name``: the cell's name in vCD, and ``appliance``: whether it is a vCD appliance;
-    - ``extension``: the version of this extension and a digest of its machinery (the master's precheck
-      compares them with its own);
+    - ``extension``: the version of this extension, a digest of its machinery (the master's precheck
+      compares them with its own) and the directory it was loaded from;
     - ``package``: on a Linux cell the installer ``vcd_cell:installer`` (``present``, ``executable``, the
       ``version`` its name carries and, with ``checksum=True``, its ``sha256``, which takes a few seconds
       for a 2 GB installer); on an appliance the update package at ``vcd_cell:update_repo`` (``present``,

@@ -172,8 +172,8 @@ def cluster(body, node=None):
     """
     ``GET /api/1.0.0/nodes`` as plain data: ``failover`` (MANUAL, AUTOMATIC, INDETERMINATE), ``health``
     (HEALTHY, DEGRADED...), ``warnings``, ``nodes`` (each ``name``, ``role`` PRIMARY or STANDBY,
-    ``health``, ``status``, ``upstream``), ``primaries`` and, for ``node``, its ``role`` (``CELL`` when
-    the cluster does not hold it: a cell-type appliance).
+    ``health``, ``status``, ``upstream``, its own ``failover`` mode where it says one), ``primaries``
+    and, for ``node``, its ``role`` (``CELL`` when the cluster does not hold it: a cell-type appliance).
     """
     if not isinstance(body, dict) or not isinstance(body.get("localClusterState", []), list):
         raise errors.ApplianceError(f"The appliance API answered the cluster with something unexpected: {body!r}")
@@ -184,6 +184,7 @@ def cluster(body, node=None):
             "health": str(entry.get("nodeHealth") or "").upper() or None,
             "status": str(entry.get("status") or "").lower() or None,
             "upstream": entry.get("upstream") or None,
+            "failover": _node_failover(entry.get("failover")),
         }
         for entry in body.get("localClusterState") or []
         if isinstance(entry, dict)
@@ -198,6 +199,12 @@ def cluster(body, node=None):
         "node": node,
         "role": roles.get(node) or CELL_ROLE,
     }
+
+
+def _node_failover(failover):
+    """A node's own failover mode (its ``failover`` ``{"mode", "repmgrd"}``), upper case; None if unsaid."""
+    mode = failover.get("mode") if isinstance(failover, dict) else None
+    return str(mode).upper() if mode else None
 
 
 def refuse_unsafe(view, doing, needs_primary=False):

@@ -17,8 +17,9 @@ PREFIX = "_vcd_"
 
 def identity(directory=None):
     """
-    ``{"version": VERSION, "digest": the first 16 hex digits of the SHA-256 of the machinery}``: the
-    ``_vcd_*.py`` files of ``directory`` (default this file's), by name and content, in name order.
+    ``{"version": VERSION, "digest": the first 16 hex digits of the SHA-256 of the machinery,
+    "directory": where it is}``: the ``_vcd_*.py`` files of ``directory`` (default this file's: the copy
+    this process loaded), by name and content, in name order.
     """
     directory = directory or os.path.dirname(os.path.abspath(__file__))
     digest = hashlib.sha256()
@@ -27,4 +28,4 @@ def identity(directory=None):
             digest.update(name.encode() + b"\0")
             with open(os.path.join(directory, name), "rb") as source:
                 digest.update(source.read() + b"\0")
-    return {"version": VERSION, "digest": digest.hexdigest()[:16]}
+    return {"version": VERSION, "digest": digest.hexdigest()[:16], "directory": directory}

@@ -179,8 +179,9 @@ def extension_check(plan, options, found):
             rows.append(row("extension", cell, FAIL, detail, sync))
         elif theirs.get("digest") != master["digest"]:
             detail = (
-                f"version {master['version']} on both, but the cell's machinery differs from the master's "
-                f"(digest {theirs.get('digest')}, the master's {master['digest']}): a sync not done since a change"
+                f"version {master['version']} on both, but the cell's machinery ({theirs.get('directory')}) differs "
+                f"from the master's (digest {theirs.get('digest')}, the master's {master['digest']}): a sync not "
+                "done since a change"
             )
             rows.append(row("extension", cell, WARN, detail, sync))
         else:
@@ -626,8 +627,19 @@ def failover_mode(plan, options, found):
         )
         return [row("failover_mode", None, PASS, detail)]
     detail = "the nodes report " + ", ".join(f"{cell}: {mode}" for cell, mode in modes.items())
+    own = _nodes_own_modes(_views(found).values())
+    if own:
+        detail += "; each node's own: " + ", ".join(f"{node}: {mode}" for node, mode in own.items())
     fix = "set one mode on the primary (vcd_cell.failover_mode automatic) and wait for every node to report it"
     return [row("failover_mode", None, FAIL, detail, fix)]
+
+
+def _nodes_own_modes(views):
+    """Each database node's own failover mode, as the first appliance that lists the nodes says them."""
+    for view in views:
+        if view and any(node.get("failover") for node in view["nodes"]):
+            return {node["name"]: node.get("failover") or "unknown" for node in view["nodes"]}
+    return {}
 
 
 def vcenters(plan, options, found):

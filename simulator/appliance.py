@@ -20,7 +20,7 @@ import math
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from simulator.group import ServerGroup
 from simulator.model import Cell, CellConfig, CellError
@@ -53,10 +53,16 @@ class ApplianceConfig:
     # Faults: the node reports itself unhealthy; vamicli fails on it.
     unhealthy: bool = False
     vamicli_fault: bool = False
+    # The failover mode this node's repmgr runs in when it is not the cluster's (AUTOMATIC or MANUAL, say
+    # after a hand edit of its repmgr configuration): the nodes then disagree, and the nodes API answers
+    # INDETERMINATE. Setting the cluster's mode through the API sets it on every node again.
+    failover_drift: str | None = None
 
     def __post_init__(self):
         if self.role not in ROLES:
             raise ValueError(f"role must be one of {', '.join(ROLES)}, not {self.role!r}")
+        if self.failover_drift not in (None, AUTOMATIC, MANUAL):
+            raise ValueError(f"failover_drift must be {AUTOMATIC}, {MANUAL} or null, not {self.failover_drift!r}")
         if self.reboot_seconds < 0:
             raise ValueError("reboot_seconds must not be negative")
 
@@ -234,14 +240,19 @@ class ApplianceGroup(ServerGroup):
         healthy = appliance.db_up and not appliance.config.unhealthy
         if appliance.db_role == "STANDBY":
             healthy = healthy and upstream is not None
+        mode = self._failover_of(appliance)
         return {
             "name": appliance.name,
             "nodeRole": appliance.db_role,
             "nodeHealth": "HEALTHY" if healthy else "UNHEALTHY",
             "status": status,
-            "failover": {"mode": self.failover, "repmgrd": "running" if self.failover == AUTOMATIC else "dead"},
+            "failover": {"mode": mode, "repmgrd": "running" if mode == AUTOMATIC else "dead"},
             "upstream": upstream,
         }
+
+    def _failover_of(self, appliance):
+        """The failover mode ``appliance``'s node runs in: the cluster's, unless it drifted."""
+        return appliance.config.failover_drift or self.failover
 
     def cluster(self):
         """``GET /api/1.0.0/nodes``: the cluster as every node sees it."""
@@ -258,8 +269,10 @@ class ApplianceGroup(ServerGroup):
             else:
                 health = "DEGRADED"
                 warnings += [f"Node {s['name']} is {s['status']}" for s in states if s["nodeHealth"] != "HEALTHY"]
+            modes = {state["failover"]["mode"] for state in states} or {self.failover}
             return {
-                "localClusterFailover": self.failover,
+                # The appliance UI and API say INDETERMINATE when the nodes' modes differ.
+                "localClusterFailover": modes.pop() if len(modes) == 1 else "INDETERMINATE",
                 "localClusterHealth": health,
                 "localClusterState": states,
                 "warnings": warnings,
@@ -275,7 +288,7 @@ class ApplianceGroup(ServerGroup):
             if database:
                 services += [
                     ("vpostgres", "running" if appliance.db_up else "dead"),
-                    ("repmgrd", "running" if self.failover == AUTOMATIC and appliance.db_up else "dead"),
+                    ("repmgrd", "running" if self._failover_of(appliance) == AUTOMATIC and appliance.db_up else "dead"),
                 ]
             return [{"serviceName": name, "status": status} for name, status in services]
 
@@ -311,6 +324,8 @@ class ApplianceGroup(ServerGroup):
             if self._serving_primary() is None:
                 raise CellError("No primary database node is running: the failover mode cannot be changed")
             before, self.failover = self.failover, mode
+            for node in self._database_nodes():
+                node.config = replace(node.config, failover_drift=None)
             if mode == AUTOMATIC and before != AUTOMATIC:
                 self.automatic_since = now
             self.timeline.add(now, "failover_mode", mode=mode, previous=before, by=appliance.name)

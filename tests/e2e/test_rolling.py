@@ -331,9 +331,16 @@ def test_a_precheck_says_whether_min_active_holds_with_the_cells_serving_now(fre
     ]
 
     cells["cell-c"].shutdown()
+    # A cell of the group no plan names: the rollout leaves it alone, a warning.
+    cells["cell-a"].group.join(Cell(CellConfig(cell_name="cell-x")))
     ret = salt_run_cli.run(*asked)
     report = ret.data
     assert ret.returncode != 0 and report["ready"] is False, report
+    (listed,) = [r for r in report["checks"] if r["check"] == "cell_list"]
+    assert (listed["result"], listed["detail"]) == (
+        "warn",
+        "vCD lists cell(s) outside the plan: cell-x; the rollout leaves them alone",
+    ), listed
     (budget,) = [r for r in report["checks"] if r["check"] == "budget"]
     assert budget["result"] == "fail" and budget["detail"] == (
         "2 of 3 cells serve now (cell-a, cell-b): with cell-a down only 1 would, min_active is 2"

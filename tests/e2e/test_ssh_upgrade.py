@@ -8,6 +8,9 @@ test shows there (a strict xfail) with one drain; a whole upgrade failing the sa
 nothing more, for about a minute of the Salt 3006 run.
 """
 
+import json
+import socket
+
 import pytest
 
 from simulator.group import ServerGroup
@@ -19,7 +22,14 @@ OLD, NEW = "10.5.0", "10.6.0"
 pytestmark = pytest.mark.timeout(900)
 
 
-def test_an_upgrade_over_ssh_with_no_salt_master_running(ssh_group, master_without_daemon):
+def closed_port():
+    """A port on 127.0.0.1 nothing listens on: bound, then let go."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_an_upgrade_over_ssh_with_no_salt_master_running(ssh_group, master_without_daemon, ssh_files):
     cells = ssh_group(UPGRADING, jobs=(1.0, 1.5), installer=NEW, installed_version=OLD)
     group = ServerGroup(list(cells.values()))
     plan = {"cells": list(UPGRADING), "version": NEW, "backup_completed": True, "ssh": True, "upgrade_id": "ssh"}
@@ -30,6 +40,19 @@ def test_an_upgrade_over_ssh_with_no_salt_master_running(ssh_group, master_witho
     reachable = {r["cell"]: r["detail"] for r in checked.data["checks"] if r["check"] == "reachable"}
     assert reachable == dict.fromkeys(UPGRADING, "answers through salt-ssh"), checked.data
     assert not any(events_of(cell, "quiesce", "shutdown") for cell in cells.values())
+    # A roster target whose host does not answer: that cell fails reachable, and the window would be refused.
+    roster_file = ssh_files / "roster"
+    roster = json.loads(roster_file.read_text())
+    roster_file.write_text(json.dumps(dict(roster, **{"ssh-down": dict(roster[UPGRADING[0]], port=closed_port())})))
+    try:
+        down = salt_run.run("vcd_upgrade.precheck", pillar={"vcd_upgrade": dict(plan, cells=["ssh-down"])})
+    finally:
+        roster_file.write_text(json.dumps(roster))
+    assert down.returncode != 0 and down.data["ready"] is False, down
+    (unreachable,) = [r for r in down.data["checks"] if r["check"] == "reachable"]
+    assert unreachable["result"] == "fail" and "salt-ssh could not reach it" in unreachable["detail"], unreachable
+    assert "salt-ssh ssh-down test.ping" in unreachable["fix"].replace("<cell>", "ssh-down"), unreachable
+    assert "The window would be refused on: reachable." in down.data["comment"], down.data["comment"]
     success, report = run_orchestration(salt_run, "orch.vcd_upgrade", {"vcd_upgrade": plan})
     assert success is True, report
     assert report["steps_done"] == ["preflight", "quiesce", "drain", "install", "database", "start", "verify"]

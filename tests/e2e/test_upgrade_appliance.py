@@ -295,14 +295,20 @@ def test_a_precheck_reads_the_cluster_and_the_update_package_touching_nothing(
     assert "The window would be refused on: package." in report["comment"], report["comment"]
     change_host(appliances.servers["vcd2"].cell.url, package="present")
 
-    # The standby's node unhealthy: the cluster is DEGRADED, as each appliance reports it.
-    group.appliances[1].reconfigure(unhealthy=True)
+    # The standby's node unhealthy: the cluster is DEGRADED, as each appliance reports it; and its repmgr
+    # in another failover mode than the primary's: the nodes disagree, INDETERMINATE.
+    group.appliances[1].reconfigure(unhealthy=True, failover_drift="MANUAL")
     ret = salt_run_cli.run("vcd_upgrade.precheck", pillar=plan())
     report = ret.data
     assert ret.returncode != 0 and report["ready"] is False, report
     cluster = {r["cell"]: r for r in report["checks"] if r["check"] == "cluster"}
     assert set(cluster) == set(CELLS) and all(r["result"] == "fail" for r in cluster.values()), cluster
     assert "the cluster is DEGRADED, not HEALTHY" in cluster["vcd1"]["detail"], cluster
-    assert "The window would be refused on: cluster." in report["comment"], report["comment"]
+    (failover,) = [r for r in report["checks"] if r["check"] == "failover_mode"]
+    assert failover["result"] == "fail" and failover["detail"] == (
+        "the nodes report vcd1: INDETERMINATE, vcd2: INDETERMINATE, vcd3: INDETERMINATE; "
+        "each node's own: vcd1: AUTOMATIC, vcd2: MANUAL"
+    ), failover
+    assert "The window would be refused on: cluster, failover_mode." in report["comment"], report["comment"]
     assert not cluster_events(group, "failover_mode", "switchover", "appliance_install", "backup", "reboot")
     assert not any(events_of(cell, "quiesce", "shutdown", "maintenance_message_on") for cell in group.cells)

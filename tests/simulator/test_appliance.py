@@ -234,3 +234,21 @@ def test_a_switchover_needs_a_healthy_cluster_swaps_the_roles_and_fails_the_task
     cluster = group.cluster()
     assert cluster["localClusterHealth"] == "HEALTHY" and roles(group) == {"vcd1": "STANDBY", "vcd2": "PRIMARY"}
     assert cluster["localClusterState"][0]["upstream"] == "vcd2" and not events(group, "unplanned_failover")
+
+
+def test_a_node_whose_failover_mode_drifted_makes_the_cluster_indeterminate_until_it_is_set_again():
+    group = make_group()
+    primary, standby, _ = group.appliances
+    standby.reconfigure(failover_drift=MANUAL)
+    cluster = group.cluster()
+    assert cluster["localClusterFailover"] == "INDETERMINATE"
+    assert {s["name"]: s["failover"]["mode"] for s in cluster["localClusterState"]} == {
+        "vcd1": AUTOMATIC,
+        "vcd2": MANUAL,
+    }
+    assert {s["serviceName"]: s["status"] for s in group.services(standby)}["repmgrd"] == "dead"
+    # The mode set through the primary's API is set on every node again.
+    group.set_failover(primary, "automatic")
+    assert group.cluster()["localClusterFailover"] == AUTOMATIC and standby.config.failover_drift is None
+    with pytest.raises(ValueError, match="failover_drift must be AUTOMATIC, MANUAL or null, not 'SOMETIMES'"):
+        standby.reconfigure(failover_drift="SOMETIMES")

@@ -109,6 +109,21 @@ def test_the_cluster_body_is_read_by_meaning_whatever_its_casing(body):
     assert appliance_api.cluster(body, "c")["role"] == "CELL"
 
 
+def test_each_nodes_own_failover_mode_is_read_where_it_says_one():
+    body = {
+        "localClusterFailover": "INDETERMINATE",
+        "localClusterState": [
+            {"name": "a", "nodeRole": "PRIMARY", "failover": {"mode": "automatic", "repmgrd": "running"}},
+            {"name": "b", "nodeRole": "STANDBY", "failover": {"mode": "MANUAL", "repmgrd": "dead"}},
+            {"name": "c", "nodeRole": "STANDBY", "failover": "unexpected"},
+            {"name": "d", "nodeRole": "STANDBY"},
+        ],
+    }
+    cluster = appliance_api.cluster(body, "a")
+    assert cluster["failover"] == "INDETERMINATE"
+    assert [n["failover"] for n in cluster["nodes"]] == ["AUTOMATIC", "MANUAL", None, None]
+
+
 def test_a_cluster_body_that_is_not_one_is_an_error_quoting_it():
     with pytest.raises(errors.ApplianceError, match="unexpected"):
         appliance_api.cluster({"localClusterState": "nope"})

@@ -23,3 +23,4 @@ def test_the_digest_is_of_the_machinery_alone_and_changes_with_it(tmp_path):
     (tmp_path / "_vcd_a.py").write_text("A = 2\n")
     assert extension.identity(str(tmp_path))["digest"] != first["digest"]
     assert extension.identity()["digest"] == extension.identity(str(REPO / "_utils"))["digest"]
+    assert extension.identity(str(tmp_path))["directory"] == str(tmp_path)

@@ -225,6 +225,7 @@ def test_an_extension_of_another_version_fails_and_one_synced_from_other_files_w
     assert found["c1"][0] == "pass"
     assert found["c2"] == ("fail", f"the cell runs version 0.0.9 of the extension, the master {extension.VERSION}")
     assert found["c3"][0] == "warn" and "a sync not done since a change" in found["c3"][1]
+    assert f"the cell's machinery ({stale['directory']}) differs from the master's" in found["c3"][1]
 
 
 def test_an_extension_not_loaded_on_a_cell_fails_with_what_salt_said():
@@ -441,6 +442,21 @@ def test_a_degraded_cluster_or_failover_modes_that_differ_fail():
         "fail",
         "the nodes report c1: AUTOMATIC, c2: AUTOMATIC, c3: INDETERMINATE",
     )
+
+
+def test_failover_modes_that_differ_name_each_nodes_own_mode_where_the_nodes_say_it():
+    views = {cell: cluster_view(ROLES, NODES, cell, failover="INDETERMINATE") for cell in CELLS}
+    for view in views.values():
+        view["nodes"] = [
+            dict(node, failover=mode) for node, mode in zip(view["nodes"], ("AUTOMATIC", "MANUAL"), strict=True)
+        ]
+    report = checked(appliances(**{"vcd_cell.appliance_nodes": views}))
+    assert rows(report, "failover_mode")[None] == (
+        "fail",
+        "the nodes report c1: INDETERMINATE, c2: INDETERMINATE, c3: INDETERMINATE; "
+        "each node's own: c1: AUTOMATIC, c2: MANUAL",
+    )
+    assert "failover_mode" in precheck.UNSAFE
 
 
 def test_an_update_package_of_another_version_or_none_fails():

@@ -179,7 +179,7 @@ def with_noise(lines, config):
 def wait_drained(parsed):
     """Newer tools return from `--quiesce true` only once no job is left on the cell."""
     while True:
-        status = cell_request(parsed, "status")
+        status = cell_request(parsed, "quiesce-wait")
         if not status["quiesced"]:
             raise ToolError("The quiesce was cancelled: the cell's scheduler is active again")
         if status["job_count"] == 0:

@@ -205,6 +205,9 @@ def _authenticate(body):
 CELL_ACTIONS = {
     "status": lambda cell, value: cell.status(record=True),
     "status-verbose": lambda cell, value: cell.status(record=True),
+    # A newer tool's own wait inside `--quiesce true` (simulator.cmt.wait_drained): a reading of the
+    # tool's, not a `--status` run of the operator's, so it leaves no line on the timeline.
+    "quiesce-wait": lambda cell, value: cell.status(),
     "quiesce": lambda cell, value: cell.quiesce(value),
     "shutdown": lambda cell, value: cell.shutdown(),
     "maintenance": lambda cell, value: cell.set_maintenance_mode(value),

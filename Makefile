@@ -21,9 +21,9 @@ LTS_TESTS := tests/unit tests/loader tests/test_installation.py tests/test_packa
 PYTEST := python -m pytest -n 3 --dist loadfile --no-loadscope-reorder --durations=10
 # The project's own modules compiled before the tests: each fake minion, job and stub tool is a process of
 # its own, and where PYTHONDONTWRITEBYTECODE is set (as on these machines) each would compile them anew.
-COMPILE = $(1)/python -m compileall -q _modules _states _utils _runners _output simulator tests
+COMPILE = $(1)/python -m compileall -q _modules _states _utils _runners _output _beacons simulator tests
 
-.PHONY: demo demo-rolling demo-upgrade demo-upgrade-appliance demo-precheck demo-ssh demo-manual test test-all test-lts test-faults check-sshd lint docs bench serve clean
+.PHONY: demo demo-rolling demo-upgrade demo-upgrade-appliance demo-precheck demo-ssh demo-manual test test-all test-lts test-faults check-sshd check-chromium lint docs bench serve clean
 
 demo: $(INSTALLED)
 	$(BIN)/python -m demo
@@ -60,7 +60,7 @@ demo-manual: $(INSTALLED)
 LTS_INSTALL_LOG := $(LTS_VENV).install.log
 test:
 	@start=$$(date +%s); status=0; \
-	$(MAKE) --no-print-directory check-sshd $(INSTALLED) || status=$$?; \
+	$(MAKE) --no-print-directory check-sshd check-chromium $(INSTALLED) || status=$$?; \
 	if [ $$status = 0 ]; then \
 	  $(MAKE) --no-print-directory $(LTS_INSTALLED) > $(LTS_INSTALL_LOG) 2>&1 & lts=$$!; \
 	  $(MAKE) --no-print-directory lint docs test-all || status=$$?; \
@@ -70,7 +70,7 @@ test:
 	echo "make test: $$( [ $$status = 0 ] && echo passed || echo FAILED ) in $$(( $$(date +%s) - start )) s"; \
 	exit $$status
 
-test-all: $(INSTALLED) check-sshd
+test-all: $(INSTALLED) check-sshd check-chromium
 	@$(call COMPILE,$(BIN))
 	$(BIN)/$(PYTEST)
 
@@ -95,6 +95,14 @@ then run make again: Debian/Ubuntu: sudo apt-get update && sudo apt-get install 
 Fedora/RHEL: sudo dnf install -y openssh-server; SUSE: sudo zypper install -y openssh-server
 check-sshd:
 	@command -v sshd >/dev/null 2>&1 || test -x /usr/sbin/sshd || { echo "$(SSHD_MISSING)" >&2; exit 2; }
+
+# The runs' reports are checked as a browser draws them, in headless Chromium (the distribution's).
+CHROMIUM_MISSING := make test needs headless Chromium for the report tests. Install it, then run make again: \
+Debian: sudo apt-get update && sudo apt-get install -y chromium; Ubuntu: sudo apt-get install -y chromium-browser; \
+Fedora/RHEL: sudo dnf install -y chromium
+check-chromium:
+	@for name in chromium chromium-browser google-chrome google-chrome-stable; do \
+	  command -v $$name >/dev/null 2>&1 && exit 0; done; echo "$(CHROMIUM_MISSING)" >&2; exit 2
 
 # Style and SLS best practice; part of `make test`.
 lint: $(INSTALLED)

@@ -263,6 +263,7 @@ def shutdown(force=False):
                 "(vcd_cell.drain), or pass force=True to let the running jobs fail"
             )
     tools.cell_tool(settings, "--shutdown")
+    leases.mark_stopped(settings)
     return {"shutdown": True, "status_before": before}
 
 
@@ -294,7 +295,9 @@ def start():
 
         salt 'cell1*' vcd_cell.start
     """
-    tools.cell_script(_settings(), "start")
+    settings = _settings()
+    tools.cell_script(settings, "start")
+    leases.clear_stopped(settings)
     return is_running()
 
 

@@ -153,7 +153,7 @@ def _roll_batch(batch, plan, report):
         plan.fire(f"{cell}/start", {"rollout": plan.id, "cell": cell})
         report[cell] = {"result": "in progress", "steps": []}
     steps = plan.route.steps_for(batch, plan, plan.steps)
-    failure = orchestration.run_steps(steps, batch, plan, report)
+    failure = orchestration.run_steps(steps, batch, plan, report, orchestration.announcer(plan, "rollout", "step/"))
     if failure:
         failed_cell, step, why, outcome = failure
         for cell in batch:
@@ -189,6 +189,7 @@ def rollout(
     clock_tolerance=defaults.ROLLOUT["clock_tolerance"],
     window_end=defaults.ROLLOUT["window_end"],
     precheck=defaults.ROLLOUT["precheck"],
+    report_keep=defaults.ROLLOUT["report_keep"],
 ):
     """
     Take the cells of a server group through maintenance, ``batch`` at a time, keeping at least
@@ -261,8 +262,14 @@ def rollout(
         return's ``precheck``. ``strict``: any failed check refuses it. A run that resumes is not checked
         again.
 
-    Events: ``vcd/rolling/precheck/start`` and ``.../finish``, ``vcd/rolling/<cell>/start`` and
-    ``vcd/rolling/<cell>/finish`` on the master's bus, and
+    report_keep
+        Each run leaves a report in the master's cache (``salt-run vcd_report.list``), its path under
+        ``report`` in the return; the newest this many are kept, older ones removed when a run begins.
+
+    Events: ``vcd/rolling/run/start`` and ``.../finish`` (with the report's path),
+    ``vcd/rolling/precheck/start`` and ``.../finish``, ``vcd/rolling/<cell>/start`` and
+    ``vcd/rolling/<cell>/finish``, ``vcd/rolling/step/<step>/start`` and ``.../finish`` (with each cell
+    of the batch's result) on the master's bus, and
     ``vcd/rolling/<cell>/vcenters`` naming where its proxies moved; on appliances
     ``vcd/rolling/switchover/start`` and ``vcd/rolling/switchover/finish``.
 
@@ -287,7 +294,15 @@ def rollout(
         plan.gate = prechecks.gate(prechecks.options_of("rollout", args))
         return plan
 
-    return skeleton.orchestrate(__opts__, __context__, ORCHESTRATION, (cells, tgt_type, timeout, ssh), prepare, _roll)
+    return skeleton.orchestrate(
+        __opts__,
+        __context__,
+        ORCHESTRATION,
+        (cells, tgt_type, timeout, ssh),
+        prepare,
+        _roll,
+        reporting=skeleton.Reporting(report_keep, globals().get("__jid_event__")),
+    )
 
 
 def _plan(args, planned, ordered):

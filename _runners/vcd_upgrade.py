@@ -66,17 +66,6 @@ def __virtual__():
 # -- the run ---------------------------------------------------------------------------------------
 
 
-def _announce(plan):
-    def announce(step, cells, outcome):
-        if outcome is None:
-            plan.fire(f"{step}/start", {"upgrade": plan.id, "cells": cells})
-        else:
-            results = {cell: why or "done" for cell, why in outcome.items()}
-            plan.fire(f"{step}/finish", {"upgrade": plan.id, "results": results})
-
-    return announce
-
-
 def _route(plan):
     """
     The route the cells take (:data:`ROUTES`, named by :func:`_vcd_orchestration.route`); an appliance
@@ -106,7 +95,10 @@ def _restore(cells, plan, report):
     appliances the failover mode back to what it was. What the return says of it; the record is kept
     only for a failover mode not set back, so that the next run, which starts over, sets it back.
     """
+    announce = orchestration.announcer(plan, "upgrade")
+    announce("restore", cells, None)
     outcome = steps.start(cells, plan)
+    announce("restore", cells, outcome)
     for cell in cells:
         report[cell]["restored"] = outcome[cell] is None
         if outcome[cell]:
@@ -244,6 +236,7 @@ def upgrade(
     clock_tolerance=defaults.UPGRADE["clock_tolerance"],
     window_end=defaults.UPGRADE["window_end"],
     precheck=defaults.UPGRADE["precheck"],
+    report_keep=defaults.UPGRADE["report_keep"],
 ):
     """
     Upgrade every cell of a server group to ``version``: drain and stop them all, install on each,
@@ -312,8 +305,14 @@ def upgrade(
         ``cluster``, ``failover_mode``) refuses it, the others' warnings and failures are in the return's
         ``precheck``. ``strict``: any failed check refuses it. A run that resumes is not checked again.
 
-    Events: ``vcd/upgrade/precheck/start`` and ``.../finish``, ``vcd/upgrade/<step>/start`` and
-    ``vcd/upgrade/<step>/finish`` (with each cell's result);
+    report_keep
+        Each run leaves a report in the master's cache (``salt-run vcd_report.list``), its path under
+        ``report`` in the return; the newest this many are kept, older ones removed when a run begins.
+
+    Events: ``vcd/upgrade/run/start`` and ``.../finish`` (with the report's path),
+    ``vcd/upgrade/precheck/start`` and ``.../finish``, ``vcd/upgrade/<step>/start`` and
+    ``vcd/upgrade/<step>/finish`` (with each cell's result; ``restore`` when a failure before the point
+    of no return puts the cells back into service);
     on appliances ``vcd/upgrade/reboot/waiting`` says which appliances the reboot step waits for.
 
     CLI Example:
@@ -333,7 +332,15 @@ def upgrade(
         plan.gate = prechecks.gate(prechecks.options_of("upgrade", args))
         return plan
 
-    return skeleton.orchestrate(__opts__, __context__, ORCHESTRATION, (cells, tgt_type, timeout, ssh), prepare, _run)
+    return skeleton.orchestrate(
+        __opts__,
+        __context__,
+        ORCHESTRATION,
+        (cells, tgt_type, timeout, ssh),
+        prepare,
+        _run,
+        reporting=skeleton.Reporting(report_keep, globals().get("__jid_event__")),
+    )
 
 
 def precheck(pillar=None, **kwargs):
@@ -381,7 +388,7 @@ def _run(plan):
     report = {cell: {"steps": []} for cell in cells}
     planned = plan.route.steps(plan)
     todo = [(name, step) for name, step in planned if not record.done(name)]
-    announce = _announce(plan)
+    announce = orchestration.announcer(plan, "upgrade")
     if todo and todo[0][0] == "preflight":
         failure = orchestration.run_steps(todo[:1], cells, plan, report, announce, record)
         if failure:

@@ -243,6 +243,7 @@ def _drain(ret, timeout, interval, maintenance_message, on_timeout, cancel_grace
         ret["comment"] = "The cell was told to shut down but its service still runs"
         return
     ret["changes"]["stopped"] = True
+    ret["changes"]["jobs"] = jobs
     ret["changes"]["drain_seconds"] = round(time.monotonic() - started, 1)
     ret["comment"] = f"The cell was drained of {jobs} job(s) and shut down"
     _proxies_moved(ret, wait.get("vcenter_proxies"), group_api_url)

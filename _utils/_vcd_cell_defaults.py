@@ -32,6 +32,10 @@ PRECHECK = {
     "precheck": "report",
 }
 
+# Both orchestrations: each run's report (in the master's cache); the newest this many are kept.
+REPORT_KEEP = 50
+REPORT = {"report_keep": REPORT_KEEP}
+
 # The vcd_rolling runner (orch.vcd_rolling).
 ROLLOUT = {
     "tgt_type": "glob",
@@ -48,6 +52,7 @@ ROLLOUT = {
     "vcenter_reconnect": True,
     "ssh": False,
     **PRECHECK,
+    **REPORT,
 }
 
 # The vcd_upgrade runner (orch.vcd_upgrade).
@@ -66,4 +71,5 @@ UPGRADE = {
     # VMware's published SHA-256 of the installer, compared with each cell's copy; None: not compared.
     "checksum": None,
     **PRECHECK,
+    **REPORT,
 }

@@ -232,6 +232,7 @@ def wait(settings, timeout, interval, quiesce=None, lease=0, shutdown=False):
         outcome["shut_down"] = False
         if shutdown and outcome["drained"]:
             tools.cell_tool(settings, "--shutdown")
+            leases.mark_stopped(settings)
             outcome["shut_down"] = True
     finally:
         watch.close()

@@ -33,6 +33,8 @@ import _vcd_cell_tools as tools
 log = logging.getLogger(__name__)
 
 LEASE_FILE = "quiesce_lease.json"
+# The cell shut down by this extension, and when (mark_stopped).
+STOPPED_FILE = "stopped.json"
 # Locks in the lease's directory: held by the run that drains the cell, and by the lease's keeper.
 DRAIN_LOCK = "drain.lock"
 KEEPER_LOCK = "keeper.lock"
@@ -72,18 +74,36 @@ def read_lease(settings):
     return read_json(lease_file(settings, LEASE_FILE))
 
 
-def write_lease(settings, lease):
-    """Written whole, so a reader never sees half a lease."""
-    path = lease_file(settings, LEASE_FILE)
+def _write_json(settings, name, record):
+    """Written whole, so a reader never sees half a record."""
+    path = lease_file(settings, name)
     partial = path + ".new"
     with open(partial, "w", encoding="utf-8") as handle:
-        json.dump(lease, handle)
+        json.dump(record, handle)
     os.replace(partial, path)
+
+
+def write_lease(settings, lease):
+    _write_json(settings, LEASE_FILE, lease)
 
 
 def remove_lease(settings):
     with contextlib.suppress(FileNotFoundError):
         os.remove(lease_file(settings, LEASE_FILE))
+
+
+def mark_stopped(settings):
+    """
+    This extension shut the cell down (a drain, ``vcd_cell.shutdown``): when, kept in the lease's
+    directory until it starts the cell (:func:`clear_stopped`). The ``vcd_cell`` beacon tells a cell
+    stopped so from one stopped behind everyone's back.
+    """
+    _write_json(settings, STOPPED_FILE, {"at": time.time(), "pid": os.getpid()})
+
+
+def clear_stopped(settings):
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(lease_file(settings, STOPPED_FILE))
 
 
 def this_run(opts):
@@ -222,7 +242,8 @@ def renew_lease(settings, seconds):
 def report(settings):
     """
     The lease as a person reads it: held, when it expires and in how many seconds, which drain took it,
-    its keeper (alive or gone), and the drain running on this host now, if any.
+    its keeper (alive or gone), the drain running on this host now, if any, and when this extension
+    last shut the cell down (``stopped_at``, until it starts it again).
     """
     with lease_lock(settings):
         record = read_lease(settings)
@@ -238,6 +259,8 @@ def report(settings):
         )
     summary["keeper"] = {"pid": keeper.get("pid"), "alive": True} if keeper else None
     summary["drain"] = describe_run(drain) if drain else None
+    stopped = read_json(lease_file(settings, STOPPED_FILE))
+    summary["stopped_at"] = stopped.get("at") if isinstance(stopped, dict) else None
     return summary
 
 

@@ -139,6 +139,7 @@ class Cells:
         self.opts = opts
         self.client = salt.client.get_local_client(opts["conf_file"])
         self.timeout = timeout
+        self.changed = {}
 
     def targets(self, expression, tgt_type):
         """The accepted minions matching ``expression``, sorted."""
@@ -257,7 +258,19 @@ class Cells:
         if pillar:
             kwarg["pillar"] = pillar
         answers = self.call(cells, fun, arg=arg, kwarg=kwarg)
+        self.keep_changes(answers)
         return {cell: state_failure(answers[cell]) if cell in answers else answers.why_silent(cell) for cell in cells}
+
+    def keep_changes(self, answers):
+        """What each cell's state run changed that a report tells (:data:`REPORTED_CHANGES`), until taken."""
+        for cell, answer in answers.items():
+            found = reported_changes(answer)
+            if found:
+                self.changed[cell] = found
+
+    def changes(self, cells):
+        """``{cell: what its last state run changed}`` for ``cells`` (each taken once)."""
+        return {cell: self.changed.pop(cell) for cell in cells if cell in self.changed}
 
     def wait_for_each(self, cells, calls, lacking, timeout):
         """
@@ -371,6 +384,22 @@ def state_failure(answer):
     return " ".join(str(r.get("comment", "")) if isinstance(r, dict) else str(r) for r in failed) or "a state failed"
 
 
+# What a state run's changes say that a run's report shows (vcd.drained's: the jobs it waited for, those
+# it cancelled, how long it took); the rest (a maintenance SLS's packages) is left to the state's return.
+REPORTED_CHANGES = ("jobs", "cancelled", "drain_seconds")
+
+
+def reported_changes(answer):
+    """:data:`REPORTED_CHANGES` of every state in a state run's ``answer``, merged."""
+    found = {}
+    if isinstance(answer, dict):
+        for result in answer.values():
+            changes = result.get("changes") if isinstance(result, dict) else None
+            if isinstance(changes, dict):
+                found.update({key: changes[key] for key in REPORTED_CHANGES if key in changes})
+    return found
+
+
 def answered(answers, cells, fun):
     """
     ``{cell: None or why}``: whether each cell answered ``fun`` (its :class:`Answers`) without an error,
@@ -446,6 +475,26 @@ class Record:
 
     def forget(self):
         self.cache.flush(self.bank, self.key)
+
+
+def announcer(plan, key, prefix=""):
+    """
+    ``announce(step, cells, outcome)`` for :func:`run_steps`: ``<prefix><step>/start`` with the cells, and
+    ``<prefix><step>/finish`` with each cell's result (``done`` or why it failed) and what its state run
+    changed that a report tells (``changes``), each with the plan's id under ``key``.
+    """
+
+    def announce(step, cells, outcome):
+        if outcome is None:
+            plan.fire(f"{prefix}{step}/start", {key: plan.id, "cells": list(cells)})
+            return
+        finished = {key: plan.id, "results": {cell: why or "done" for cell, why in outcome.items()}}
+        changes = plan.cells.changes(list(outcome))
+        if changes:
+            finished["changes"] = changes
+        plan.fire(f"{prefix}{step}/finish", finished)
+
+    return announce
 
 
 def run_steps(steps, cells, plan, report, announce=None, record=None):

@@ -7,10 +7,17 @@ connection, and judge the return (Salt's exit code). An argument refused, or a c
 any point, touches nothing and says so.
 """
 
+import dataclasses
+import typing
+
 from salt.exceptions import SaltInvocationError
 
+import _vcd_cell_defaults as defaults
+import _vcd_cell_values as valid
 import _vcd_orchestration as orchestration
+import _vcd_orchestration_journal as journals
 import _vcd_orchestration_ssh as transports
+import _vcd_progress as progress
 
 
 def succeeded(ret):
@@ -18,7 +25,16 @@ def succeeded(ret):
     return ret.get("result") is True
 
 
-def orchestrate(opts, loader_context, where, targets, prepare, run, judge=succeeded):
+def orchestrate(
+    opts,
+    loader_context,
+    where,
+    targets,
+    prepare,
+    run,
+    judge=succeeded,
+    reporting=None,
+):
     """
     One run of an orchestration. ``where``: its ``(cache bank, event prefix)``; ``targets``: ``(cells,
     tgt_type, timeout, ssh)`` as the runner was given them; ``prepare(planned, ordered)`` checks the other
@@ -28,19 +44,31 @@ def orchestrate(opts, loader_context, where, targets, prepare, run, judge=succee
     gate's warnings and failures under ``precheck``. A return ``judge`` does not find good (by default:
     its ``result`` is not True) gets ``retcode: 1``, and so does the job (``loader_context``: the
     runner's ``__context__``), so ``salt-run`` exits non-zero; a refusal always does.
+
+    With ``reporting`` (a :class:`Reporting`: a window's run, not a precheck), every event of a run
+    that has its plan is written in its journal, its report (the path under ``report`` in the return)
+    written from it as the run goes (:func:`_reported`), and said as the job's progress.
     """
     cells, tgt_type, timeout, ssh = targets
     try:
+        if reporting is not None:
+            valid.whole_number("report_keep", reporting.keep, 1)
         calls = transports.reach(opts, timeout, ssh)
     except SaltInvocationError as exc:
         return _judged(loader_context, refused(exc), succeeded)
     try:
         ordered = orchestration.resolve_cells(calls, cells, tgt_type)
         plan = prepare(planner(opts, where, calls, ordered, timeout), ordered)
-        ret = _checked(plan) or run(plan)
-        if plan.found.precheck is not None:
-            ret["precheck"] = plan.found.precheck
-        return _judged(loader_context, ret, judge)
+
+        def checked_and_run():
+            ret = _checked(plan) or run(plan)
+            if plan.found.precheck is not None:
+                ret["precheck"] = plan.found.precheck
+            return _judged(loader_context, ret, judge)
+
+        if reporting is None:
+            return checked_and_run()
+        return _reported(opts, where[0], plan, reporting, checked_and_run)
     except SaltInvocationError as exc:
         return _judged(loader_context, refused(exc), succeeded)
     finally:
@@ -68,6 +96,71 @@ def planner(opts, where, calls, ordered, timeout):
         )
 
     return planned
+
+
+# The plan's fields a report names as the plan (scalars only: no pillar, which may hold a password).
+REPORTED_FIELDS = (
+    "version",
+    "backup",
+    "db_cell",
+    "install_sls",
+    "on_failure",
+    "min_active",
+    "switchover",
+    "pause",
+    "timeout",
+    "health_timeout",
+)
+
+
+class Reporting(typing.NamedTuple):
+    """How a window's run is reported: ``keep`` (the newest reports kept), ``jid_event`` (the runner's
+    ``__jid_event__``, through which its progress is said; None: not said)."""
+
+    keep: int = defaults.REPORT_KEEP
+    jid_event: typing.Any = None
+
+
+def _reported(opts, bank, plan, reporting, run):
+    """
+    ``run()`` with every event of ``plan`` written in its journal (a resumed run's, or a new one) and
+    said as progress, between a ``run/start`` and a ``run/finish`` event (the result, the comment, the
+    report's path); the return with the report's path under ``report``.
+    """
+    journal, resumed = journals.begin(opts, bank, plan, reporting.keep)
+    fire = journals.recording(plan.fire, journal)
+    progress_of = progress.reporter(reporting.jid_event)
+
+    def fire_and_say(tag, data):
+        fire(tag, data)
+        progress_of(tag, data)
+
+    plan.fire = fire_and_say
+    fields = {f.name: getattr(plan, f.name) for f in dataclasses.fields(plan) if f.name in REPORTED_FIELDS}
+    plan.fire(
+        "run/start",
+        {
+            "orchestration": bank,
+            "id": plan.id,
+            "cells": list(plan.order),
+            "user": journals.who(),
+            "plan": fields,
+            "resumed": resumed,
+        },
+    )
+    ret = {"result": False, "comment": "the run ended in an error (the master's log says which)"}
+    try:
+        ret = run()
+        return ret
+    except SaltInvocationError as exc:
+        ret["comment"] = f"{exc}. Nothing was touched."
+        raise
+    finally:
+        ret["report"] = journal.report
+        plan.fire(
+            "run/finish",
+            {"result": ret.get("result") is True, "comment": ret.get("comment", ""), "report": journal.report},
+        )
 
 
 def _checked(plan):

@@ -39,6 +39,7 @@ class SshCells(orchestration.Cells):
         self.opts = opts
         self.client = salt.client.ssh.client.SSHClient(c_path=opts["conf_file"])
         self.timeout = timeout
+        self.changed = {}
 
     def targets(self, expression, tgt_type):
         """The roster's targets matching ``expression``."""
@@ -88,6 +89,7 @@ class SshCells(orchestration.Cells):
         if pillar:
             kwarg["pillar"] = pillar
         answers = self._ssh(cells, fun, list(arg), kwarg, None)
+        self.keep_changes(answers)
         return {
             cell: orchestration.state_failure(answers[cell]) if cell in answers else answers.why_silent(cell)
             for cell in cells

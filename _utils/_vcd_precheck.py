@@ -735,7 +735,8 @@ def report(plan, options, found=None):
     """
     Every check of ``options["kind"]`` (``upgrade`` or ``rollout``) on the plan's cells, from what the
     cells answered (``found``: :func:`gather`, asked here when not given): the precheck's return. Fires
-    ``precheck/start`` and ``precheck/finish`` (with ``ready`` and the failures).
+    ``precheck/start`` and ``precheck/finish`` (with ``ready``, the failures and each cell's running
+    tasks, ``jobs``).
     """
     plan.fire("precheck/start", {"precheck": plan.id, "cells": plan.order})
     found = found or gather(plan, options)
@@ -747,7 +748,9 @@ def report(plan, options, found=None):
     failed = [r for r in rows if r["result"] == FAIL]
     warned = [r for r in rows if r["result"] == WARN]
     ready = not failed
-    plan.fire("precheck/finish", {"precheck": plan.id, "ready": ready, "failed": failed})
+    # The tasks each cell runs as the window begins: what a run's report counts as waited for.
+    jobs = {cell: len(tasks) for cell, tasks in found.answers["vcd_cell.tasks"].items() if isinstance(tasks, list)}
+    plan.fire("precheck/finish", {"precheck": plan.id, "ready": ready, "failed": failed, "jobs": jobs})
     return {"ready": ready, "checks": rows, "comment": summary(ready, rows, failed, warned)}
 
 

@@ -33,6 +33,7 @@ import contextlib
 import json
 import os
 import pathlib
+import shutil
 import sys
 import tempfile
 import time
@@ -66,12 +67,6 @@ def show_drain_progress(tag, data):
     )
 
 
-def show_rolling_progress(tag, data):
-    outcome = {"ready": f": ready {data.get('ready')}", "result": f": {data.get('result')}"}
-    outcome = next((said for key, said in outcome.items() if key in data), "")
-    print(f"   rollout event {tag}{outcome}", flush=True)
-
-
 def print_timeline(cell):
     for event in cell.events():
         if event["event"] == "cli":
@@ -83,11 +78,28 @@ def print_timeline(cell):
         print(f"   {event['t']:7.2f}s  {event['event']:<24} {detail}")
 
 
-def orchestrate(lab, sls, pillar):
-    """``salt-run state.orchestrate SLS pillar=...``, shown first."""
+# Where the demos keep their runs' reports: the master's cache goes with the demo's temporary directory.
+REPORTS = REPO / "demo-reports"
+
+
+def orchestrate(lab, sls, pillar, following=None):
+    """
+    ``salt-run state.orchestrate SLS pillar=...``, shown first; its live view's last lines
+    (``following``: the thread printing them) once the run is over; then the run's report, kept in
+    :data:`REPORTS` (the master's cache goes with the demo), its path shown for a browser.
+    """
     pillar = json.dumps(pillar)
     banner(f"salt-run state.orchestrate {sls} pillar='{pillar}'")
-    return lab.run("salt-run", "state.orchestrate", sls, f"pillar={pillar}")
+    began = time.time()
+    code = lab.run("salt-run", "state.orchestrate", sls, f"pillar={pillar}")
+    if following is not None:
+        following.join(timeout=30)
+    for report in sorted(lab.root.glob("**/vcd_reports/*.html")):
+        if report.stat().st_mtime >= began:
+            REPORTS.mkdir(exist_ok=True)
+            kept = shutil.copy(report, REPORTS / report.name)
+            banner(f"The run's report (open it in a browser: the group's timeline): {kept}")
+    return code
 
 
 def print_marks(cells, kinds):
@@ -129,21 +141,13 @@ def rolling_demo(root):
     with contextlib.ExitStack() as stack:
         servers = {name: stack.enter_context(CellServer(cell)) for name, cell in cells.items()}
         lab = stack.enter_context(SaltLab(root, servers))
-        lab.watch("vcd/rolling/*", show_rolling_progress)
+        following = lab.follow()
         for index, cell in enumerate(cells.values()):
-            cell.add_job(seconds=3 + index, name="vappDeploy", owner="alice")
-        rollout = orchestrate(lab, "orch.vcd_rolling", {"vcd_rolling": {"cells": list(names)}})
+            cell.add_job(seconds=6 + 8 * index, name="vappDeploy", owner="alice")
+        rollout = orchestrate(lab, "orch.vcd_rolling", {"vcd_rolling": {"cells": list(names)}}, following)
         banner("When each cell went down and came back (seconds since the demo's cells were made)")
         print_marks(cells, ("quiesce", "shutdown", "start", "serving"))
         return rollout
-
-
-def show_upgrade_progress(tag, data):
-    if "results" in data:
-        results = ", ".join(f"{cell}: {why}" for cell, why in data["results"].items())
-        print(f"   upgrade event {tag}: {results}", flush=True)
-    else:
-        print(f"   upgrade event {tag}", flush=True)
 
 
 UPGRADE_MARKS = ("quiesce", "shutdown", "install", "start_refused", "start", "serving")
@@ -169,10 +173,10 @@ def upgrade_demo(root):
     with contextlib.ExitStack() as stack:
         cells, group, lab = server_group(root, stack)
         names = list(cells)
-        lab.watch("vcd/upgrade/*", show_upgrade_progress)
+        following = lab.follow()
         banner(f"Three cells share one database at vCD {group.schema_version}; each runs jobs")
         plan = {"vcd_upgrade": {"cells": list(names), "version": NEW, "backup_completed": True}}
-        upgrade = orchestrate(lab, "orch.vcd_upgrade", plan)
+        upgrade = orchestrate(lab, "orch.vcd_upgrade", plan, following)
         banner("What each cell saw (seconds since the demo's cells were made)")
         epoch = print_marks(cells, UPGRADE_MARKS)
         for event in group.timeline.since(0):
@@ -215,7 +219,7 @@ def appliance_upgrade_demo(root):
             api = stack.enter_context(ApplianceServer(appliance))
             settings[appliance.name] = {"appliance": api, "update_repo": package}
         lab = stack.enter_context(SaltLab(root, servers, settings=settings))
-        lab.watch("vcd/upgrade/*", show_upgrade_progress)
+        following = lab.follow()
         for index, appliance in enumerate(group.appliances):
             for name, owner, seconds in JOBS[: index + 1]:
                 appliance.cell.add_job(seconds=seconds / 2, name=name, owner=owner)
@@ -226,7 +230,7 @@ def appliance_upgrade_demo(root):
             f"the update package of {NEW} extracted at {package}"
         )
         plan = {"vcd_upgrade": {"cells": list(roles), "version": NEW, "backup": "appliance"}}
-        upgrade = orchestrate(lab, "orch.vcd_upgrade", plan)
+        upgrade = orchestrate(lab, "orch.vcd_upgrade", plan, following)
         banner("What each appliance's cell saw (seconds since the demo's cells were made)")
         cells = {a.name: a.cell for a in group.appliances}
         epoch = print_marks(cells, ("quiesce", "shutdown", "start_refused", "start", "serving"))

@@ -141,6 +141,29 @@ class SaltLab:
 
         threading.Thread(target=relay, daemon=True).start()
 
+    def follow(self):
+        """
+        ``salt-run vcd_watch.follow`` in the background, as a person would in a second shell, its lines
+        printed as they come (through a pipe: a line each time what it says changes); it ends with the
+        runs it followed. Returns the thread printing them, which ends with it.
+        """
+        follower = subprocess.Popen(
+            self.command("salt-run", "--quiet", "vcd_watch.follow", "timeout=900", "interval=0.5"),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        )
+        self.processes.append(follower)
+
+        def relay():
+            for line in follower.stdout:
+                print(f"   live {line.rstrip()}", flush=True)
+
+        relaying = threading.Thread(target=relay, daemon=True)
+        relaying.start()
+        return relaying
+
     def __exit__(self, *exc_info):
         # The event watchers, started last, stop first: the master must outlive them.
         for process in reversed(self.processes):

@@ -10,7 +10,7 @@ user's clone serves.
 import pathlib
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-LOADER_DIRECTORIES = ("_modules", "_states", "_runners", "_output", "_utils")
+LOADER_DIRECTORIES = ("_modules", "_states", "_runners", "_output", "_beacons", "_utils")
 
 
 def extension_root(directory, *extra):

@@ -4,13 +4,14 @@ import importlib.util
 import os
 import sys
 
-# The loader modules by kind, as Salt names them (the precheck's outputter is "output").
-KINDS = ("modules", "states", "runners", "output")
+# The loader modules by kind, as Salt names them (the outputters are "output").
+KINDS = ("modules", "states", "runners", "output", "beacons")
 
 
 def _package_dir(kind):
+    """The installed sub-package's directory, or None where the install predates that kind."""
     spec = importlib.util.find_spec(f"saltext.vcd_cell.{kind}")
-    return os.path.dirname(spec.origin)
+    return os.path.dirname(spec.origin) if spec is not None and spec.origin else None
 
 
 def get_extension_dirs():
@@ -25,4 +26,5 @@ def get_extension_dirs():
     utils = _package_dir("utils")
     if utils not in sys.path:
         sys.path.append(utils)
-    return {kind: [_package_dir(kind)] for kind in KINDS}
+    found = {kind: _package_dir(kind) for kind in KINDS}
+    return {kind: [where] for kind, where in found.items() if where}

@@ -3,13 +3,14 @@
     Pillar vcd_rolling: cells (required: minion ids, or a target expression with tgt_type), batch,
     min_active, maintenance_sls, health_timeout, pause, timeout, cell_pillar, rollout_id, switchover
     (appliances), reboot, vcenter_reconnect, ssh (the cells reached through salt-ssh), clock_tolerance,
-    window_end, precheck (report, or strict: any failed check refuses the window). A key left out takes the
+    window_end, precheck (report, or strict: any failed check refuses the window), report_keep (the
+    run reports kept in the master's cache). A key left out takes the
     vcd_rolling.rollout runner's default: none is written here. With test=True the run is the
     precheck's report (vcd_precheck.ready), touching nothing. #}
 {%- set rolling = salt['pillar.get']('vcd_rolling', {}) %}
 {%- set keys = ('tgt_type', 'batch', 'min_active', 'maintenance_sls', 'health_timeout', 'pause', 'timeout',
                 'cell_pillar', 'rollout_id', 'switchover', 'reboot',
-                'vcenter_reconnect', 'ssh', 'clock_tolerance', 'window_end', 'precheck') %}
+                'vcenter_reconnect', 'ssh', 'clock_tolerance', 'window_end', 'precheck', 'report_keep') %}
 
 vcd_rolling:
 {%- if opts.get('test') %}

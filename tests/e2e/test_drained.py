@@ -50,7 +50,8 @@ def test_drain_shuts_the_cell_down_after_its_last_job(fake_cell1, in_background,
     end_running_jobs(cell_server.url)
     result = run.result()
     assert result["result"] is True, result["comment"]
-    assert set(result["changes"]) == {"quiesced", "stopped", "drain_seconds"}
+    assert set(result["changes"]) == {"quiesced", "stopped", "jobs", "drain_seconds"}
+    assert result["changes"]["jobs"] == 2
     assert "drained of 2 job(s)" in result["comment"]
     assert_safe_shutdown(cell)
     assert cell.snapshot()["service"] == "stopped"

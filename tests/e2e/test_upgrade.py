@@ -15,10 +15,12 @@ import time
 import pytest
 import requests
 
+import _vcd_report as reports
 from simulator.group import ServerGroup
 from simulator.model import Cell, CellConfig
 from simulator.server import CellServer
 from simulator.tls import Authority
+from tests import browser
 from tests.e2e.conftest import (
     ADMIN_PASSWORD,
     STATE_TIMEOUT,
@@ -116,14 +118,20 @@ def test_a_full_upgrade_drains_installs_upgrades_the_database_once_and_starts_ev
 
     def finished_steps():
         found = event_listener.get_events([(salt_master.id, "vcd/upgrade/*/finish")], after_time=started)
-        return found if len(found) == 8 else None
+        return found if len(found) == 9 else None
 
-    # The precheck's checks first, then the seven steps.
-    finished = wait_for(finished_steps, "a finish event per step")
+    # The precheck's checks first, then the seven steps, then the run's own end with its report.
+    finished = wait_for(finished_steps, "a finish event per step and the run's")
     (checked,) = [e.data for e in finished if e.tag == "vcd/upgrade/precheck/finish"]
     assert checked["ready"] is True and report["precheck"]["ready"] is True
+    assert set(checked["jobs"]) == set(CELLS)  # each cell's tasks as the window began
     install = [e.data for e in finished if e.tag == "vcd/upgrade/install/finish"][0]
     assert install["results"] == dict.fromkeys(CELLS, "done")
+    drain = [e.data for e in finished if e.tag == "vcd/upgrade/drain/finish"][0]
+    assert set(drain["changes"]) <= set(CELLS) and all("drain_seconds" in c for c in drain["changes"].values())
+    (ended,) = [e.data for e in finished if e.tag == "vcd/upgrade/run/finish"]
+    assert ended["result"] is True and ended["report"] == report["report"]
+    assert pathlib.Path(report["report"]).is_file()
 
 
 def test_without_the_backup_confirmed_nothing_is_touched(server_group, orchestrate):
@@ -168,11 +176,12 @@ def test_a_drain_that_never_ends_restores_service_and_installs_nothing(server_gr
     assert group.cells[1].snapshot()["job_count"] == 1  # the stuck job still runs: nothing was lost
 
 
-def test_an_installer_failure_stops_before_the_database_and_a_rerun_resumes(server_group, orchestrate):
+def test_an_installer_failure_stops_before_the_database_and_a_rerun_resumes(server_group, orchestrate, tmp_path):
     group = server_group(jobs=(0.5,))
     group.cells[1].reconfigure(install_fault=True)
     success, report = orchestrate(upgrade_id="installer")
     assert success is False
+    failed_report = report["report"]
     assert "Stopped at up-2, step install" in report["comment"] and "rpm exited 1" in report["comment"]
     assert "Past the point of no return" in report["comment"] and "resumes at install" in report["comment"]
     assert report["cells"]["up-2"]["state"] == f"stopped, vCD {OLD} installed"
@@ -193,6 +202,35 @@ def test_an_installer_failure_stops_before_the_database_and_a_rerun_resumes(serv
         assert cell.snapshot()["service"] == "running" and cell.installed_version == NEW, name
     assert [e["event"] for e in db_upgrades(group)] == ["db_upgrade"]
     assert_nothing_lost(group)
+    # One report of the whole window: the run that resumed wrote on in the failed run's.
+    assert report["report"] == failed_report
+    assert_the_report_shows(failed_report, tmp_path, runs=("began: failed", "resumed: done"), failed_on="up-2")
+
+
+def assert_the_report_shows(path, tmp_path, runs, failed_on=None):
+    """
+    The report as headless Chromium draws it: a lane per cell, labelled, each serving at some time; the
+    outage band where every cell was down; the runs; a failed step marked on ``failed_on``'s lane only,
+    its reason on hover.
+    """
+    image, lanes, failed = browser.render(path, tmp_path)
+    assert {"runs", "no cell serving", *CELLS} <= set(lanes), lanes
+    for cell in CELLS:
+        x, y, w, h = lanes[cell]
+        assert x >= 0 and x + w <= image.width and y >= 0 and y + h <= image.height, (cell, lanes[cell])
+        assert browser.pixels(image, (x, y, 20, h), "#212121", 60) > 20, f"no label drawn for {cell}"
+        assert browser.pixels(image, lanes[cell], reports.COLOURS["serving"]) > 50, cell
+        assert browser.pixels(image, lanes[cell], reports.COLOURS["stopped"]) > 50, cell
+    assert browser.pixels(image, lanes["no cell serving"], reports.COLOURS["outage"]) > 500
+    page = pathlib.Path(path).read_text()
+    for label in runs:
+        assert f">{label}</text>" in page, label
+    marked = [lane for lane, _ in failed if lane in CELLS]
+    assert marked == ([failed_on] if failed_on else []), failed
+    for lane, box in failed:
+        assert browser.pixels(image, box, reports.COLOURS["failed"]) > 50, (lane, box)
+    if failed_on:
+        assert "rpm exited 1" in page.split(f'data-lane="{failed_on}"')[1].split("data-lane=")[0]
 
 
 def test_a_master_restarted_during_the_install_resumes_when_run_again(
@@ -211,6 +249,9 @@ def test_a_master_restarted_during_the_install_resumes_when_run_again(
     success, report = orchestrate(upgrade_id="restart")
     assert success is True, report
     assert report["comment"].endswith("(resumed after preflight, quiesce, drain, done in an earlier run)")
+    # The killed runner's report, completed by the run that resumed it.
+    page = pathlib.Path(report["report"]).read_text()
+    assert ">began: stopped</text>" in page and ">resumed: done</text>" in page
     for cell in upgrade_group.cells:
         name = cell.config.cell_name
         assert len(events_of(cell, "shutdown")) == 1, name

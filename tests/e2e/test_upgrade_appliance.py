@@ -127,8 +127,8 @@ def test_a_full_appliance_upgrade_follows_vmwares_order_and_loses_nothing(
 
     def finished_steps():
         found = event_listener.get_events([(salt_master.id, "vcd/upgrade/*/finish")], after_time=started)
-        # The precheck's checks, then each step.
-        return found if len(found) == len(STEPS) + 1 else None
+        # The precheck's checks, then each step, then the run's own end.
+        return found if len(found) == len(STEPS) + 2 else None
 
     wait_for(finished_steps, "a finish event per step")
     waiting = event_listener.get_events([(salt_master.id, "vcd/upgrade/reboot/waiting")], after_time=started)

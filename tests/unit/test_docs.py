@@ -13,6 +13,8 @@ LOADER_MODULES = {
     "_modules/vcd_cell_vcenter.py": "vcd_cell_vcenter_module_docs",
     "_runners/vcd_rolling.py": "vcd_rolling_runner_docs",
     "_runners/vcd_upgrade.py": "vcd_upgrade_runner_docs",
+    "_runners/vcd_watch.py": "vcd_watch_runner_docs",
+    "_runners/vcd_report.py": "vcd_report_runner_docs",
 }
 
 

@@ -556,6 +556,7 @@ def test_release_lease_says_whether_there_was_one():
         "taken_by": None,
         "keeper": None,
         "drain": None,
+        "stopped_at": None,
     }
 
 

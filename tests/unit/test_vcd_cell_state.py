@@ -79,7 +79,7 @@ def called(calls):
 def test_drained_quiesces_waits_shuts_down_and_verifies(calls):
     ret = vcd_cell_state.drained("cell1", timeout=60, interval=2)
     assert ret["result"] is True
-    assert set(ret["changes"]) == {"quiesced", "stopped", "drain_seconds"}
+    assert set(ret["changes"]) == {"quiesced", "stopped", "jobs", "drain_seconds"} and ret["changes"]["jobs"] == 2
     # The module shuts down on the reading that found the cell drained; no separate, re-checking shutdown.
     calls["vcd_cell.drain"].assert_called_once_with(timeout=60, interval=2, lease=900, shutdown=True, quiesce=True)
     calls["vcd_cell.shutdown"].assert_not_called()

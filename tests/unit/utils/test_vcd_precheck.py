@@ -508,7 +508,12 @@ def test_the_precheck_fires_its_start_and_finish_and_asks_each_cell_once():
     plan.cells.call_each.assert_called_once()
     plan.cells.call.assert_not_called()
     assert [call.args[0] for call in plan.fire.call_args_list] == ["precheck/start", "precheck/finish"]
-    assert plan.fire.call_args_list[1].args[1] == {"precheck": "p1", "ready": True, "failed": []}
+    assert plan.fire.call_args_list[1].args[1] == {
+        "precheck": "p1",
+        "ready": True,
+        "failed": [],
+        "jobs": dict.fromkeys(CELLS, 0),
+    }
     assert not plan.record.saved
 
 

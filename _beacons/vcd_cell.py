@@ -48,7 +48,7 @@ def __virtual__():
 
 def _settings(config):
     """The beacon's configuration (Salt gives it as a list of one-key dicts) over the defaults."""
-    merged = dict(DEFAULTS)
+    merged = {"quiesced_for": DEFAULTS["quiesced_for"]}
     for item in config if isinstance(config, list) else [config]:
         if isinstance(item, dict):
             merged.update(item)
@@ -59,12 +59,24 @@ def validate(config):
     """Whether the configuration is one: ``interval`` and ``quiesced_for``, each a number of seconds."""
     if not isinstance(config, list):
         return False, "vcd_cell beacon: the configuration must be a list, e.g. [{interval: 60}, {quiesced_for: 900}]"
-    settings = _settings(config)
+    settings = dict(DEFAULTS, **_settings(config))
     for name in DEFAULTS:
         value = settings[name]
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
             return False, f"vcd_cell beacon: {name} must be a positive number of seconds, not {value!r}"
     return True, "Valid beacon configuration"
+
+
+def _own_interval(settings):
+    """
+    Seconds between two readings that the beacon keeps itself: none where ``interval`` is configured
+    (Salt then calls it that often, and takes the key out of what it hands the beacon), else the
+    default (Salt would call it at every turn of the minion's loop).
+    """
+    declared = __salt__["config.merge"]("beacons", {}).get(settings.get("_beacon_name", __virtualname__))
+    if "interval" in _settings(declared or []):
+        return 0
+    return DEFAULTS["interval"]
 
 
 def _reading():
@@ -108,7 +120,7 @@ def beacon(config):
     settings = _settings(config)
     state = __context__.setdefault(CONTEXT, {"since": {}, "fired": set(), "read_at": 0.0, "seen_running": 0.0})
     now = time.time()
-    if now - state["read_at"] < settings["interval"]:
+    if now - state["read_at"] < _own_interval(settings):
         return []
     state["read_at"] = now
     try:

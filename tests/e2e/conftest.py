@@ -136,7 +136,8 @@ def start_all(minions):
 @pytest.fixture(scope="session")
 def cell_minions(salt_master, salt_cli, register_pillar, tmp_path_factory):
     """
-    ``with cell_minions({minion_id: (server, settings)}) as minions:`` started minions (started at once),
+    ``with cell_minions({minion_id: (server, settings)}, overrides=None) as minions:`` started minions
+    (started at once, with ``overrides`` of their configuration),
     each whose cell is the fake cell ``server``, their modules synced from the master's file_roots and
     their pillar loaded, with ``settings`` added to each one's ``vcd_cell`` pillar. Every cell mounts
     the same transfer share.
@@ -144,7 +145,7 @@ def cell_minions(salt_master, salt_cli, register_pillar, tmp_path_factory):
     export = tmp_path_factory.mktemp("transfer-export")
 
     @contextlib.contextmanager
-    def start(cells):
+    def start(cells, overrides=None):
         for minion_id, (server, settings) in cells.items():
             tools = tmp_path_factory.mktemp(f"{minion_id}-tools")
             pillar = vcd_cell_pillar(
@@ -152,7 +153,8 @@ def cell_minions(salt_master, salt_cli, register_pillar, tmp_path_factory):
             )
             register_pillar(minion_id, pillar)
         minions = {
-            minion_id: salt_master.salt_minion_daemon(minion_id, overrides=QUIET_PLUMBING) for minion_id in cells
+            minion_id: salt_master.salt_minion_daemon(minion_id, overrides=dict(QUIET_PLUMBING, **(overrides or {})))
+            for minion_id in cells
         }
         targets = ",".join(minions)
         try:
@@ -279,13 +281,13 @@ def appliance_minions(cell_minions):
 @pytest.fixture(scope="session")
 def cell_minion(cell_minions):
     """
-    ``with cell_minion(minion_id, server, **settings) as minion:`` one minion, as :func:`cell_minions`
-    starts them.
+    ``with cell_minion(minion_id, server, overrides=None, **settings) as minion:`` one minion, as
+    :func:`cell_minions` starts them.
     """
 
     @contextlib.contextmanager
-    def start(minion_id, server, **settings):
-        with cell_minions({minion_id: (server, settings)}) as minions:
+    def start(minion_id, server, overrides=None, **settings):
+        with cell_minions({minion_id: (server, settings)}, overrides) as minions:
             yield minions[minion_id]
 
     return start

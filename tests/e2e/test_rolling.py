@@ -3,6 +3,8 @@
 """
 
 import contextlib
+import re
+import subprocess
 import time
 from types import SimpleNamespace
 
@@ -348,3 +350,42 @@ def test_a_precheck_says_whether_min_active_holds_with_the_cells_serving_now(fre
     assert "The window would be refused on: budget." in report["comment"]
     assert not any(cmt_runs(cell) for cell in cells.values())
     assert [e["event"] for e in cells["cell-c"].events() if e["event"] in DOWN] == ["shutdown"]
+
+
+def without_json(cmdline):
+    """A salt-run command line as a person types it: salt-factories' ``--out=json`` options left out."""
+    return [arg for arg in cmdline if not arg.startswith("--out")]
+
+
+def test_a_rollout_says_its_progress_a_follower_watches_it_and_its_report_is_listed(
+    fresh_cells, salt_run_cli, tmp_path
+):
+    fresh_cells(jobs=(3.0,))
+    # From another shell, before the run: it waits for the run to begin, and ends with it (its output a
+    # pipe, as into a log: a line each time what it says changes).
+    follow = without_json(salt_run_cli.cmdline("vcd_watch.follow", "run=watched", "timeout=600", "interval=0.2"))
+    follower = subprocess.Popen(follow, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        rollout = without_json(
+            salt_run_cli.cmdline("vcd_rolling.rollout", f"cells=[{', '.join(CELLS)}]", "rollout_id=watched")
+        )
+        ran = subprocess.run(rollout, capture_output=True, text=True, timeout=600, check=False)
+        followed, _ = follower.communicate(timeout=120)
+    finally:
+        follower.kill()
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    # Salt's runner progress, printed as the run went: a line a step, the time first.
+    said = [line for line in ran.stdout.splitlines() if re.match(r"\d\d:\d\d:\d\d ", line)]
+    assert said[0].endswith(f"vcd_rolling watched begins on {', '.join(CELLS)}"), said
+    for cell in CELLS:
+        assert any(line.endswith(f"vcd.drained: done on {cell}") for line in said), said
+    assert said[-1][9:].startswith("done: 3 cell(s)") and "(report: " in said[-1], said[-1]
+    # The follower's lines: each cell draining, then serving again; the run done, the budget kept.
+    assert re.search(r"cell-b +vcd\.drained +draining", followed), followed
+    assert "vcd_rolling watched done: serving 3 of 3 (min_active 1)" in followed, followed
+    # The report, listed and shown.
+    (listed,) = [r for r in salt_run_cli.run("vcd_report.list").data if r["plan_id"] == "watched"]
+    assert listed["result"] == "done" and listed["cells"] == list(CELLS)
+    shown = salt_run_cli.run("vcd_report.show", listed["id"]).data
+    assert shown["path"] == listed["path"] and said[-1].endswith(f"(report: {listed['path']})")
+    assert "result: done" in shown["summary"] and "outage: none: a cell served all along" in shown["summary"]

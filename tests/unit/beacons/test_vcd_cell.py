@@ -6,7 +6,9 @@ from salt.exceptions import CommandExecutionError
 from tests.support import load_salt_module
 
 beacon = load_salt_module("_beacons/vcd_cell.py", "vcd_cell_beacon_under_test")
-CONFIG = [{"interval": 10}, {"quiesced_for": 60}]
+DECLARED = [{"interval": 10}, {"quiesced_for": 60}]
+# What Salt hands the beacon of DECLARED: interval taken out (Salt itself calls it that often), its name in.
+CONFIG = [{"quiesced_for": 60}, {"_beacon_name": "vcd_cell"}]
 
 
 class Cell:
@@ -14,6 +16,7 @@ class Cell:
 
     def __init__(self):
         self.running, self.status, self.lease, self.asked = True, {"active": True, "quiesced": False}, {}, []
+        self.declared = DECLARED
 
     def functions(self):
         def ask(name, answer):
@@ -26,6 +29,7 @@ class Cell:
         return {
             "vcd_cell.is_running": ask("is_running", lambda: self.running),
             "vcd_cell.status": ask("status", lambda: self.status),
+            "config.merge": lambda key, default: {"vcd_cell": self.declared} if key == "beacons" else default,
             "vcd_cell.lease": ask("lease", lambda: {"held": False, "drain": None, "stopped_at": None, **self.lease}),
         }
 
@@ -78,12 +82,17 @@ def test_a_cell_stopped_by_someone_else_fires_and_one_stopped_by_us_does_not(cel
     assert look(cell, 190) == ["stopped/cleared"]
 
 
-def test_one_reading_every_interval_at_most(cell):
+def test_without_an_interval_configured_the_beacon_reads_once_a_minute_itself(cell):
+    cell.declared = [{"quiesced_for": 60}]  # Salt would call it at every turn of the minion's loop
     look(cell, 0)
     asked = len(cell.asked)
-    assert look(cell, 5) == [] and len(cell.asked) == asked
-    look(cell, 10)
+    assert look(cell, 1) == [] and look(cell, 59) == [] and len(cell.asked) == asked
+    look(cell, 60)
     assert len(cell.asked) == asked * 2
+    # With an interval configured, Salt calls it that often, and it reads each time.
+    cell.declared = DECLARED
+    look(cell, 61)
+    assert len(cell.asked) == asked * 3
 
 
 def test_a_reading_that_fails_is_passed_over(cell):

@@ -61,7 +61,10 @@ def orchestrate(
         plan = prepare(planner(opts, where, calls, ordered, timeout), ordered)
 
         def checked_and_run():
-            ret = _checked(plan) or run(plan)
+            try:
+                ret = _checked(plan) or run(plan)
+            except SaltInvocationError as exc:
+                return _judged(loader_context, refused(exc), succeeded)
             if plan.found.precheck is not None:
                 ret["precheck"] = plan.found.precheck
             return _judged(loader_context, ret, judge)
@@ -152,9 +155,6 @@ def _reported(opts, bank, plan, reporting, run):
     try:
         ret = run()
         return ret
-    except SaltInvocationError as exc:
-        ret["comment"] = f"{exc}. Nothing was touched."
-        raise
     finally:
         ret["report"] = journal.report
         plan.fire(

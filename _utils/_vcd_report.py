@@ -118,7 +118,8 @@ def timeline(entries, now=None):
     orchestration, the plan's id, its cells, who ran it, the plan's keys), ``start``, ``end``,
     ``result`` (True, False, or None: still running or its runner killed), ``comment``, ``cells``
     (``{cell: [segment]}``), ``group`` (``{lane: [segment]}``), ``outage`` (``[(start, end)]`` where no
-    cell served), ``jobs`` (waited for), ``cancelled`` and ``now`` (``{cell: {"state", "since",
+    cell served), ``jobs`` (waited for), ``cancelled``, ``jobs_at_start`` (``{cell: tasks}`` as the
+    window began) and ``now`` (``{cell: {"state", "since",
     "step"}}``: where each cell is at the end). A segment: ``start``, ``end``, ``state``, ``label``,
     ``failed``, ``reason``. ``now``: the time the timeline ends, if not at its last entry (a run followed
     live).
@@ -196,6 +197,7 @@ def timeline(entries, now=None):
         "outage": outage(segments, start, end),
         "jobs": sum(max(at_start.get(cell, 0), at_drain.get(cell, 0)) for cell in drained),
         "cancelled": cancelled,
+        "jobs_at_start": at_start,
         "now": current,
     }
 

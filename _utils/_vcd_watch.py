@@ -77,6 +77,10 @@ def lines(report_id, entries, drains, now):
     for cell, at in cells.items():
         detail = f"{cell:<16} {at['step'] or '-':<18} {at['state']}"
         left, first = drains.of(cell)
+        if header.get("orchestration") == "vcd_upgrade":
+            # Its quiesce is a step of its own, right after the precheck read the tasks: those are the
+            # jobs at the quiesce, which may have ended before the drain first spoke.
+            first = max(first or 0, model["jobs_at_start"].get(cell, 0))
         if at["state"] in ("quiesced", "draining") and left is not None:
             detail += " " + bar(left, first)
         said.append((f"  {detail:<90} {_clock(now - at['since'])}", detail))

@@ -120,26 +120,39 @@ class SaltLab:
             time.sleep(1)
         raise SystemExit("The demo's salt-minions did not answer within 2 minutes")
 
-    def watch(self, tag, show):
-        """Print each event matching ``tag`` as it reaches the master's bus, through ``show(tag, data)``."""
-        watcher = subprocess.Popen(
-            self.command("salt-run", "state.event", tag),
+    def _relayed(self, relay_line, *args):
+        """
+        ``salt-run ARGS`` in the background, each line it prints handed to ``relay_line`` as it comes;
+        the thread relaying them, which ends with the command (stopped with the lab at the latest).
+        """
+        process = subprocess.Popen(
+            self.command("salt-run", *args),
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
             env=dict(os.environ, PYTHONUNBUFFERED="1"),
         )
-        self.processes.append(watcher)
+        self.processes.append(process)
 
         def relay():
-            for line in watcher.stdout:
-                event_tag, _, payload = line.partition("\t")
-                with contextlib.suppress(ValueError):
-                    data = json.loads(payload)
-                    # event.send on a minion wraps the payload, with the minion's id beside it.
-                    show(event_tag, data.get("data", data))
+            for line in process.stdout:
+                relay_line(line)
 
-        threading.Thread(target=relay, daemon=True).start()
+        relaying = threading.Thread(target=relay, daemon=True)
+        relaying.start()
+        return relaying
+
+    def watch(self, tag, show):
+        """Print each event matching ``tag`` as it reaches the master's bus, through ``show(tag, data)``."""
+
+        def shown(line):
+            event_tag, _, payload = line.partition("\t")
+            with contextlib.suppress(ValueError):
+                data = json.loads(payload)
+                # event.send on a minion wraps the payload, with the minion's id beside it.
+                show(event_tag, data.get("data", data))
+
+        self._relayed(shown, "state.event", tag)
 
     def follow(self):
         """
@@ -147,22 +160,13 @@ class SaltLab:
         printed as they come (through a pipe: a line each time what it says changes); it ends with the
         runs it followed. Returns the thread printing them, which ends with it.
         """
-        follower = subprocess.Popen(
-            self.command("salt-run", "--quiet", "vcd_watch.follow", "timeout=900", "interval=0.5"),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-            env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        return self._relayed(
+            lambda line: print(f"   live {line.rstrip()}", flush=True),
+            "--quiet",
+            "vcd_watch.follow",
+            "timeout=900",
+            "interval=0.5",
         )
-        self.processes.append(follower)
-
-        def relay():
-            for line in follower.stdout:
-                print(f"   live {line.rstrip()}", flush=True)
-
-        relaying = threading.Thread(target=relay, daemon=True)
-        relaying.start()
-        return relaying
 
     def __exit__(self, *exc_info):
         # The event watchers, started last, stop first: the master must outlive them.

@@ -34,6 +34,7 @@ from tests.unit.utils.stand_ins import rollout_plan, upgrade_plan
 sys.path.insert(0, str(REPO / "_utils"))
 
 import _vcd_cell_lease as lease  # noqa: E402
+import _vcd_orchestration_journal as journals  # noqa: E402
 import _vcd_rolling_appliance as rolling_appliance  # noqa: E402
 
 CELLS = ("f-1", "f-2", "f-3")
@@ -462,9 +463,27 @@ def finished_violations(plan, group, root):
             found.append(f"the cluster is {cluster['localClusterHealth']}, failover {cluster['localClusterFailover']}")
     records = root / "master" / "cache"
     left = [str(p.relative_to(records)) for p in records.rglob("*") if p.is_file()] if records.exists() else []
+    # The runs' reports stay, on purpose: the newest says the window was done.
+    reports = sorted(name for name in left if name.startswith(f"{journals.DIRECTORY}/"))
+    left = [name for name in left if name not in reports]
     if left:
         found.append(f"records left in the master's cache: {left}")
+    found += _last_report_done(records, reports)
     return found
+
+
+def _last_report_done(records, reports):
+    """What is wrong with the newest run's report: none, or its journal not ending with the run done."""
+    journals_kept = [name for name in reports if name.endswith(journals.JOURNAL)]
+    if not journals_kept:
+        return ["no run left its report"]
+    newest = max(journals_kept, key=lambda name: (records / name).stat().st_mtime)
+    last = json.loads((records / newest).read_text().splitlines()[-1])
+    if last["tag"] != "run/finish" or last["data"].get("result") is not True:
+        return [f"the newest report's journal ({newest}) ends with {last['tag']}, not the run done"]
+    if not (records / newest.replace(journals.JOURNAL, journals.REPORT)).is_file():
+        return [f"the journal {newest} has no report beside it"]
+    return []
 
 
 def _rebooted_once(group, cell):

@@ -335,6 +335,7 @@ class LoaderCells(orchestration.Cells):
         self.minions = minions
         self.timeout = timeout
         self.tracer = tracer
+        self.changed = {}
 
     def targets(self, expression, tgt_type):
         if tgt_type != "glob":

@@ -195,3 +195,64 @@ def test_a_run_that_resumes_is_not_checked_again(calls):
     plan = a_plan(gate=gate, done=["cell1"])
     assert skeleton.orchestrate({}, {}, WHERE, TARGETS, mock.Mock(return_value=plan), run) == {"result": True}
     gate.assert_not_called()
+
+
+def a_reported_plan():
+    """A plan whose events go to a stand-in for the master's bus."""
+    plan = a_plan()
+    plan.fire = mock.Mock()
+    return plan
+
+
+def test_a_reported_run_writes_its_journal_says_its_progress_and_returns_its_reports_path(calls, tmp_path):
+    plan = a_reported_plan()
+    bus, jid_event = plan.fire, mock.Mock()
+    opts = {"cachedir": str(tmp_path)}
+
+    def run(plan):
+        plan.fire("drain/start", {"rollout": "p", "cells": ["cell1"]})
+        return {"result": True, "comment": "2 cell(s) rolled through maintenance"}
+
+    ret = skeleton.orchestrate(
+        opts, {}, WHERE, TARGETS, mock.Mock(return_value=plan), run, reporting=skeleton.Reporting(5, jid_event)
+    )
+    report = ret["report"]
+    assert report.startswith(str(tmp_path / "vcd_reports" / "vcd_rolling-p-")) and report.endswith(".html")
+    report_id = report.rsplit("/", 1)[1][: -len(".html")]
+    tags = [e["tag"] for e in skeleton.journals.entries(opts, report_id)]
+    assert tags == ["run/start", "drain/start", "run/finish"]
+    # Each event still goes on the bus, and is said as the job's progress.
+    assert [c.args[0] for c in bus.call_args_list] == tags
+    said = [c.args[0]["message"][9:] for c in jid_event.fire_event.call_args_list]
+    assert said == [
+        "vcd_rolling p begins on cell1, cell2",
+        "drain: started on cell1",
+        f"done: 2 cell(s) rolled through maintenance (report: {report})",
+    ]
+    assert plan.record.data["journal"] == report_id
+
+
+def test_a_run_refused_on_its_way_still_reports_where_its_report_is(calls, tmp_path):
+    plan = a_reported_plan()
+    bus = plan.fire
+    refusal = SaltInvocationError("cell(s) did not answer: cell2 (its job was lost)")
+    ret = skeleton.orchestrate(
+        {"cachedir": str(tmp_path)},
+        {},
+        WHERE,
+        TARGETS,
+        mock.Mock(return_value=plan),
+        mock.Mock(side_effect=refusal),
+        reporting=skeleton.Reporting(),
+    )
+    assert ret["comment"] == "cell(s) did not answer: cell2 (its job was lost). Nothing was touched."
+    assert ret["retcode"] == 1 and ret["report"].endswith(".html")
+    (finish,) = [c.args[1] for c in bus.call_args_list if c.args[0] == "run/finish"]
+    assert finish == {"result": False, "comment": ret["comment"], "report": ret["report"]}
+
+
+def test_report_keep_is_checked_before_anything_is_asked(calls):
+    prepare = mock.Mock()
+    ret = skeleton.orchestrate({}, {}, WHERE, TARGETS, prepare, mock.Mock(), reporting=skeleton.Reporting(0))
+    assert ret["comment"].startswith("report_keep must be") and ret["retcode"] == 1
+    prepare.assert_not_called()

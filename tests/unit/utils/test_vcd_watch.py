@@ -54,3 +54,19 @@ def test_a_runs_verdict_is_its_last_word():
     assert watch.verdict(begun()) == "running"
     assert watch.verdict([*begun(), entry(9, "run/finish", result=False)]) == "failed"
     assert watch.bar(0, 0) == "0 job(s) running"
+
+
+def test_an_upgrades_bar_counts_from_the_jobs_at_its_quiesce():
+    entries = [
+        entry(0, "run/start", orchestration="vcd_upgrade", id="u1", cells=CELLS),
+        entry(0, "precheck/start", precheck="u1", cells=CELLS),
+        entry(1, "precheck/finish", precheck="u1", ready=True, failed=[], jobs={"c1": 4}),
+        *step(1, 3, "quiesce"),
+        entry(3, "drain/start", upgrade="u1", cells=CELLS),
+    ]
+    drains = watch.Drains()
+    drains.heard("c1", 1, elapsed=0)  # three ended during the quiesce
+    said = dict(watch.lines("vcd_upgrade-u1-x", entries, drains, now=1004.0)[1:2])
+    assert list(said.values()) == [
+        "c1               drain              draining [###############-----] 1 of 4 jobs left"
+    ]

@@ -75,7 +75,12 @@ def test_an_installed_wheel_points_salts_loader_at_its_own_modules(wheel, tmp_pa
         [base_python, "-c", probe], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=TIMEOUT
     )
     assert dirs.returncode == 0, dirs.stderr
-    for kind, module in (("modules", "vcd_cell.py"), ("states", "vcd_cell.py"), ("runners", "vcd_rolling.py")):
+    for kind, module in (
+        ("modules", "vcd_cell.py"),
+        ("states", "vcd_cell.py"),
+        ("runners", "vcd_rolling.py"),
+        ("beacons", "vcd_cell.py"),
+    ):
         assert f"'{kind}': ['{target}/saltext/vcd_cell/{kind}']" in dirs.stdout
         assert (target / "saltext" / "vcd_cell" / kind / module).is_file()
 

@@ -24,7 +24,7 @@ def get_extension_dirs():
     on the import path here, when Salt asks where the extension is, before it loads any of them.
     """
     utils = _package_dir("utils")
-    if utils not in sys.path:
+    if utils is not None and utils not in sys.path:
         sys.path.append(utils)
     found = {kind: _package_dir(kind) for kind in KINDS}
     return {kind: [where] for kind, where in found.items() if where}

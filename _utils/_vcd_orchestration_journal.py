@@ -1,7 +1,7 @@
 """
 The journal of an orchestration run, and its report: every event the run fires (:func:`recording`) is
 also written, with its time, to a journal in the master's cache (``<cachedir>/vcd_reports/<id>.jsonl``),
-and the run's report (``<id>.html``, :mod:`_vcd_report`) is written anew from it after each one. So a run
+and the run's report (``<id>.html``, :mod:`_vcd_report`) is written anew from it as the run goes. So a run
 that fails, or whose runner is killed, leaves its report as far as it got, and the run that resumes it
 (the same plan, its record not done) writes on in the same journal: one report of the whole window.
 
@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 
 DIRECTORY = "vcd_reports"
 JOURNAL, REPORT = ".jsonl", ".html"
+# A run's report is drawn anew at most this often while it goes (and at its start and end): a killed
+# runner's report is at most this far behind its journal, which a re-run's report takes in whole.
+RENDER_SECONDS = 2
 # The record's key naming the journal a resumed run writes on in.
 RECORD_KEY = "journal"
 SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -83,17 +86,21 @@ class Journal:
         self.id = report_id
         self.path = os.path.join(directory(opts), report_id + JOURNAL)
         self.report = report_path(opts, report_id)
+        self.rendered_at = None
 
     def write(self, tag, data):
         """
-        One entry, at the master's time now; then the report written anew. A report that cannot be
-        written is logged, never the window's end: the run goes on, its journal and return whole.
+        One entry, at the master's time now; then the report written anew, at the run's start and end
+        and at most every :data:`RENDER_SECONDS` between (a step's events come in bursts). A report
+        that cannot be written is logged, never the window's end: the run goes on, its journal whole.
         """
         entry = {"t": time.time(), "tag": tag, "data": data}
         try:
             with open(self.path, "a", encoding="utf-8") as journal:
                 journal.write(json.dumps(entry, default=str) + "\n")
-            self.render()
+            if tag in ("run/start", "run/finish") or entry["t"] - (self.rendered_at or 0) >= RENDER_SECONDS:
+                self.render()
+                self.rendered_at = entry["t"]
         except Exception:  # pylint: disable=broad-except
             log.exception("vcd_report: the report %s could not be written after %s", self.id, tag)
 

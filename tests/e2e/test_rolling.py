@@ -204,18 +204,6 @@ def test_an_impossible_plan_is_refused_before_any_cell_is_touched(fresh_cells, o
     assert not any(events_of(cell, "cli") for cell in cells.values())
 
 
-def test_a_target_expression_in_batches_of_two(fresh_cells, orchestrate):
-    cells = fresh_cells(jobs=(0.5,))
-    success, report = orchestrate(cells="cell-*", batch=2, rollout_id="glob")
-    assert success is True, report
-    assert list(report["cells"]) == list(CELLS)
-    assert_budget_held(cells, batch=2, min_active=1)
-    # cell-a and cell-b went down together, cell-c only after both served again.
-    (a_down,), (b_down,), (c_down,) = (down_intervals(cells[n]) for n in CELLS)
-    assert max(a_down[0], b_down[0]) < min(a_down[1], b_down[1])
-    assert c_down[0] > max(a_down[1], b_down[1])
-
-
 def test_a_master_restarted_during_a_rollout_resumes_when_run_again(
     fresh_cells, orchestrate, group, salt_master, salt_run_cli, salt_cli
 ):
@@ -357,30 +345,36 @@ def without_json(cmdline):
     return [arg for arg in cmdline if not arg.startswith("--out")]
 
 
-def test_a_rollout_says_its_progress_a_follower_watches_it_and_its_report_is_listed(
-    fresh_cells, salt_run_cli, tmp_path
+def test_a_rollout_in_batches_of_two_says_its_progress_a_follower_watches_it_and_its_report_is_listed(
+    fresh_cells, salt_run_cli
 ):
-    fresh_cells(jobs=(3.0,))
+    cells = fresh_cells(jobs=(1.0,))
     # From another shell, before the run: it waits for the run to begin, and ends with it (its output a
     # pipe, as into a log: a line each time what it says changes).
     follow = without_json(salt_run_cli.cmdline("vcd_watch.follow", "run=watched", "timeout=600", "interval=0.2"))
     follower = subprocess.Popen(follow, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
+        # The runner itself, as a person types it: a target expression, two cells at a time.
         rollout = without_json(
-            salt_run_cli.cmdline("vcd_rolling.rollout", f"cells=[{', '.join(CELLS)}]", "rollout_id=watched")
+            salt_run_cli.cmdline("vcd_rolling.rollout", "cells=cell-*", "batch=2", "rollout_id=watched")
         )
         ran = subprocess.run(rollout, capture_output=True, text=True, timeout=600, check=False)
         followed, _ = follower.communicate(timeout=120)
     finally:
         follower.kill()
     assert ran.returncode == 0, ran.stderr[-3000:]
+    assert_budget_held(cells, batch=2, min_active=1)
+    # cell-a and cell-b went down together, cell-c only after both served again.
+    (a_down,), (b_down,), (c_down,) = (down_intervals(cells[n]) for n in CELLS)
+    assert max(a_down[0], b_down[0]) < min(a_down[1], b_down[1])
+    assert c_down[0] > max(a_down[1], b_down[1])
     # Salt's runner progress, printed as the run went: a line a step, the time first.
     said = [line for line in ran.stdout.splitlines() if re.match(r"\d\d:\d\d:\d\d ", line)]
     assert said[0].endswith(f"vcd_rolling watched begins on {', '.join(CELLS)}"), said
-    for cell in CELLS:
-        assert any(line.endswith(f"vcd.drained: done on {cell}") for line in said), said
+    assert any(line.endswith("vcd.drained: done on cell-a, cell-b") for line in said), said
+    assert any(line.endswith("vcd.drained: done on cell-c") for line in said), said
     assert said[-1][9:].startswith("done: 3 cell(s)") and "(report: " in said[-1], said[-1]
-    # The follower's lines: each cell draining, then serving again; the run done, the budget kept.
+    # The follower's lines: the cells draining, then serving again; the run done, the budget kept.
     assert re.search(r"cell-b +vcd\.drained +draining", followed), followed
     assert "vcd_rolling watched done: serving 3 of 3 (min_active 1)" in followed, followed
     # The report, listed and shown.

@@ -24,7 +24,7 @@ def _opts(tmp_path):
     return {"cachedir": str(tmp_path)}
 
 
-def test_a_run_writes_its_journal_and_its_report_after_every_event(opts):
+def test_a_run_writes_every_event_in_its_journal_and_its_report_as_it_goes(opts, monkeypatch):
     run = plan()
     journal, resumed = journals.begin(opts, "vcd_upgrade", run, keep=50)
     assert resumed is False and journal.id.startswith("vcd_upgrade-p_1-") and run.record.data["journal"] == journal.id
@@ -37,6 +37,13 @@ def test_a_run_writes_its_journal_and_its_report_after_every_event(opts):
     page = pathlib.Path(journal.report).read_text(encoding="utf-8")
     assert 'data-lane="c1"' in page and not os.path.exists(journal.report + ".part")
     assert journals.ids(opts) == [journal.id]
+    # Drawn anew at the run's end, and between at most every RENDER_SECONDS: a step's events come in bursts.
+    drawn = []
+    monkeypatch.setattr(journal, "render", lambda: drawn.append(True))
+    record("install/start", {"upgrade": "p/1", "cells": ["c1"]})
+    assert drawn == []
+    record("run/finish", {"result": True})
+    assert drawn == [True]
 
 
 def test_a_run_that_resumes_writes_on_in_the_journal_its_record_names(opts):

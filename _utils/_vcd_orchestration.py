@@ -445,13 +445,21 @@ def fire(opts, tag, data):
     An event on the master's bus, for ``salt-run state.event`` watchers; none when no salt-master runs
     (salt-ssh needs none): the orchestration's return says everything then.
     """
-    if not os.path.exists(os.path.join(opts["sock_dir"], "master_event_pull.ipc")):
+    if not master_listens(opts):
         return
     event = salt.utils.event.get_master_event(opts, opts["sock_dir"], listen=False)
     try:
         event.fire_event(data, tag)
     finally:
         event.destroy()
+
+
+def master_listens(opts):
+    """
+    Whether a salt-master takes events here: without one (salt-ssh needs none) every event sent would
+    wait a second for a connection that never comes.
+    """
+    return os.path.exists(os.path.join(opts["sock_dir"], "master_event_pull.ipc"))
 
 
 class Record:

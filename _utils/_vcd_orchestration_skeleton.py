@@ -132,7 +132,8 @@ def _reported(opts, bank, plan, reporting, run):
     """
     journal, resumed = journals.begin(opts, bank, plan, reporting.keep)
     fire = journals.recording(plan.fire, journal)
-    progress_of = progress.reporter(reporting.jid_event)
+    # The job's progress travels on the master's bus (salt-run prints it from there): none without one.
+    progress_of = progress.reporter(reporting.jid_event if orchestration.master_listens(opts) else None)
 
     def fire_and_say(tag, data):
         fire(tag, data)

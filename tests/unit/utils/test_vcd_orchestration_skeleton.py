@@ -207,7 +207,8 @@ def a_reported_plan():
 def test_a_reported_run_writes_its_journal_says_its_progress_and_returns_its_reports_path(calls, tmp_path):
     plan = a_reported_plan()
     bus, jid_event = plan.fire, mock.Mock()
-    opts = {"cachedir": str(tmp_path)}
+    (tmp_path / "master_event_pull.ipc").touch()  # a salt-master listens
+    opts = {"cachedir": str(tmp_path), "sock_dir": str(tmp_path)}
 
     def run(plan):
         plan.fire("drain/start", {"rollout": "p", "cells": ["cell1"]})
@@ -236,19 +237,22 @@ def test_a_run_refused_on_its_way_still_reports_where_its_report_is(calls, tmp_p
     plan = a_reported_plan()
     bus = plan.fire
     refusal = SaltInvocationError("cell(s) did not answer: cell2 (its job was lost)")
+    jid_event = mock.Mock()
     ret = skeleton.orchestrate(
-        {"cachedir": str(tmp_path)},
+        {"cachedir": str(tmp_path), "sock_dir": str(tmp_path)},  # no salt-master: salt-ssh alone
         {},
         WHERE,
         TARGETS,
         mock.Mock(return_value=plan),
         mock.Mock(side_effect=refusal),
-        reporting=skeleton.Reporting(),
+        reporting=skeleton.Reporting(jid_event=jid_event),
     )
     assert ret["comment"] == "cell(s) did not answer: cell2 (its job was lost). Nothing was touched."
     assert ret["retcode"] == 1 and ret["report"].endswith(".html")
     (finish,) = [c.args[1] for c in bus.call_args_list if c.args[0] == "run/finish"]
     assert finish == {"result": False, "comment": ret["comment"], "report": ret["report"]}
+    # With no salt-master to carry the job's progress, none is sent (each would wait a second for one).
+    jid_event.fire_event.assert_not_called()
 
 
 def test_report_keep_is_checked_before_anything_is_asked(calls):

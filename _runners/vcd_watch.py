@@ -88,11 +88,12 @@ def follow(run=None, timeout=7200, interval=1):
     bus = _bus(__opts__)
     try:
         while True:
-            found = watch.followed(__opts__, run) + ([] if run else watch.followed(__opts__, since=began))
-            following += [report_id for report_id in found if report_id not in following]
+            begun = watch.followed(__opts__, run) + ([] if run else watch.followed(__opts__, since=began))
+            following += [report_id for report_id in begun if report_id not in following]
             entries = {report_id: journals.entries(__opts__, report_id) for report_id in following}
-            screen.show({rid: watch.lines(rid, found, drains, time.time()) for rid, found in entries.items()})
-            ended = following and all(found and found[-1]["tag"] == "run/finish" for found in entries.values())
+            now = time.time()
+            screen.show({rid: watch.lines(rid, written, drains, now) for rid, written in entries.items()})
+            ended = following and all(watch.verdict(written) != "running" for written in entries.values())
             if ended or time.time() - began >= timeout:
                 break
             _hear(bus, drains, interval)
@@ -101,8 +102,8 @@ def follow(run=None, timeout=7200, interval=1):
             bus.destroy()
     return {
         report_id: {
-            "result": watch.verdict(found),
+            "result": watch.verdict(written),
             "report": journals.report_path(__opts__, report_id),
         }
-        for report_id, found in entries.items()
+        for report_id, written in entries.items()
     }

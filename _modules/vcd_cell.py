@@ -79,6 +79,7 @@ try:
     import _vcd_cell_upgrade as upgrades
     import _vcd_cell_values as valid
     import _vcd_cell_vamicli as vamicli
+    import _vcd_cell_window as cell_windows
 except ImportError as exc:  # pragma: no cover - __virtual__ says what is missing
     MISSING = exc.name
     # The module does not load then (see __virtual__); its functions are defined as they are.
@@ -162,7 +163,7 @@ def parse_status(output):
 
 
 @errors.at_the_edge
-def quiesce(timeout=None, lease=0):
+def quiesce(timeout=None, lease=0, window=None, force_window=False):
     """
     Stop the cell's task scheduler (``cell --quiesce true``): no new job starts on this cell, running
     jobs go on.
@@ -176,6 +177,10 @@ def quiesce(timeout=None, lease=0):
         Seconds: arrange the quiesce lease first, as :py:func:`drain` does, so the cell does not stay
         quiesced forever if nothing drains it afterwards (a drain renews the lease). 0: no lease.
 
+    window, force_window
+        Refused on a cell another run's live window holds (:py:func:`window`), unless ``window`` is that
+        run's id (or ``vcd_cell:window`` in the pillar) or ``force_window=True`` (logged).
+
     CLI Example:
 
     .. code-block:: bash
@@ -185,6 +190,7 @@ def quiesce(timeout=None, lease=0):
     """
     valid.lease(lease)
     settings = _settings()
+    cell_windows.guard(settings, window, force_window, "quiescing")
     limit = valid.seconds("timeout", timeout) if timeout is not None else settings.cli_timeout
     leases.claim_cell(settings)
     with leases.leased(settings, lease), leases.quiescing():
@@ -200,10 +206,14 @@ def quiesce(timeout=None, lease=0):
 
 
 @errors.at_the_edge
-def unquiesce():
+def unquiesce(window=None, force_window=False):
     """
     Start the cell's task scheduler again: through the cells API on vCD 10.5.1 (API 38.1, status
     ACTIVE), else ``cell --quiesce false``.
+
+    window, force_window
+        Refused on a cell another run's live window holds (:py:func:`window`), unless ``window`` is that
+        run's id (or ``vcd_cell:window`` in the pillar) or ``force_window=True`` (logged).
 
     CLI Example:
 
@@ -212,19 +222,24 @@ def unquiesce():
         salt 'cell1*' vcd_cell.unquiesce
     """
     settings = _settings()
+    cell_windows.guard(settings, window, force_window, "unquiescing")
     if rest.set_state_through_api(settings, "ACTIVE", settings.cli_timeout) is None:
         tools.cell_tool(settings, "--quiesce", "false")
     return True
 
 
 @errors.at_the_edge
-def maintenance_mode(enabled=True):
+def maintenance_mode(enabled=True, window=None, force_window=False):
     """
     Turn a running cell's maintenance mode on or off (``cell --maintenance true|false``, vCD 8.10 on).
     Not the maintenance message of a stopped cell: see :py:func:`maintenance_message`.
 
     On vCD 10.5.1 (API 38.1) with ``api_url`` set, the cells API does it: status MAINTENANCE, or ACTIVE
     to turn it off (which also starts a quiesced scheduler again: the API has no state for both).
+
+    window, force_window
+        Refused on a cell another run's live window holds (:py:func:`window`), unless ``window`` is that
+        run's id (or ``vcd_cell:window`` in the pillar) or ``force_window=True`` (logged).
 
     CLI Example:
 
@@ -234,16 +249,21 @@ def maintenance_mode(enabled=True):
     """
     valid.flag("enabled", enabled)
     settings = _settings()
+    cell_windows.guard(settings, window, force_window, "changing the maintenance mode of")
     if rest.set_state_through_api(settings, "MAINTENANCE" if enabled else "ACTIVE", settings.cli_timeout) is None:
         tools.cell_tool(settings, "--maintenance", "true" if enabled else "false")
     return True
 
 
 @errors.at_the_edge
-def shutdown(force=False):
+def shutdown(force=False, window=None, force_window=False):
     """
     Shut the cell down (``cell --shutdown``), after checking again that the tool reports 0 jobs and an
     inactive scheduler. Refuses otherwise, unless ``force=True``: then running jobs fail.
+
+    window, force_window
+        Refused on a cell another run's live window holds (:py:func:`window`), unless ``window`` is that
+        run's id (or ``vcd_cell:window`` in the pillar) or ``force_window=True`` (logged).
 
     CLI Example:
 
@@ -253,6 +273,7 @@ def shutdown(force=False):
     """
     valid.flag("force", force)
     settings = _settings()
+    cell_windows.guard(settings, window, force_window, "shutting down")
     before = None
     if not force:
         before = tools.read_status(settings)
@@ -284,10 +305,14 @@ def is_running():
 
 
 @errors.at_the_edge
-def start():
+def start(window=None, force_window=False):
     """
     Start the cell's service (``vmware-vcd-cell start``). Returns whether it runs afterwards; it may take
     a while more to serve requests (see :py:func:`wait_serving`).
+
+    window, force_window
+        Refused on a cell another run's live window holds (:py:func:`window`), unless ``window`` is that
+        run's id (or ``vcd_cell:window`` in the pillar) or ``force_window=True`` (logged).
 
     CLI Example:
 
@@ -296,16 +321,21 @@ def start():
         salt 'cell1*' vcd_cell.start
     """
     settings = _settings()
+    cell_windows.guard(settings, window, force_window, "starting")
     tools.cell_script(settings, "start")
     leases.clear_stopped(settings)
     return is_running()
 
 
 @errors.at_the_edge
-def maintenance_message(enabled=True):
+def maintenance_message(enabled=True, window=None, force_window=False):
     """
     Turn the maintenance message of a stopped cell on (``vmware-vcd-cell maintenance``) or off
     (``vmware-vcd-cell stop``; the cell stays stopped). The real script needs the cell stopped first.
+
+    window, force_window
+        Refused on a cell another run's live window holds (:py:func:`window`), unless ``window`` is that
+        run's id (or ``vcd_cell:window`` in the pillar) or ``force_window=True`` (logged).
 
     CLI Example:
 
@@ -315,9 +345,11 @@ def maintenance_message(enabled=True):
         salt 'cell1*' vcd_cell.maintenance_message enabled=False
     """
     valid.flag("enabled", enabled)
+    settings = _settings()
+    cell_windows.guard(settings, window, force_window, "changing the maintenance message of")
     if enabled and is_running():
         raise errors.CellRunning("The maintenance message needs a stopped cell: shut the cell down first")
-    tools.cell_script(_settings(), "maintenance" if enabled else "stop")
+    tools.cell_script(settings, "maintenance" if enabled else "stop")
     return True
 
 
@@ -406,10 +438,14 @@ def describe_tasks(tasks):
 
 
 @errors.at_the_edge
-def cancel_tasks(ids=None):
+def cancel_tasks(ids=None, window=None, force_window=False):
     """
     Cancel tasks as a system administrator through the REST API: the given ids, or every task running
     on this cell. Returns the ids cancelled and, per id, why a cancel failed.
+
+    window, force_window
+        Refused on a cell another run's live window holds (:py:func:`window`), unless ``window`` is that
+        run's id (or ``vcd_cell:window`` in the pillar) or ``force_window=True`` (logged).
 
     CLI Example:
 
@@ -421,6 +457,7 @@ def cancel_tasks(ids=None):
     if ids is not None and (isinstance(ids, str) or not all(isinstance(i, str) and i for i in ids)):
         raise SaltInvocationError("ids must be a list of task ids")
     settings = _settings()
+    cell_windows.guard(settings, window, force_window, "cancelling the tasks of")
     cancelled, failed = [], {}
     with rest.Api(settings) as api:
         targets = list(ids) if ids is not None else [t["id"] for t in api.running_tasks()]
@@ -460,7 +497,15 @@ def wait_drained(timeout=DRAIN["timeout"], interval=DRAIN["interval"], lease=0, 
 
 
 @errors.at_the_edge
-def drain(timeout=DRAIN["timeout"], interval=DRAIN["interval"], lease=0, shutdown=False, quiesce=True):
+def drain(
+    timeout=DRAIN["timeout"],
+    interval=DRAIN["interval"],
+    lease=0,
+    shutdown=False,
+    quiesce=True,
+    window=None,
+    force_window=False,
+):
     """
     Quiesce the cell and wait until it is drained, as :py:func:`wait_drained` does; with ``shutdown``,
     shut it down on the tool's reading that confirmed it drained (by default it is left running).
@@ -481,6 +526,10 @@ def drain(timeout=DRAIN["timeout"], interval=DRAIN["interval"], lease=0, shutdow
         ends it. So a cell is never left quiesced forever when the run that quiesced it dies, however
         Salt ran it (minion daemon, ``salt-call``, ``salt-call --local``). 0 (the default here): no lease.
 
+    window, force_window
+        Refused on a cell another run's live window holds (:py:func:`window`), unless ``window`` is that
+        run's id (or ``vcd_cell:window`` in the pillar) or ``force_window=True`` (logged).
+
     CLI Example:
 
     .. code-block:: bash
@@ -493,6 +542,7 @@ def drain(timeout=DRAIN["timeout"], interval=DRAIN["interval"], lease=0, shutdow
     valid.flag("shutdown", shutdown)
     valid.flag("quiesce", quiesce)
     settings = _settings()
+    cell_windows.guard(settings, window, force_window, "draining")
     leases.claim_cell(settings)
     with leases.leased(settings, lease):
         how = "first" if quiesce else "if active"
@@ -572,7 +622,7 @@ def version():
 
 
 @errors.at_the_edge
-def install(installer=None, version=None):
+def install(installer=None, version=None, window=None, force_window=False):
     """
     Install vCD on this stopped cell. Refuses on a running cell.
 
@@ -588,6 +638,10 @@ def install(installer=None, version=None):
 
     Returns the version installed afterwards, and the questions answered (Linux) or what vamicli said.
 
+    window, force_window
+        Refused on a cell another run's live window holds (:py:func:`window`), unless ``window`` is that
+        run's id (or ``vcd_cell:window`` in the pillar) or ``force_window=True`` (logged).
+
     CLI Example:
 
     .. code-block:: bash
@@ -596,6 +650,7 @@ def install(installer=None, version=None):
         salt 'appliance1*' vcd_cell.install version=10.6.0
     """
     settings = _settings()
+    cell_windows.guard(settings, window, force_window, "installing vCD on")
     if settings.appliance:
         if not isinstance(version, str) or not version:
             raise SaltInvocationError("On an appliance, pass version=: the version the update must carry")
@@ -618,13 +673,17 @@ def _refuse_running(doing):
 
 
 @errors.at_the_edge
-def upgrade_database(backup_completed=False):
+def upgrade_database(backup_completed=False, window=None, force_window=False):
     """
     Run the database upgrade utility (``vcd_cell:upgrade_tool``) once, from this upgraded cell, on a
     pseudo-terminal. Answers yes to the upgrade; yes to the backup question only with
     ``backup_completed=True`` (then ``--backup-completed`` is passed and the question is skipped); never
     yes to continuing while other cells are active: it fails naming them. Returns whether the schema was
     upgraded (``False`` when it already was at this cell's version) and the questions answered.
+
+    window, force_window
+        Refused on a cell another run's live window holds (:py:func:`window`), unless ``window`` is that
+        run's id (or ``vcd_cell:window`` in the pillar) or ``force_window=True`` (logged).
 
     CLI Example:
 
@@ -633,7 +692,9 @@ def upgrade_database(backup_completed=False):
         salt 'cell1*' vcd_cell.upgrade_database backup_completed=True
     """
     valid.flag("backup_completed", backup_completed)
-    return upgrades.upgrade_database(_settings(), backup_completed)
+    settings = _settings()
+    cell_windows.guard(settings, window, force_window, "upgrading the database from")
+    return upgrades.upgrade_database(settings, backup_completed)
 
 
 @errors.at_the_edge

@@ -17,6 +17,7 @@ try:
     import _vcd_cell_errors as errors
     import _vcd_cell_settings as config
     import _vcd_cell_vamicli as vamicli
+    import _vcd_cell_window as cell_windows
 except ImportError as exc:  # pragma: no cover - __virtual__ says what is missing
     MISSING = exc.name
     # The module does not load then (see __virtual__); its functions are defined as they are.
@@ -83,7 +84,7 @@ def failover_mode(mode=None):
 
 
 @errors.at_the_edge
-def switchover(node):
+def switchover(node, window=None, force_window=False):
     """
     Make the standby appliance ``node`` (its name in the database cluster) the primary, through this
     appliance's management API (``POST /api/1.0.0/nodes/{node}/switchover``): refused unless the cluster
@@ -91,6 +92,10 @@ def switchover(node):
     primary. The database is unavailable meanwhile (30 to 60 s on real appliances) and a cell that is not
     quiesced fails the tasks it runs: quiesce every cell of the group first, as VMware says. Returns the
     primary before and after.
+
+    window, force_window
+        Refused on a cell another run's live window holds (:py:func:`window`), unless ``window`` is that
+        run's id (or ``vcd_cell:window`` in the pillar) or ``force_window=True`` (logged).
 
     CLI Example:
 
@@ -100,17 +105,23 @@ def switchover(node):
     """
     if not isinstance(node, str) or not node:
         raise SaltInvocationError(f"node must be the name of a standby node of the cluster, not {node!r}")
-    with appliances.ApplianceApi(_settings()) as api:
+    settings = _settings()
+    cell_windows.guard(settings, window, force_window, "switching the database over from")
+    with appliances.ApplianceApi(settings) as api:
         cluster = api.switchover(node)
     return {"previous": cluster["before"]["primaries"], "primary": cluster["after"]["primaries"][0]}
 
 
 @errors.at_the_edge
-def backup_database():
+def backup_database(window=None, force_window=False):
     """
     Back up the embedded database with ``vcd_cell:backup_command`` (``create-backup.sh``), on the
     primary appliance only. Returns where the backup went (``path``, when the script says) and what it
     said.
+
+    window, force_window
+        Refused on a cell another run's live window holds (:py:func:`window`), unless ``window`` is that
+        run's id (or ``vcd_cell:window`` in the pillar) or ``force_window=True`` (logged).
 
     CLI Example:
 
@@ -119,6 +130,7 @@ def backup_database():
         salt 'appliance1*' vcd_cell.backup_database
     """
     settings = _settings()
+    cell_windows.guard(settings, window, force_window, "backing up the database of")
     with appliances.ApplianceApi(settings) as api:
         role = api.nodes()["role"]
     if role != "PRIMARY":

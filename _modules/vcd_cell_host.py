@@ -15,6 +15,7 @@ try:
     import _vcd_cell_errors as errors
     import _vcd_cell_host as host
     import _vcd_cell_settings as config
+    import _vcd_cell_window as cell_windows
 except ImportError as exc:  # pragma: no cover - __virtual__ says what is missing
     MISSING = exc.name
     # The module does not load then (see __virtual__); its functions are defined as they are.
@@ -36,7 +37,7 @@ def _settings():
 
 
 @errors.at_the_edge
-def reboot():
+def reboot(window=None, force_window=False):
     """
     Reboot the cell's host (an appliance, or a Linux install) with ``vcd_cell:reboot_command`` (default
     ``shutdown -r now``). Returns at once: the command starts, detached, once the process that called
@@ -45,6 +46,10 @@ def reboot():
     primary appliance while failover is Automatic, and on another appliance while the primary is not
     running.
 
+    window, force_window
+        Refused on a cell another run's live window holds (:py:func:`window`), unless ``window`` is that
+        run's id (or ``vcd_cell:window`` in the pillar) or ``force_window=True`` (logged).
+
     CLI Example:
 
     .. code-block:: bash
@@ -52,6 +57,7 @@ def reboot():
         salt 'appliance1*' vcd_cell.reboot
     """
     settings = _settings()
+    cell_windows.guard(settings, window, force_window, "rebooting the host of")
     if __salt__["vcd_cell.is_running"]():
         raise errors.CellRunning("The cell is running: drain and shut it down before rebooting (vcd.drained)")
     if settings.appliance:

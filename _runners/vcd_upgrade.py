@@ -343,6 +343,36 @@ def upgrade(
     )
 
 
+def release(run, force=False, cells=None, ssh=None):
+    """
+    Release by hand the claim a run of :func:`upgrade` left on its cells: a run that died (its
+    ``salt-run`` killed, its master gone) with its window unfinished, when it is not to be finished by
+    running its plan again (which takes the claim over by itself). Refused while that run is alive (its
+    process runs, or its heartbeat is fresh), unless ``force=True``, as ``terraform force-unlock`` is.
+
+    run
+        The run's id, as a refusal or ``vcd_cell.window`` names it.
+
+    force
+        Release the claim of a run that is alive all the same: it then runs on without its claim.
+
+    cells
+        Where to look when the claim is not in this master's cache (made from another master, or by
+        salt-ssh on another host): the cells it holds.
+
+    ssh
+        Reach those cells through salt-ssh (by default the route the run used).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run vcd_upgrade.release run=3fa2c81b
+        salt-run vcd_upgrade.release run=3fa2c81b cells='[cell1, cell2, cell3]' ssh=True
+    """
+    return skeleton.release(__opts__, __context__, ORCHESTRATION[0], run, force=force, cells=cells, ssh=ssh)
+
+
 def precheck(pillar=None, **kwargs):
     """
     Whether the server group is ready for :func:`upgrade` with the same keys, days before the window:

@@ -30,6 +30,7 @@ import _vcd_cell_defaults as defaults
 import _vcd_cell_events as events
 import _vcd_cell_upgrade as upgrades
 import _vcd_cell_values as valid
+import _vcd_cell_window as cell_windows
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,18 @@ def _errors_reported(ret):
         ret["comment"] = str(exc)
     except Exception as exc:  # pylint: disable=broad-except
         _unexpected(ret, exc)
+
+
+@contextlib.contextmanager
+def _window_respected(force, doing):
+    """
+    What runs inside, refused first (before anything is read or touched) on a cell another run's live
+    window holds, unless ``force`` (logged): then every function it calls acts for that window.
+    """
+    valid.flag("force", force)
+    forced_past = __salt__["vcd_cell.window_guard"](doing=doing, force=force)
+    with cell_windows.acting_for(forced_past):
+        yield
 
 
 def _unexpected(ret, exc):
@@ -199,8 +212,7 @@ def _after_timeout(ret, wait, timeout, on_timeout, cancel_grace, interval, lease
 
 
 def _drain(ret, timeout, interval, maintenance_message, on_timeout, cancel_grace, lease, vcenter_reconnect):
-    """:func:`drained`'s work, filling ``ret``."""
-    _check_drained_arguments(timeout, interval, maintenance_message, on_timeout, cancel_grace, lease)
+    """:func:`drained`'s work, filling ``ret``; its arguments checked."""
     group_api_url = _reconnect_through(vcenter_reconnect)
     __salt__["vcd_cell.claim"]()
     if not __salt__["vcd_cell.is_running"]():
@@ -263,6 +275,7 @@ def drained(
     cancel_grace=defaults.DRAIN["cancel_grace"],
     lease=defaults.DRAIN["lease"],
     vcenter_reconnect=defaults.DRAIN["vcenter_reconnect"],
+    force=defaults.DRAIN["force"],
 ):
     """
     Ensure the cell is shut down with no job lost: read its status, quiesce it (unless it is quiesced
@@ -309,6 +322,11 @@ def drained(
         address, which reaches a serving cell), moving its proxy at once. A failed reconnect is reported
         in ``changes``; the state still succeeds.
 
+    force
+        Drain a cell that another run's live window (an orchestration) holds: refused otherwise, naming
+        that run, touching nothing. Logged as such; the drain itself is as safe as ever (no shutdown while
+        jobs run).
+
     Only one drain of a cell runs at a time: a second one fails at once, naming the first, and touches
     nothing.
 
@@ -324,7 +342,9 @@ def drained(
     """
     ret = {"name": name, "result": False, "comment": "", "changes": {}}
     with _errors_reported(ret):
-        _drain(ret, timeout, interval, maintenance_message, on_timeout, cancel_grace, lease, vcenter_reconnect)
+        _check_drained_arguments(timeout, interval, maintenance_message, on_timeout, cancel_grace, lease)
+        with _window_respected(force, "draining"):
+            _drain(ret, timeout, interval, maintenance_message, on_timeout, cancel_grace, lease, vcenter_reconnect)
     events.to_log(__opts__, f"vcd/cell/{__opts__.get('id')}/drained", ret)
     return ret
 
@@ -372,13 +392,58 @@ def _bring_up(ret, health_timeout):
         raise CommandExecutionError(f"The cell started but did not serve within {health_timeout}s")
 
 
-def active(name, health_timeout=defaults.ACTIVE["health_timeout"]):
+def _activate(ret, health_timeout):
+    """:func:`active`'s work, filling ``ret``."""
+    running = __salt__["vcd_cell.is_running"]()
+    if __opts__["test"] and not running:
+        ret["result"] = None
+        ret["comment"] = "The cell would be started and its scheduler left active"
+        ret["changes"] = {"started": True}
+        return
+    if not running:
+        _bring_up(ret, health_timeout)
+    elif not __salt__["vcd_cell.wait_serving"](timeout=health_timeout):
+        raise CommandExecutionError(f"The cell's service runs but it did not serve within {health_timeout}s")
+    reading = __salt__["vcd_cell.status"]()
+    # The cells API says whether the cell is quiesced (vCD 10.5.1). The tool does not: an inactive
+    # scheduler is quiesced for sure, and with jobs running "active" may hide a quiesce.
+    quiesced = reading.get("quiesced")
+    must_unquiesce = quiesced if quiesced is not None else not reading["active"]
+    may_be_quiesced = quiesced is None and reading["active"] and reading["job_count"] > 0
+    if __opts__["test"] and (must_unquiesce or reading["maintenance"]):
+        ret["result"] = None
+        ret["comment"] = "The cell's scheduler would be unquiesced and its maintenance mode turned off"
+        ret["changes"] = {"unquiesced": must_unquiesce, "maintenance_mode": False}
+        return
+    if reading["maintenance"]:
+        __salt__["vcd_cell.maintenance_mode"](False)
+        ret["changes"]["maintenance_mode"] = False
+    if (must_unquiesce or may_be_quiesced) and not __opts__["test"]:
+        __salt__["vcd_cell.unquiesce"]()
+        if must_unquiesce:
+            ret["changes"]["unquiesced"] = True
+    if not __opts__["test"]:
+        __salt__["vcd_cell.release_lease"]()
+    ret["result"] = True
+    ret["comment"] = (
+        "The cell serves with an active scheduler"
+        if not ret["changes"]
+        else ("The cell was brought back into service: " + ", ".join(sorted(ret["changes"])))
+    )
+
+
+def active(name, health_timeout=defaults.ACTIVE["health_timeout"], force=defaults.ACTIVE["force"]):
     """
     Ensure the cell serves: maintenance message off, service started, health check answering, task
     scheduler not quiesced and the running cell's maintenance mode off.
 
     health_timeout
         Seconds to wait for a started cell to serve.
+
+    force
+        Bring back a cell that another run's live window (an orchestration) holds: refused otherwise,
+        naming that run, touching nothing (an upgrade's stopped cell started against the old database
+        would not serve). Logged as such.
 
     .. code-block:: yaml
 
@@ -389,42 +454,8 @@ def active(name, health_timeout=defaults.ACTIVE["health_timeout"]):
     ret = {"name": name, "result": False, "comment": "", "changes": {}}
     with _errors_reported(ret):
         valid.seconds("health_timeout", health_timeout)
-        running = __salt__["vcd_cell.is_running"]()
-        if __opts__["test"] and not running:
-            ret["result"] = None
-            ret["comment"] = "The cell would be started and its scheduler left active"
-            ret["changes"] = {"started": True}
-            return ret
-        if not running:
-            _bring_up(ret, health_timeout)
-        elif not __salt__["vcd_cell.wait_serving"](timeout=health_timeout):
-            raise CommandExecutionError(f"The cell's service runs but it did not serve within {health_timeout}s")
-        reading = __salt__["vcd_cell.status"]()
-        # The cells API says whether the cell is quiesced (vCD 10.5.1). The tool does not: an inactive
-        # scheduler is quiesced for sure, and with jobs running "active" may hide a quiesce.
-        quiesced = reading.get("quiesced")
-        must_unquiesce = quiesced if quiesced is not None else not reading["active"]
-        may_be_quiesced = quiesced is None and reading["active"] and reading["job_count"] > 0
-        if __opts__["test"] and (must_unquiesce or reading["maintenance"]):
-            ret["result"] = None
-            ret["comment"] = "The cell's scheduler would be unquiesced and its maintenance mode turned off"
-            ret["changes"] = {"unquiesced": must_unquiesce, "maintenance_mode": False}
-            return ret
-        if reading["maintenance"]:
-            __salt__["vcd_cell.maintenance_mode"](False)
-            ret["changes"]["maintenance_mode"] = False
-        if (must_unquiesce or may_be_quiesced) and not __opts__["test"]:
-            __salt__["vcd_cell.unquiesce"]()
-            if must_unquiesce:
-                ret["changes"]["unquiesced"] = True
-        if not __opts__["test"]:
-            __salt__["vcd_cell.release_lease"]()
-        ret["result"] = True
-        ret["comment"] = (
-            "The cell serves with an active scheduler"
-            if not ret["changes"]
-            else ("The cell was brought back into service: " + ", ".join(sorted(ret["changes"])))
-        )
+        with _window_respected(force, "bringing back"):
+            _activate(ret, health_timeout)
     return ret
 
 

@@ -14,11 +14,14 @@ DRAIN = {
     "cancel_grace": 300,
     "lease": 900,
     "vcenter_reconnect": False,
+    # Act on a cell another run's live window holds (logged); refused otherwise.
+    "force": False,
 }
 
 # vcd_cell.active (and vcd_cell.wait_serving).
 ACTIVE = {
     "health_timeout": 600,
+    "force": False,
 }
 
 # The checks both orchestrations run before they touch anything (and their precheck runners run alone).

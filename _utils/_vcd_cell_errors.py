@@ -70,6 +70,11 @@ class AnotherDrain(CellError):
     """Another drain of the cell runs (a salt-call, a minion's job or a salt-ssh run): nothing was touched."""
 
 
+class WindowHeld(CellError):
+    """Another run's live window (an orchestration) holds the cell: what was asked would work against it,
+    and was refused, touching nothing."""
+
+
 class LeaseError(CellError):
     """The quiesce lease could not be guarded (its keeper would not start), or it ended while the drain
     waited."""

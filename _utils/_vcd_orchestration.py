@@ -22,6 +22,7 @@ import salt.utils.minions
 from salt.exceptions import SaltInvocationError
 
 import _vcd_cell_values as valid
+import _vcd_window as windows
 
 HEALTH_CALL_TIMEOUT = 60
 # Seconds a quiesce is given to return; a newer tool that waits for the jobs is stopped then, and the
@@ -134,6 +135,8 @@ class Cells:
 
     target_types = TARGET_TYPES
     what = "accepted minion"
+    #: The run id of the window the calls act for: passed to each function that changes a cell.
+    window = None
 
     def __init__(self, opts, timeout):
         self.opts = opts
@@ -152,7 +155,13 @@ class Cells:
         """
         if not cells:
             return Answers()
-        return self._job(cells, fun, list(arg), kwarg, timeout or self.timeout)
+        return self._job(cells, fun, list(arg), self.windowed(fun, kwarg), timeout or self.timeout)
+
+    def windowed(self, fun, kwarg):
+        """``kwarg`` of a call of ``fun``, with the window it acts for where ``fun`` changes a cell."""
+        if self.window is None or fun not in windows.GUARDED:
+            return kwarg
+        return dict(kwarg or {}, window=self.window)
 
     def call_each(self, cells, calls, timeout=None):
         """
@@ -162,7 +171,10 @@ class Cells:
         if not cells:
             return {fun: Answers() for fun, _, _ in calls}
         funs = [fun for fun, _, _ in calls]
-        args = [list(arg) + ([dict(kwarg, __kwarg__=True)] if kwarg else []) for _, arg, kwarg in calls]
+        args = []
+        for fun, arg, kwarg in calls:
+            kwarg = self.windowed(fun, kwarg)
+            args.append(list(arg) + ([dict(kwarg, __kwarg__=True)] if kwarg else []))
         answers = self._job(cells, funs, args, None, timeout or self.timeout)
         return {
             fun: Answers(
@@ -480,6 +492,10 @@ class Record:
 
     def save(self):
         self.cache.store(self.bank, self.key, self.data)
+
+    def kept(self):
+        """Whether the record is in the cache (a run to resume), not forgotten."""
+        return bool(self.cache.fetch(self.bank, self.key))
 
     def forget(self):
         self.cache.flush(self.bank, self.key)

@@ -55,6 +55,8 @@ class Plan:
     route: Any = None
     #: The step run before any other on a run that resumes nothing (:func:`_vcd_precheck.gate`), or None.
     gate: Callable | None = None
+    #: This run's claim on its cells (:class:`_vcd_orchestration_window.Window`); None in a precheck.
+    window: Any = None
     #: ``{cell: its entry of the return}``, filled in as the run goes.
     report: dict = dataclasses.field(default_factory=dict)
     found: Findings = dataclasses.field(default_factory=Findings)

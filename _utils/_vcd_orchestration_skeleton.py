@@ -1,10 +1,11 @@
 """
 The skeleton both master-side orchestrations (``vcd_rolling``, ``vcd_upgrade``) run in, written once:
 reach the cells (their minions, or salt-ssh's roster), resolve the targets, check the plan's arguments
-and build the plan (what every plan holds, its record and its events, made here), run its checks
-before it touches anything (the precheck's, on a run that resumes nothing), run the plan, close the
-connection, and judge the return (Salt's exit code). An argument refused, or a check that refuses, at
-any point, touches nothing and says so.
+and build the plan (what every plan holds, its record and its events, made here), claim its cells for
+this run's window (:mod:`_vcd_orchestration_window`: a cell another run holds refuses the run), run its
+checks before it touches anything (the precheck's, on a run that resumes nothing), run the plan, end
+the claim, close the connection, and judge the return (Salt's exit code). An argument refused, a cell
+held by another run, or a check that refuses, at any point, touches nothing and says so.
 """
 
 import dataclasses
@@ -17,6 +18,7 @@ import _vcd_cell_values as valid
 import _vcd_orchestration as orchestration
 import _vcd_orchestration_journal as journals
 import _vcd_orchestration_ssh as transports
+import _vcd_orchestration_window as windowing
 import _vcd_progress as progress
 
 
@@ -45,9 +47,11 @@ def orchestrate(
     its ``result`` is not True) gets ``retcode: 1``, and so does the job (``loader_context``: the
     runner's ``__context__``), so ``salt-run`` exits non-zero; a refusal always does.
 
-    With ``reporting`` (a :class:`Reporting`: a window's run, not a precheck), every event of a run
-    that has its plan is written in its journal, its report (the path under ``report`` in the return)
-    written from it as the run goes (:func:`_reported`), and said as the job's progress.
+    With ``reporting`` (a :class:`Reporting`: a window's run, not a precheck), the plan's cells are
+    claimed for this run as the plan is made (:func:`_claimed`), before any is read, and the claim ended
+    with the run; every event of a run that has its plan is written in its journal, its report (the path
+    under ``report`` in the return) written from it as the run goes (:func:`_reported`), and said as the
+    job's progress.
     """
     cells, tgt_type, timeout, ssh = targets
     try:
@@ -56,9 +60,11 @@ def orchestrate(
         calls = transports.reach(opts, timeout, ssh)
     except SaltInvocationError as exc:
         return _judged(loader_context, refused(exc), succeeded)
+    claimed = []
     try:
         ordered = orchestration.resolve_cells(calls, cells, tgt_type)
-        plan = prepare(planner(opts, where, calls, ordered, timeout), ordered)
+        windowed = (claimed, ssh) if reporting is not None else None
+        plan = prepare(planner(opts, where, calls, ordered, timeout, windowed), ordered)
 
         def checked_and_run():
             try:
@@ -67,6 +73,7 @@ def orchestrate(
                 return _judged(loader_context, refused(exc), succeeded)
             if plan.found.precheck is not None:
                 ret["precheck"] = plan.found.precheck
+            _with_window(ret, plan.window)
             return _judged(loader_context, ret, judge)
 
         if reporting is None:
@@ -75,20 +82,24 @@ def orchestrate(
     except SaltInvocationError as exc:
         return _judged(loader_context, refused(exc), succeeded)
     finally:
+        for held in claimed:
+            # Done, or starting over: released. A record kept to resume: the claim stays, ended.
+            held.window.end(finished=not held.record.kept())
         calls.close()
 
 
-def planner(opts, where, calls, ordered, timeout):
+def planner(opts, where, calls, ordered, timeout, windowed=None):
     """
     ``planned(kind, plan_id, **fields)``: the plan of this run, ``kind`` (:class:`Rollout
     <_vcd_orchestration_plan.Rollout>` or ``Upgrade``) with ``fields``, over the ``ordered`` cells reached
     through ``calls``, its record in ``where``'s cache bank under ``plan_id``, its events under
-    ``where``'s prefix.
+    ``where``'s prefix. ``windowed``: ``(claimed, ssh)`` for a window's run, whose cells the plan
+    claims as it is made (:func:`_claimed`), put in the list ``claimed``.
     """
     bank, prefix = where
 
     def planned(kind, plan_id, **fields):
-        return kind(
+        plan = kind(
             id=plan_id,
             order=ordered,
             cells=calls,
@@ -97,8 +108,35 @@ def planner(opts, where, calls, ordered, timeout):
             timeout=timeout,
             **fields,
         )
+        if windowed is not None:
+            claimed, ssh = windowed
+            _claimed(opts, bank, plan, ssh)
+            claimed.append(plan)
+        return plan
 
     return planned
+
+
+def _claimed(opts, bank, plan, ssh):
+    """
+    The plan's cells claimed for this run (or :class:`_vcd_orchestration_window.WindowRefused`), its
+    heartbeat begun; every function that changes a cell and every state run then acts for this window.
+    """
+    window = windowing.Window(opts, plan.cells, bank, plan.id, plan.order, ssh)
+    window.take()
+    window.heartbeat()
+    plan.window = window
+    plan.cells.window = window.run
+    plan.cell_pillar = window.pillar(plan.cell_pillar)
+
+
+def _with_window(ret, window):
+    """The run's window in its return (``window``: its run id, whom it took over from), said in the comment."""
+    if window is None:
+        return
+    ret["window"] = {"run": window.run, "took_over": window.took_over}
+    if window.took_over:
+        ret["comment"] = f"{ret.get('comment', '')} Took over from {window.took_over}.".strip()
 
 
 # The plan's fields a report names as the plan (scalars only: no pillar, which may hold a password).
@@ -150,6 +188,8 @@ def _reported(opts, bank, plan, reporting, run):
             "user": journals.who(),
             "plan": fields,
             "resumed": resumed,
+            "window": plan.window.run if plan.window else None,
+            "took_over": plan.window.took_over if plan.window else None,
         },
     )
     ret = {"result": False, "comment": "the run ended in an error (the master's log says which)"}
@@ -189,6 +229,24 @@ def _checked(plan):
             for cell in plan.order
         },
     }
+
+
+def release(opts, loader_context, bank, run, force=False, cells=None, ssh=None):
+    """
+    ``salt-run <orchestration>.release``: run ``run``'s claim released by hand
+    (:func:`_vcd_orchestration_window.release`), judged (``retcode: 1`` when refused or not complete).
+    """
+    try:
+        valid.text("run", run, "a run's id (a refusal names it; salt-run vcd_report.show shows it)")
+        valid.flag("force", force)
+        if ssh is not None:
+            valid.flag("ssh", ssh)
+        if cells is not None and not (isinstance(cells, list) and cells and all(isinstance(c, str) for c in cells)):
+            raise SaltInvocationError("cells must be a list of the minion ids (or roster targets) the run holds")
+        ret = windowing.release(opts, bank, run, force=force, cells=cells, ssh=ssh)
+    except SaltInvocationError as exc:
+        ret = {"result": False, "comment": f"{exc}. Nothing was released.", "cells": {}}
+    return _judged(loader_context, ret, succeeded)
 
 
 def refused(exc):

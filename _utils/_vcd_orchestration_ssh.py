@@ -61,7 +61,12 @@ class SshCells(orchestration.Cells):
             return {fun: orchestration.Answers() for fun, _, _ in calls}
         high = {
             _chunk_id(index, fun): {
-                "vcd_cell": ["call", {"name": fun}, {"arg": list(arg)}, {"kwarg": dict(kwarg or {})}],
+                "vcd_cell": [
+                    "call",
+                    {"name": fun},
+                    {"arg": list(arg)},
+                    {"kwarg": dict(self.windowed(fun, kwarg) or {})},
+                ],
                 "__env__": "base",
                 "__sls__": "vcd_orchestration",
             }

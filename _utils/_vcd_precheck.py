@@ -28,8 +28,10 @@ import _vcd_cell_values as valid
 import _vcd_extension as extension
 import _vcd_orchestration as orchestration
 import _vcd_orchestration_skeleton as skeleton
+import _vcd_orchestration_window as windowing
 import _vcd_rolling_appliance as rolling_appliance
 import _vcd_upgrade_steps as upgrade_steps
+import _vcd_window as windows
 from _vcd_cell_upgrade import same_version
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
@@ -49,6 +51,7 @@ CHECKS = (
     "cluster",
     "failover_mode",
     "vcenters",
+    "window",
     "budget",
 )
 # A failure of these makes the window unsafe: the orchestrations' preflight refuses on them.
@@ -95,6 +98,7 @@ def gather(plan, options):
         ("vcd_cell.health", (), None),
         ("vcd_cell.tasks", (), None),
         ("vcd_cell.vcenters", (), None),
+        ("vcd_cell.window", (), None),
         ("config.get", ("vcd_cell:drain",), None),
     ]
     cells = plan.order
@@ -670,6 +674,35 @@ def vcenters(plan, options, found):
     return rows
 
 
+def window(plan, options, found):
+    """
+    Whether a window holds each cell now (the claim on its host, else in this master's cache): another
+    run's, alive or dead with its window unfinished, warns (a window begun now would be refused, or taken
+    over by the same plan); this run's own passes.
+    """
+    del options
+    own = plan.window.run if plan.window else None
+    in_cache = {cell: windowing.claim_in(plan.record.cache, cell) for cell in found.answered}
+    rows = []
+    for cell in found.answered:
+        on_cell = _facts(found, "vcd_cell.window", cell) or {}
+        claim, age = (on_cell["claim"], on_cell.get("age")) if on_cell.get("held") else (in_cache[cell], None)
+        if not claim:
+            rows.append(row("window", cell, PASS, "no window holds it"))
+        elif claim.get("run") == own:
+            rows.append(row("window", cell, PASS, f"held by this run's window (run {own})"))
+        else:
+            alive, why = windows.judge(claim, age)
+            if alive:
+                detail = f"held by the live window of {windows.describe(claim)} (alive: {why})"
+                fix = f"a window begun now is refused: wait for it to end ({windows.follow_command(claim)})"
+            else:
+                detail = f"claimed by {windows.describe(claim)}, no longer running ({why}), its window unfinished"
+                fix = f"run its plan again (it takes the claim over), or {windows.release_command(claim)}"
+            rows.append(row("window", cell, WARN, detail, fix))
+    return rows
+
+
 def budget(plan, options, found):
     """
     Rolling: each batch, taken down, leaves ``min_active`` cells serving: those serving now, and those
@@ -721,6 +754,7 @@ UPGRADE = (
     ("cluster", cluster_check),
     ("failover_mode", failover_mode),
     ("vcenters", vcenters),
+    ("window", window),
 )
 ROLLOUT = tuple((name, check) for name, check in UPGRADE if name not in ("versions", "package", "disk", "backup")) + (
     ("budget", budget),

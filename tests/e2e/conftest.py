@@ -60,6 +60,7 @@ sshd = ssh.sshd
 ssh_targets = ssh.ssh_targets
 salt_ssh_cli = ssh.salt_ssh_cli
 master_without_daemon = ssh.master_without_daemon
+another_master_without_daemon = ssh.another_master_without_daemon
 
 
 @pytest.fixture(scope="session")

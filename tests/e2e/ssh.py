@@ -106,12 +106,23 @@ def master_without_daemon(salt_factories, ssh_files, pillar_dir, extension_root)
     A master's configuration whose salt-master never runs, as most salt-ssh users have none: what
     ``salt-run`` needs (its cachedir's ``proc``, the runners synced from the file_roots), no more.
     """
+    return without_daemon(salt_factories, "vcd-ssh-only", ssh_files, pillar_dir, extension_root)
+
+
+@pytest.fixture(scope="session")
+def another_master_without_daemon(salt_factories, ssh_files, pillar_dir, extension_root):
+    """A second such configuration, with a cache of its own: salt-ssh run from another host, as it were."""
+    return without_daemon(salt_factories, "vcd-ssh-elsewhere", ssh_files, pillar_dir, extension_root)
+
+
+def without_daemon(salt_factories, name, ssh_files, pillar_dir, extension_root):
+    """The configuration ``name`` of a master that never runs (see :func:`master_without_daemon`)."""
     overrides = {
         "file_roots": {"base": [str(REPO / "states"), str(extension_root)]},
         "pillar_roots": {"base": [str(pillar_dir)]},
         **master_ssh_config(ssh_files),
     }
-    master = salt_factories.salt_master_daemon("vcd-ssh-only", overrides=overrides)
+    master = salt_factories.salt_master_daemon(name, overrides=overrides)
     pathlib.Path(master.config["cachedir"], "proc").mkdir(parents=True, exist_ok=True)
     synced = master.salt_run_cli().run("saltutil.sync_all")
     assert synced.returncode == 0, synced

@@ -10,11 +10,13 @@ nothing more, for about a minute of the Salt 3006 run.
 
 import json
 import socket
+import subprocess
 
 import pytest
 
 from simulator.group import ServerGroup
-from tests.e2e.conftest import assert_nothing_lost, events_of, run_orchestration
+from tests.e2e.conftest import assert_nothing_lost, events_of, orchestration_return, run_orchestration
+from tests.support import wait_for
 
 UPGRADING = ("ssh-up-1", "ssh-up-2", "ssh-up-3")
 OLD, NEW = "10.5.0", "10.6.0"
@@ -29,7 +31,9 @@ def closed_port():
         return probe.getsockname()[1]
 
 
-def test_an_upgrade_over_ssh_with_no_salt_master_running(ssh_group, master_without_daemon, ssh_files):
+def test_an_upgrade_over_ssh_with_no_salt_master_running(
+    ssh_group, master_without_daemon, another_master_without_daemon, ssh_files
+):
     cells = ssh_group(UPGRADING, jobs=(1.0, 1.5), installer=NEW, installed_version=OLD)
     group = ServerGroup(list(cells.values()))
     plan = {"cells": list(UPGRADING), "version": NEW, "backup_completed": True, "ssh": True, "upgrade_id": "ssh"}
@@ -53,8 +57,25 @@ def test_an_upgrade_over_ssh_with_no_salt_master_running(ssh_group, master_witho
     assert unreachable["result"] == "fail" and "salt-ssh could not reach it" in unreachable["detail"], unreachable
     assert "salt-ssh ssh-down test.ping" in unreachable["fix"].replace("<cell>", "ssh-down"), unreachable
     assert "The window would be refused on: reachable." in down.data["comment"], down.data["comment"]
-    success, report = run_orchestration(salt_run, "orch.vcd_upgrade", {"vcd_upgrade": plan})
-    assert success is True, report
+    # The upgrade waits at its drain for a job the test ends; meanwhile salt-ssh from another host (a
+    # master's configuration with a cache of its own) meets the claim on the cells themselves.
+    stuck = cells[UPGRADING[1]].add_job(seconds=None, name="vmMigrate", owner="bob")
+    command = salt_run.cmdline("state.orchestrate", "orch.vcd_upgrade", pillar={"vcd_upgrade": plan})
+    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: events_of(cells[UPGRADING[0]], "shutdown"), "the upgrade to stop ssh-up-1", deadline=300)
+        elsewhere = another_master_without_daemon.salt_run_cli(timeout=300)
+        again, refused = run_orchestration(elsewhere, "orch.vcd_upgrade", {"vcd_upgrade": plan})
+        assert again is False and refused["cells"] == {}, refused
+        assert f"{', '.join(UPGRADING)} are held by run " in refused["comment"], refused["comment"]
+        assert "of vcd_upgrade (plan ssh), by " in refused["comment"] and "(alive: pid " in refused["comment"]
+        cells[UPGRADING[1]].end_job(stuck["id"])
+        out, err = first.communicate(timeout=600)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    success, report = orchestration_return(json.loads(out))
+    assert success is True, (report, err)
     assert report["steps_done"] == ["preflight", "quiesce", "drain", "install", "database", "start", "verify"]
     assert_nothing_lost(cells)
     (upgrade,) = [e for e in group.timeline.since(0) if e["event"].startswith("db_upgrade")]

@@ -27,6 +27,7 @@ from tests.e2e.conftest import (
     absolute,
     events_of,
     kill_midway_and_restart_master,
+    orchestration_return,
     run_orchestration,
 )
 from tests.support import assert_every_shutdown_follows_a_drained_reading, change_host, wait_for
@@ -248,7 +249,12 @@ def test_a_master_restarted_during_the_install_resumes_when_run_again(
     )
     success, report = orchestrate(upgrade_id="restart")
     assert success is True, report
-    assert report["comment"].endswith("(resumed after preflight, quiesce, drain, done in an earlier run)")
+    # The killed run's claim on the cells taken over at once: its process is gone.
+    assert re.search(
+        r"\(resumed after preflight, quiesce, drain, done in an earlier run\) Took over from run [0-9a-f]{8}: no "
+        r"longer running, pid \d+ gone\.$",
+        report["comment"],
+    ), report["comment"]
     # The killed runner's report, completed by the run that resumed it.
     page = pathlib.Path(report["report"]).read_text()
     # Each run's segment says what it came to on hover (its title), however narrow it is drawn.
@@ -312,8 +318,10 @@ def test_a_precheck_of_a_ready_group_passes_every_check_touching_nothing(server_
         "tasks",
         "backup",
         "vcenters",
+        "window",
     ]
     assert list(dict.fromkeys(checks)) == linux_upgrade, checks
+    assert rows(report, "window") == dict.fromkeys(CELLS, ("pass", "no window holds it", ""))
     # The fake cells serve plain HTTP: no certificate to read, and said so.
     certificates = rows(report, "certificate")
     assert set(certificates) == set(CELLS) and all(r == "warn" for r, _, _ in certificates.values())
@@ -480,3 +488,131 @@ def test_a_precheck_refuses_a_key_its_orchestration_does_not_take(salt_run_cli):
     ret = salt_run_cli.run("vcd_upgrade.precheck", "verison=10.6.0", pillar=plan())
     assert ret.returncode != 0 and ret.data["ready"] is False and ret.data["checks"] == [], ret
     assert ret.data["comment"].startswith("unknown key(s) verison: the keys are those of vcd_upgrade"), ret.data
+
+
+# -- one window at a time -----------------------------------------------------------------------------
+
+
+class InBackground:
+    """An orchestration run by ``salt-run state.orchestrate`` in a process of its own, while a test acts."""
+
+    def __init__(self, salt_run_cli, sls, pillar):
+        command = salt_run_cli.cmdline("state.orchestrate", sls, pillar=pillar)
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def result(self, timeout=STATE_TIMEOUT * 2):
+        """(its result, the runner's return), once it ends."""
+        out, err = self.process.communicate(timeout=timeout)
+        assert out.strip().startswith("{"), (out, err)
+        return orchestration_return(json.loads(out))
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.communicate(timeout=30)
+
+
+@pytest.fixture
+def in_background(salt_run_cli, salt_cli):
+    """
+    ``in_background(sls, pillar)``: an orchestration running while the test acts. One a failed test left
+    running is killed, and its claim on the cells released by hand, so the next test finds them free.
+    """
+    runs = []
+
+    def start(sls, pillar):
+        runs.append(InBackground(salt_run_cli, sls, pillar))
+        return runs[-1]
+
+    yield start
+    if any(run.process.poll() is None for run in runs):
+        for run in runs:
+            run.stop()
+        held = salt_cli.run("-L", "vcd_cell.window", minion_tgt=",".join(CELLS)).data
+        for claim in {answer["claim"]["run"]: answer["claim"] for answer in held.values() if answer["held"]}.values():
+            salt_run_cli.run(f"{claim['orchestration']}.release", f"run={claim['run']}")
+
+
+def held_at_the_drain(server_group):
+    """A fresh group whose up-2 runs a job that only the test ends: a window waits at its drain for it."""
+    group = server_group(jobs=(0.3,))
+    stuck = group.cells[1].add_job(seconds=None, name="vmMigrate", owner="bob")
+    return group, stuck
+
+
+def refused_by(report, run_of, plan_id, *cells):
+    """A run refused, touching nothing, its comment naming the run that holds ``cells`` and how to watch it."""
+    comment = report["comment"]
+    assert f"{', '.join(cells)} are held by run " in comment and f" of {run_of} (plan {plan_id}), by " in comment, (
+        comment
+    )
+    assert f"watch it with salt-run vcd_watch.follow run={plan_id} on its master" in comment, comment
+    assert "(alive: pid " in comment and "Nothing was touched" in comment, comment
+    assert report.get("retcode") == 1 and report["cells"] == {}, report
+
+
+def test_a_window_holds_its_cells_the_same_upgrade_a_rollout_and_vcd_active_by_hand_are_refused(
+    server_group, in_background, salt_run_cli, salt_cli
+):
+    group, stuck = held_at_the_drain(server_group)
+    first = in_background("orch.vcd_upgrade", plan(upgrade_id="held"))
+    # up-1 and up-3 drained and stopped by the upgrade; up-2 waits for its job.
+    wait_for(
+        lambda: all(group.cells[i].snapshot()["service"] == "maintenance" for i in (0, 2)),
+        "the upgrade to stop up-1 and up-3, their maintenance message on, while up-2 drains",
+        deadline=STATE_TIMEOUT,
+    )
+    before = {cell.config.cell_name: len(cell.events()) for cell in group.cells}
+    # The same upgrade again, as a second shell or a retry would start it.
+    again, report = run_orchestration(salt_run_cli, "orch.vcd_upgrade", plan(upgrade_id="held"))
+    assert again is False
+    refused_by(report, "vcd_upgrade", "held", *CELLS)
+    # A rollout of two of the same cells.
+    rolling = {"vcd_rolling": {"cells": ["up-1", "up-2"], "rollout_id": "meanwhile"}}
+    rolled, report = run_orchestration(salt_run_cli, "orch.vcd_rolling", rolling)
+    assert rolled is False
+    refused_by(report, "vcd_upgrade", "held", "up-1", "up-2")
+    # vcd.active applied by hand to the cell the upgrade stopped: refused, the cell left stopped.
+    ret = salt_cli.run("state.apply", "vcd.active", minion_tgt="up-1", _timeout=STATE_TIMEOUT)
+    (active,) = ret.data.values()
+    assert active["result"] is False, active
+    assert active["comment"].startswith("Refusing bringing back up-1: it is held by the live window of run ")
+    assert "of vcd_upgrade (plan held)" in active["comment"] and "force=True" in active["comment"], active
+    # A precheck reads beside the live window and names it.
+    checked = salt_run_cli.run("vcd_upgrade.precheck", pillar=plan(upgrade_id="other"))
+    held = {r["cell"]: r for r in checked.data["checks"] if r["check"] == "window"}
+    assert all(r["result"] == "warn" and "held by the live window of run " in r["detail"] for r in held.values())
+    # None of them touched a cell: what the cells saw since is the upgrade's drain and the readings.
+    for cell in group.cells:
+        kinds = {e["event"] for e in cell.events()[before[cell.config.cell_name] :]}
+        assert kinds <= {"cli", "status", "job_start", "job_end"}, (cell.config.cell_name, kinds)
+    assert group.cells[0].snapshot()["service"] == "maintenance"
+    # The first run finishes as if alone once the job ends.
+    group.cells[1].end_job(stuck["id"])
+    success, report = first.result()
+    assert success is True, report
+    assert report["window"]["took_over"] is None
+    assert [e["event"] for e in db_upgrades(group)] == ["db_upgrade"]
+    for cell in group.cells:
+        assert cell.snapshot()["service"] == "running" and cell.installed_version == NEW, cell.config.cell_name
+        assert len(events_of(cell, "shutdown")) == 1, cell.config.cell_name
+    # Its claim released with its end: the cells are free again.
+    free = salt_cli.run("vcd_cell.window", minion_tgt="up-1")
+    assert free.data["held"] is False, free
+
+
+def test_an_upgrade_during_a_rollout_is_refused_and_the_rollout_finishes(server_group, in_background, salt_run_cli):
+    group, stuck = held_at_the_drain(server_group)
+    group.cells[1].end_job(stuck["id"])
+    blocker = group.cells[0].add_job(seconds=None, name="vmMigrate", owner="bob")
+    rollout = in_background("orch.vcd_rolling", {"vcd_rolling": {"cells": list(CELLS), "rollout_id": "patching"}})
+    wait_for(lambda: events_of(group.cells[0], "quiesce"), "the rollout to quiesce up-1", deadline=STATE_TIMEOUT)
+    upgraded, report = run_orchestration(salt_run_cli, "orch.vcd_upgrade", plan(upgrade_id="during"))
+    assert upgraded is False
+    refused_by(report, "vcd_rolling", "patching", *CELLS)
+    assert not any(events_of(cell, "install", "install_failed") for cell in group.cells)
+    group.cells[0].end_job(blocker["id"])
+    success, report = rollout.result()
+    assert success is True, report
+    for cell in group.cells:
+        assert cell.snapshot()["service"] == "running" and cell.installed_version == OLD, cell.config.cell_name

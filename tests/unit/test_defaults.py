@@ -87,7 +87,7 @@ def test_the_function_takes_its_defaults_from_the_one_place(path, key, function,
 
 
 def test_the_module_waits_with_the_drain_and_activation_defaults():
-    assert options(MODULE.drain, {"lease", "shutdown", "quiesce"}) == {
+    assert options(MODULE.drain, {"lease", "shutdown", "quiesce", "window", "force_window"}) == {
         k: defaults.DRAIN[k] for k in ("timeout", "interval")
     }
     assert options(MODULE.wait_drained, {"lease", "shutdown"}) == {

@@ -11,6 +11,7 @@ LOADER_MODULES = {
     "_modules/vcd_cell_appliance.py": "vcd_cell_appliance_module_docs",
     "_modules/vcd_cell_host.py": "vcd_cell_host_module_docs",
     "_modules/vcd_cell_vcenter.py": "vcd_cell_vcenter_module_docs",
+    "_modules/vcd_cell_window.py": "vcd_cell_window_module_docs",
     "_runners/vcd_rolling.py": "vcd_rolling_runner_docs",
     "_runners/vcd_upgrade.py": "vcd_upgrade_runner_docs",
     "_runners/vcd_watch.py": "vcd_watch_runner_docs",

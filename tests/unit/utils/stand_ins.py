@@ -16,6 +16,8 @@ class Record:
     def __init__(self, **data):
         self.data = data
         self.saved = []
+        # The master's cache the record is kept in, empty: no window's claim is there.
+        self.cache = mock.Mock(**{"fetch.return_value": {}})
 
     def save(self):
         self.saved.append(dict(self.data))

@@ -3,6 +3,7 @@
 import email.utils
 import re
 import time
+import types
 
 import pytest
 from salt.exceptions import SaltInvocationError
@@ -92,6 +93,7 @@ def group(**changed):
         ),
         "config.get": dict.fromkeys(CELLS, ""),
         "vcd_cell.version": dict.fromkeys(CELLS, OLD),
+        "vcd_cell.window": dict.fromkeys(CELLS, {"held": False, "claim": None, "alive": False, "why": None}),
     }
     for fun, by_cell in changed.items():
         answers[fun] = dict(answers.get(fun, {}), **by_cell)
@@ -129,11 +131,31 @@ def test_a_ready_linux_group_passes_every_check_in_order_and_says_so():
     names = [r["check"] for r in report["checks"]]
     assert list(dict.fromkeys(names)) == [
         "reachable", "extension", "cell_list", "versions", "package", "disk", "transfer_share", "clock",
-        "certificate", "tasks", "backup", "vcenters",
+        "certificate", "tasks", "backup", "vcenters", "window",
     ]  # fmt: skip
     assert names == sorted(names, key=precheck.CHECKS.index)
     assert all(r["result"] == "pass" and r["fix"] == "" for r in report["checks"])
     assert report["comment"] == f"Ready: {len(names)} passed, 0 warning(s), 0 failed."
+
+
+def held_by(run, **claim):
+    """What ``vcd_cell.window`` answers on a cell the run ``run`` claimed (its heartbeat a second old)."""
+    claim = dict({"run": run, "orchestration": "vcd_rolling", "plan": "p1", "host": "elsewhere", "boot": None}, **claim)
+    return {"held": True, "claim": dict({"heartbeat": 0, "since": "then", "user": "ops", "pid": 7}, **claim), "age": 1}
+
+
+def test_a_cell_another_runs_window_holds_warns_naming_it_and_this_runs_own_passes():
+    answers = group(
+        **{"vcd_cell.window": {"c1": held_by("live1"), "c2": dict(held_by("dead1"), age=600), "c3": held_by("mine")}}
+    )
+    plan = upgrade_plan(cells=reached(answers), order=CELLS, version=NEW)
+    plan.window = types.SimpleNamespace(run="mine")
+    found = rows(checked(answers, plan), "window")
+    assert found["c1"][0] == "warn" and "live window of run live1 of vcd_rolling" in found["c1"][1], found
+    assert "alive: its heartbeat is 1s old" in found["c1"][1]
+    assert found["c2"] == ("warn", found["c2"][1]) and "no longer running (no heartbeat for 600s)" in found["c2"][1]
+    assert found["c3"] == ("pass", "held by this run's window (run mine)")
+    assert "window" not in precheck.UNSAFE
 
 
 def test_free_space_below_what_the_window_needs_fails_and_below_the_headroom_warns():

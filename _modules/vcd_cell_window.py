@@ -16,6 +16,7 @@ try:
     # The machinery, in _utils (see the vcd_cell module).
     import _vcd_cell_errors as errors
     import _vcd_cell_settings as config
+    import _vcd_cell_values as valid
     import _vcd_cell_window as cell_windows
 except ImportError as exc:  # pragma: no cover - __virtual__ says what is missing
     MISSING = exc.name
@@ -35,8 +36,11 @@ def __virtual__():
     return __virtualname__
 
 
-def _lease_settings():
-    return config.lease_only(__salt__, __opts__)
+def _lease_settings(lease_dir=None):
+    """The lease's settings: its directory as configured, or ``lease_dir`` where the caller names it."""
+    if lease_dir is None:
+        return config.lease_only(__salt__, __opts__)
+    return config.Settings({"lease_dir": valid.absolute_path("lease_dir", lease_dir)}, __salt__, __opts__)
 
 
 def _run_id(run):
@@ -63,25 +67,42 @@ def window():
 
 
 @errors.at_the_edge
-def window_claim(claim, takeover=None, renew=False):
+def window_claim(claim, takeover=None):
     """
     Claim this cell for an orchestration run (the orchestrations call it, before they read or touch
     anything): ``taken``, and the claim it replaced (``previous``), or, when another run's claim is there,
-    ``holder`` (``{"claim", "age"}``) for the orchestration to judge. ``takeover``: the id of a dead run of
-    the same plan, whose claim is replaced. ``renew``: the run's heartbeat; only its own claim is
-    refreshed, none made anew.
+    ``holder`` (``{"claim", "age"}``) for the orchestration to judge; and the ``lease_dir`` it is kept in.
+    ``takeover``: the id of a dead run of the same plan, whose claim is replaced.
 
     CLI Example:
 
     .. code-block:: bash
 
-        salt 'cell1*' vcd_cell.window_claim claim='{"run": "3fa2c81b", "orchestration": "vcd_upgrade", "plan": "full"}'
+        salt 'cell1*' vcd_cell.window_claim claim='{"run": "w3fa2c81b", "orchestration": "vcd_upgrade", "plan": "full"}'
     """
     if not isinstance(claim, dict) or not all(isinstance(claim.get(key), str) and claim[key] for key in CLAIM_KEYS):
         raise SaltInvocationError(f"claim must be a run's claim, a dictionary naming its {', '.join(CLAIM_KEYS)}")
     if takeover is not None:
         _run_id(takeover)
-    return cell_windows.take(_lease_settings(), claim, takeover=takeover, renew=bool(renew))
+    settings = _lease_settings()
+    return dict(cell_windows.take(settings, claim, takeover=takeover), lease_dir=settings.lease_dir)
+
+
+@errors.at_the_edge
+def window_renew(run, lease_dir=None):
+    """
+    The heartbeat of run ``run``'s window on this cell (its orchestration calls it from a thread while it
+    runs): whether that run still holds the cell. ``lease_dir``: the directory ``window_claim`` named,
+    for a call that carries no pillar (over salt-ssh the heartbeat is a plain call: a state run of its
+    beside the window's own on the same host would take that one's place).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt 'cell1*' vcd_cell.window_renew run=w3fa2c81b
+    """
+    return cell_windows.renew(_lease_settings(lease_dir), _run_id(run))
 
 
 @errors.at_the_edge
@@ -95,7 +116,7 @@ def window_release(run, keep=False):
 
     .. code-block:: bash
 
-        salt 'cell1*' vcd_cell.window_release run=3fa2c81b
+        salt 'cell1*' vcd_cell.window_release run=w3fa2c81b
     """
     return cell_windows.release(_lease_settings(), _run_id(run), keep=bool(keep))
 

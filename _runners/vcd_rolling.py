@@ -331,30 +331,18 @@ def _plan(args, planned, ordered):
 
 def release(run, force=False, cells=None, ssh=None):
     """
-    Release by hand the claim a run of :func:`rollout` left on its cells: a run that died (its
-    ``salt-run`` killed, its master gone) with its window unfinished, when it is not to be finished by
-    running its plan again (which takes the claim over by itself). Refused while that run is alive (its
-    process runs, or its heartbeat is fresh), unless ``force=True``, as ``terraform force-unlock`` is.
-
-    run
-        The run's id, as a refusal or ``vcd_cell.window`` names it.
-
-    force
-        Release the claim of a run that is alive all the same: it then runs on without its claim.
-
-    cells
-        Where to look when the claim is not in this master's cache (made from another master, or by
-        salt-ssh on another host): the cells it holds.
-
-    ssh
-        Reach those cells through salt-ssh (by default the route the run used).
+    Release by hand the claim a dead run of :func:`rollout` left on its cells, when it is not to be
+    finished by running the same rollout again (which takes the claim over by itself). Refused while
+    that run is alive, unless ``force=True``. ``run``: its id, as a refusal or ``vcd_cell.window`` names
+    it; ``cells``: where to look when the claim is not in this master's cache (made from another master,
+    or salt-ssh on another host), with ``ssh`` to reach them through salt-ssh. As
+    ``vcd_upgrade.release`` does for an upgrade.
 
     CLI Example:
 
     .. code-block:: bash
 
-        salt-run vcd_rolling.release run=3fa2c81b
-        salt-run vcd_rolling.release run=3fa2c81b cells='[cell1, cell2, cell3]' ssh=True
+        salt-run vcd_rolling.release run=w3fa2c81b
     """
     return skeleton.release(__opts__, __context__, ORCHESTRATION[0], run, force=force, cells=cells, ssh=ssh)
 

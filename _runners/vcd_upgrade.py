@@ -367,8 +367,8 @@ def release(run, force=False, cells=None, ssh=None):
 
     .. code-block:: bash
 
-        salt-run vcd_upgrade.release run=3fa2c81b
-        salt-run vcd_upgrade.release run=3fa2c81b cells='[cell1, cell2, cell3]' ssh=True
+        salt-run vcd_upgrade.release run=w3fa2c81b
+        salt-run vcd_upgrade.release run=w3fa2c81b cells='[cell1, cell2, cell3]' ssh=True
     """
     return skeleton.release(__opts__, __context__, ORCHESTRATION[0], run, force=force, cells=cells, ssh=ssh)
 

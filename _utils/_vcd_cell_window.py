@@ -48,24 +48,33 @@ def read(settings):
         return _answer(_read(settings))
 
 
-def take(settings, claim, takeover=None, renew=False):
+def take(settings, claim, takeover=None):
     """
     Claim the cell for ``claim``'s run: ``{"taken": True, "previous": the claim it replaced or None}``,
     or ``{"taken": False, "holder": {"claim", "age"}}`` when another run's claim is there (that run's,
-    ``takeover``, is replaced). ``renew``: only the run's own claim is refreshed, none made anew (a
-    released or taken-over claim stays so: ``taken`` False, ``holder`` None or the new one).
+    ``takeover``, is replaced).
     """
     with leases.lease_lock(settings):
-        current = _read(settings)
-        held = _answer(current)
+        held = _answer(_read(settings))
         holder = held["claim"] if held else None
         own = holder is not None and holder.get("run") == claim.get("run")
-        if renew and not own:
-            return {"taken": False, "holder": held}
         if holder is not None and not own and holder.get("run") != takeover:
             return {"taken": False, "holder": held}
         leases._write_json(settings, WINDOW_FILE, {"claim": claim, "renewed_at": time.time()})  # pylint: disable=protected-access
         return {"taken": True, "previous": None if own else holder}
+
+
+def renew(settings, run):
+    """
+    Run ``run``'s heartbeat on this cell, by this host's clock: whether it still holds the cell (a claim
+    released or taken over meanwhile stays so, none is made anew).
+    """
+    with leases.lease_lock(settings):
+        current = _read(settings)
+        if _answer(current) is None or current["claim"].get("run") != run:
+            return False
+        leases._write_json(settings, WINDOW_FILE, dict(current, renewed_at=time.time()))  # pylint: disable=protected-access
+        return True
 
 
 def release(settings, run, keep=False):

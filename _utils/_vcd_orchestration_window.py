@@ -88,13 +88,15 @@ class Window:
         self.calls = calls
         self.ssh = bool(ssh)
         self.claims = Claims(opts)
-        self.run = secrets.token_hex(4)
+        # Led by a letter, so that no command line (salt-run's, salt-ssh's) reads the id as a number.
+        self.run = "w" + secrets.token_hex(4)
         master = opts.get("id") or windows.host()["host"]
         self.claim = windows.claim_of(
             self.run, bank, plan_id, cells, master, journals.who(), "salt-ssh" if ssh else "minion"
         )
         self.cells = list(cells)
         self.took_over = None
+        self.lease_dirs = {}
         self._stop = threading.Event()
         self._beating = None
 
@@ -123,12 +125,14 @@ class Window:
     def _take_on_cells(self):
         """Each host's claim (:meth:`take`'s second half): the runs taken over, or all released and refused."""
         answers = self.calls.call(self.cells, "vcd_cell.window_claim", kwarg={"claim": self.claim})
+        self._kept_in(answers)
         taken, held, silent = _sorted(answers, self.cells)
         try:
             replaced = self._judged(held)
             for run in {holder.get("run") for holder, _ in held.values()}:
                 cells = [cell for cell, (holder, _) in held.items() if holder.get("run") == run]
                 again = self.calls.call(cells, "vcd_cell.window_claim", kwarg={"claim": self.claim, "takeover": run})
+                self._kept_in(again)
                 more, still, lost = _sorted(again, cells)
                 taken += more
                 silent.update(lost)
@@ -191,9 +195,24 @@ class Window:
                 if (self.claims.of(cell) or {}).get("run") == self.run:
                     self.claims.store(cell, self.claim)
 
+    def _kept_in(self, answers):
+        """Where each cell keeps the claim, as it answered: its heartbeat names it (it carries no pillar)."""
+        for cell, answer in answers.items():
+            if isinstance(answer, dict) and answer.get("lease_dir"):
+                self.lease_dirs[cell] = answer["lease_dir"]
+
     def _renew_on_cells(self, calls):
-        answers = calls.call(self.cells, "vcd_cell.window_claim", kwarg={"claim": self.claim, "renew": True})
-        lost = [cell for cell, answer in answers.items() if isinstance(answer, dict) and not answer.get("taken")]
+        """
+        The claim's heartbeat on each cell, by a plain call (``call_direct``) with plain arguments: over
+        salt-ssh a state run of the heartbeat's beside the window's own on the same host would take its
+        place there.
+        """
+        lost = []
+        for lease_dir in sorted(set(self.lease_dirs.values())):
+            cells = [cell for cell in self.cells if self.lease_dirs.get(cell) == lease_dir]
+            kwarg = {"run": self.run, "lease_dir": lease_dir}
+            answers = calls.call_direct(cells, "vcd_cell.window_renew", kwarg=kwarg)
+            lost += [cell for cell, answer in answers.items() if answer is False]
         if lost:
             log.error("vcd_orchestration: run %s no longer holds %s (released by hand?)", self.run, ", ".join(lost))
 

@@ -104,8 +104,9 @@ def judge(claim, age=None):
     after "alive: " or "not running: ". ``age``: seconds since its heartbeat by the clock that keeps it
     (a cell's answer carries its own); by default from the claim's ``heartbeat`` and this clock.
     """
-    if claim.get("ended"):
-        return False, f"it ended at {stamp(claim['ended'])} without finishing its window"
+    ended = _number(claim.get("ended"))
+    if ended:
+        return False, f"it ended at {stamp(ended)} without finishing its window"
     here = host()
     if claim.get("host") == here["host"] and claim.get("boot") and claim.get("boot") == here["boot"]:
         if _runs(claim.get("pid"), claim.get("pid_started")):
@@ -113,11 +114,17 @@ def judge(claim, age=None):
         return False, f"pid {claim.get('pid')} gone"
     if claim.get("host") == here["host"] and claim.get("boot"):
         return False, f"its host {here['host']} has rebooted since"
+    age = _number(age)
     if age is None:
-        age = time.time() - float(claim.get("heartbeat") or 0)
+        age = time.time() - (_number(claim.get("heartbeat")) or 0)
     if age <= STALE_SECONDS:
         return True, f"its heartbeat is {max(0, round(age))}s old"
     return False, f"no heartbeat for {round(age)}s"
+
+
+def _number(value):
+    """A claim's number (a time, an age), or None where it holds none: a claim is read, never trusted."""
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def _started(pid):
@@ -137,8 +144,8 @@ def _runs(pid, started):
         return False
     if psutil is None or started is None:
         return os.path.exists(f"/proc/{pid}")
-    now_started = _started(pid)
-    return now_started is not None and abs(now_started - float(started)) <= PID_START_SLACK
+    now_started, started = _started(pid), _number(started)
+    return now_started is not None and (started is None or abs(now_started - started) <= PID_START_SLACK)
 
 
 def describe(claim):

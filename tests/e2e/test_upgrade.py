@@ -251,7 +251,7 @@ def test_a_master_restarted_during_the_install_resumes_when_run_again(
     assert success is True, report
     # The killed run's claim on the cells taken over at once: its process is gone.
     assert re.search(
-        r"\(resumed after preflight, quiesce, drain, done in an earlier run\) Took over from run [0-9a-f]{8}: no "
+        r"\(resumed after preflight, quiesce, drain, done in an earlier run\) Took over from run w[0-9a-f]{8}: no "
         r"longer running, pid \d+ gone\.$",
         report["comment"],
     ), report["comment"]

@@ -28,6 +28,7 @@ from simulator.group import ServerGroup
 from simulator.model import Cell, CellConfig
 from simulator.pillar import vcd_cell_pillar, write_installer, write_update_package
 from simulator.server import ApplianceServer, CellServer
+from tests.faults.run import SECOND
 from tests.support import REPO, load_salt_module, wait_for
 from tests.unit.utils.stand_ins import rollout_plan, upgrade_plan
 
@@ -90,7 +91,20 @@ def _on_appliances(plan):
 
 
 def _reboots(plan):
-    return "reboot" in plan.steps
+    return "reboot" in plan.steps and plan.route != "ssh"
+
+
+def _through_minions(plan):
+    """The faults of a cell, its tools and its minion: the ``ssh`` plans run the process faults alone."""
+    return plan.route != "ssh"
+
+
+def _over_ssh(plan):
+    return plan.route == "ssh"
+
+
+def _through_a_master(plan):
+    return plan.route != "ssh"
 
 
 def _outage(api, mode):
@@ -98,19 +112,30 @@ def _outage(api, mode):
 
 
 KINDS = (
-    Kind("tool-fails-once", {"tool": "any", "mode": "fail-once"}, _ran_tools),
-    Kind("tool-fails-always", {"tool": "any", "mode": "fail-always"}, _ran_tools),
-    Kind("tool-hangs", {"tool": "any", "mode": "hang"}, _ran_tools),
-    Kind("crash", None, lambda seen: seen["running"]),
-    Kind("rest-unavailable", _outage("rest", "unavailable"), _served_rest),
-    Kind("rest-silent", _outage("rest", "silent"), _served_rest),
+    Kind("tool-fails-once", {"tool": "any", "mode": "fail-once"}, _ran_tools, _through_minions),
+    Kind("tool-fails-always", {"tool": "any", "mode": "fail-always"}, _ran_tools, _through_minions),
+    Kind("tool-hangs", {"tool": "any", "mode": "hang"}, _ran_tools, _through_minions),
+    Kind("crash", None, lambda seen: seen["running"], _through_minions),
+    Kind("rest-unavailable", _outage("rest", "unavailable"), _served_rest, _through_minions),
+    Kind("rest-silent", _outage("rest", "silent"), _served_rest, _through_minions),
     Kind("appliance-unavailable", _outage("appliance", "unavailable"), _served_appliance, _on_appliances),
     Kind("appliance-silent", _outage("appliance", "silent"), _served_appliance, _on_appliances),
     Kind("reboot-slow", {"reboot": "slow", "seconds": SLOW_REBOOT_SECONDS}, _rebooted, _reboots),
     Kind("reboot-never", {"reboot": "never"}, _rebooted, _reboots),
-    Kind("job-lost", None, lambda seen: True),
+    Kind("job-lost", None, lambda seen: True, _through_minions),
     Kind("runner-killed", None, lambda seen: True),
+    # The salt-master restarted as the job reaches the cell: the runner, run by the master, goes with it;
+    # the minions' jobs run on to their end, their returns lost.
+    Kind("master-restarted", None, lambda seen: True, _through_a_master),
+    # salt-ssh's connection to the host cut as the call reaches it: the run hears nothing more of that
+    # call there, and what the host runs runs on.
+    Kind("connection-cut", None, lambda seen: True, _over_ssh),
+    # A second run of the same orchestration, started as the job reaches the cell (a colleague, a cron
+    # job, a retry): it must refuse at once, touching nothing, and the first finish as if alone.
+    Kind("second-run", None, lambda seen: True),
 )
+# The kinds after which the same run goes on, and must finish as if alone.
+AS_IF_ALONE = ("second-run",)
 
 
 # -- the plans ---------------------------------------------------------------------------------------
@@ -124,8 +149,14 @@ def _runner(name):
 GATE = "precheck"
 
 
+def _cells_route(route):
+    """The cells' route of a plan's route: the ``ssh`` plans reach Linux cells through salt-ssh."""
+    return "linux" if route == "ssh" else route
+
+
 def _upgrade_steps(route):
-    return [GATE] + [name for name, _ in _runner("vcd_upgrade").ROUTES[route].steps(upgrade_plan(backup="appliance"))]
+    planned = _runner("vcd_upgrade").ROUTES[_cells_route(route)].steps(upgrade_plan(backup="appliance"))
+    return [GATE] + [name for name, _ in planned]
 
 
 def _rolling_steps(route):
@@ -164,6 +195,9 @@ def plans():
         Plan("upgrade", "appliance", tuple(_upgrade_steps("appliance")), dict(upgrade, backup="appliance")),
         Plan("rolling", "linux", tuple(_rolling_steps("linux")), rolling),
         Plan("rolling", "appliance", tuple(_rolling_steps("appliance")), rolling),
+        # Linux cells reached through salt-ssh (``ssh: true``), for the faults of the run's own processes.
+        Plan("upgrade", "ssh", tuple(_upgrade_steps("ssh")), dict(upgrade, backup_completed=True, ssh=True)),
+        Plan("rolling", "ssh", tuple(_rolling_steps("ssh")), dict(rolling, ssh=True)),
     )
 
 
@@ -180,13 +214,14 @@ class Case:
 
 
 def cases():
-    """Every case, in a stable order."""
+    """Every case of a kind that can apply to its plan, in a stable order."""
     return [
         Case(plan, step, moment, kind)
         for plan in plans()
         for step in plan.steps
         for moment in MOMENTS
         for kind in KINDS
+        if kind.possible(plan)
     ]
 
 
@@ -510,6 +545,8 @@ def play(case, at, servers, group, cells, root):
     returned, _ = run_once(case.plan, cells, root, fault)
     outcome.runs.append(returned)
     outcome.violations += run_violations(returned, group, root)
+    if case.kind.name in AS_IF_ALONE:
+        outcome.violations += alone_violations(returned, root)
     for served in servers.values():
         served.cell.cell.clear_faults()
     # As an operator would, once told a host is not back yet: wait for it (a slow reboot ends by itself).
@@ -529,6 +566,26 @@ def play(case, at, servers, group, cells, root):
     outcome.violations += timeline_violations(group)
     outcome.violations += finished_violations(case.plan, group, root)
     return outcome
+
+
+def alone_violations(returned, root):
+    """
+    What is wrong after a second run was started beside the first: the second not refused at once with
+    a return naming the run that holds the cells, or the first not finished as if alone.
+    """
+    found = []
+    second = root / SECOND
+    if not second.exists():
+        return ["no second run returned"]
+    refused = json.loads(second.read_text())
+    comment = refused.get("comment", "")
+    if refused.get("result") is not False or refused.get("cells") != {} or refused.get("retcode") != 1:
+        found.append(f"the second run was not refused: {refused}")
+    if " held by run " not in comment or "Nothing was touched" not in comment or "vcd_watch.follow" not in comment:
+        found.append(f"the second run's refusal names no run holding the cells, or touched them: {comment!r}")
+    if returned is None or returned.get("result") is not True:
+        found.append(f"the first run did not finish as if alone: {returned}")
+    return found
 
 
 def case_root(base, case):

@@ -29,6 +29,7 @@ import multiprocessing
 import os
 import pathlib
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -72,8 +73,13 @@ PRELOADED = (
 # Seconds a fake minion is given to end once the run is over.
 STOP_SECONDS = 2
 FORK = multiprocessing.get_context("fork")
-# Where a run says that it fired its fault, in the case's root.
+# Where a run says that it fired its fault, in the case's root, and what a second run beside it returned.
 FIRED = "fired.json"
+SECOND = "second.json"
+SECOND_RUN_TIMEOUT = 120
+# What the transport does at a fault's moment (Tracer.before).
+LOST, CUT, RESTART = "lost", "cut", "restart"
+TRANSPORT_FAULTS = {"job-lost": LOST, "connection-cut": CUT, "master-restarted": RESTART}
 
 
 class FakeCell:
@@ -107,8 +113,9 @@ class Tracer:
     the fault that is due.
     """
 
-    def __init__(self, cells, fault, root, measure):
+    def __init__(self, cells, fault, root, measure, spec=None):
         self.cells = cells
+        self.spec = spec
         self.fault = fault
         self.root = root
         self.measure = measure
@@ -143,9 +150,13 @@ class Tracer:
             seen["requests"] = {api: now["requests"][api] - n for api, n in seen.pop("requests_before").items()}
 
     def before(self, cell):
-        """Called before the transport acts on ``cell``: the fault's moment, if this is it. True: the job is lost."""
+        """
+        Called before the transport acts on ``cell``: the fault's moment, if this is it. What the transport
+        then does: None (as ever), :data:`LOST` (the job is lost with the minion), :data:`CUT` (the call's
+        connection to the host cut, what runs there running on) or :data:`RESTART` (the master restarts).
+        """
         if self.current is None:
-            return False
+            return None
         name, index = self.current
         touched = self.trace[name][index]
         if cell not in touched:
@@ -153,7 +164,7 @@ class Tracer:
             fault = self.fault
             if fault and (fault["step"], fault["execution"], fault["cell"]) == (name, index, cell):
                 return self._fire(cell)
-        return False
+        return None
 
     def _before(self, cell):
         seen = self.cells[cell].seen()
@@ -165,13 +176,31 @@ class Tracer:
         (self.root / FIRED).write_text(json.dumps({"kind": kind, "cell": cell}))
         if kind == "runner-killed":
             os.kill(os.getpid(), signal.SIGKILL)
-        if kind == "job-lost":
-            return True
-        if kind == "crash":
+        if kind in TRANSPORT_FAULTS:
+            return TRANSPORT_FAULTS[kind]
+        if kind == "second-run":
+            self._second_run()
+        elif kind == "crash":
             target.crash()
         else:
             target.arm(self.fault["arm"])
-        return False
+        return None
+
+    def _second_run(self):
+        """The same run started again beside this one, in a process of its own; what it returned, in SECOND."""
+        spec = dict(self.spec, fault=None, measure=False)
+        spec_file, out_file = self.root / "second-spec.json", self.root / "second.out"
+        spec_file.write_text(json.dumps(spec))
+        with out_file.open("w") as out:
+            subprocess.run(
+                [sys.executable, "-m", "tests.faults.run", str(spec_file)],
+                cwd=REPO,
+                stdout=out,
+                stderr=subprocess.DEVNULL,
+                timeout=SECOND_RUN_TIMEOUT,
+                check=True,
+            )
+        (self.root / SECOND).write_text(json.dumps(json.loads(out_file.read_text())["return"]))
 
 
 def _run(functions, fun, arg, kwarg):
@@ -326,6 +355,47 @@ class Minion:
             self.kill()
 
 
+def dispatch(calls, cells, fun, arg, kwarg, timeout):
+    """
+    One job on the fake minions of ``cells`` (``calls``: :class:`LoaderCells` or :class:`LoaderSshCells`),
+    reaching them in order, the fault's moment checked at each (:meth:`Tracer.before`), run on all of them
+    at once, as Salt's publish does; a cell that has not returned within ``timeout`` (default the plan's)
+    is silent, its job running on. A master restarted there: the job runs on every cell to its end, its
+    returns lost with the runner.
+    """
+    what = ", ".join(name for name, _, _ in arg[0]) if fun == "_compound" else fun
+    reached, silent, cut, restart = [], {}, [], False
+    # The window's heartbeat calls the cells from a thread of its own: no step's act, no fault's moment.
+    traced = threading.current_thread() is threading.main_thread()
+    for cell in cells:
+        done = calls.tracer.before(cell) if traced else None
+        if done == LOST:
+            # The minion killed as the job reaches it: the job is lost; the next one finds it restarted.
+            calls.minions[cell].kill()
+            silent[cell] = orchestration.job_lost(what)
+            continue
+        cut += [cell] if done == CUT else []
+        restart = restart or done == RESTART
+        reached.append(cell)
+    timeout = timeout or calls.timeout
+    running = {cell: calls.minions[cell].run(fun, list(arg), dict(kwarg or {})) for cell in reached}
+    concurrent.futures.wait(running.values(), timeout=timeout)
+    if restart:
+        os.kill(os.getpid(), signal.SIGKILL)
+    answers = orchestration.Answers(silent=silent)
+    for cell, job in running.items():
+        if cell in cut:
+            answers.silent[cell] = "salt-ssh could not reach it or lost its connection (Connection to the host closed.)"
+        elif not job.done():
+            # As Cells says it: the step's deadline passed; the job runs on, on the cell.
+            answers.silent[cell] = orchestration.no_return(what, timeout)
+        elif job.exception() is not None:
+            answers.silent[cell] = orchestration.job_lost(what)
+        else:
+            answers[cell], answers.codes[cell] = job.result()
+    return answers
+
+
 class LoaderCells(orchestration.Cells):
     """The fake cells' minion processes, answering as :class:`_vcd_orchestration.Cells` does."""
 
@@ -348,31 +418,7 @@ class LoaderCells(orchestration.Cells):
         and runs on all of them at once, as Salt's publish does; a cell that has not returned within
         ``timeout`` (default the plan's) is silent, its job running on.
         """
-        what = ", ".join(name for name, _, _ in arg[0]) if fun == "_compound" else fun
-        reached, silent = [], {}
-        # The window's heartbeat calls the cells from a thread of its own: no step's act, no fault's moment.
-        traced = threading.current_thread() is threading.main_thread()
-        for cell in cells:
-            if traced and self.tracer.before(cell):
-                # The minion killed as the job reaches it: the job is lost; the next one finds it restarted.
-                self.minions[cell].kill()
-                silent[cell] = orchestration.job_lost(what)
-            else:
-                reached.append(cell)
-        timeout = timeout or self.timeout
-        kwarg = dict(self.windowed(fun, kwarg) or {})
-        running = {cell: self.minions[cell].run(fun, list(arg), kwarg) for cell in reached}
-        concurrent.futures.wait(running.values(), timeout=timeout)
-        answers = orchestration.Answers(silent=silent)
-        for cell, job in running.items():
-            if not job.done():
-                # As Cells says it: the step's deadline passed; the job runs on, on the cell.
-                answers.silent[cell] = orchestration.no_return(what, timeout)
-            elif job.exception() is not None:
-                answers.silent[cell] = orchestration.job_lost(what)
-            else:
-                answers[cell], answers.codes[cell] = job.result()
-        return answers
+        return dispatch(self, cells, fun, arg, self.windowed(fun, kwarg), timeout)
 
     def call_each(self, cells, calls, timeout=None):
         answers = {fun: orchestration.Answers() for fun, _, _ in calls}
@@ -395,6 +441,33 @@ class LoaderCells(orchestration.Cells):
         """The minions live as long as the run."""
 
 
+class LoaderSshCells(transports.SshCells):
+    """
+    The fake cells reached as salt-ssh reaches its targets (``ssh: true``): :class:`SshCells
+    <_vcd_orchestration_ssh.SshCells>` itself, every ``vcd_cell.*`` function in a ``vcd_cell.call`` state
+    run, with the fake minions in place of ``salt-ssh``'s connections.
+    """
+
+    what = "fake cell over salt-ssh"
+
+    def __init__(self, minions, timeout, tracer):  # pylint: disable=super-init-not-called
+        self.minions = minions
+        self.timeout = timeout
+        self.tracer = tracer
+        self.changed = {}
+
+    targets = LoaderCells.targets
+
+    def _ssh(self, cells, fun, arg, kwarg, timeout):
+        if not cells:
+            return orchestration.Answers()
+        # salt-ssh's own wait is for the connection; a call runs to its end, as long as the plan allows.
+        return dispatch(self, cells, fun, arg, kwarg, self.timeout)
+
+    def close(self):
+        """The minions live as long as the run."""
+
+
 def master_opts(root):
     opts = salt.config.master_config(None)
     opts.update(
@@ -412,9 +485,9 @@ def run(spec):
         importlib.import_module(name)
     root = pathlib.Path(spec["root"])
     cells = {name: FakeCell(cell["url"]) for name, cell in spec["cells"].items()}
-    tracer = Tracer(cells, spec.get("fault"), root, spec.get("measure", False))
+    tracer = Tracer(cells, spec.get("fault"), root, spec.get("measure", False), spec)
     minions = {name: Minion(name, root / "minions" / name, cell["settings"]) for name, cell in spec["cells"].items()}
-    transports.reach = lambda opts, timeout, ssh: LoaderCells(minions, timeout, tracer)
+    transports.reach = lambda opts, timeout, ssh: (LoaderSshCells if ssh else LoaderCells)(minions, timeout, tracer)
     run_steps = orchestration.run_steps
     orchestration.run_steps = lambda steps, *args, **kwargs: run_steps(tracer.steps(steps), *args, **kwargs)
     opts = master_opts(root)

@@ -70,6 +70,12 @@ def test_a_run_that_ended_is_not_alive_and_says_when():
     assert (alive, why) == (False, "it ended at 1970-01-02 00:00:00 UTC without finishing its window")
 
 
+def test_a_claim_whose_times_are_not_numbers_is_judged_by_what_it_holds_never_a_crash():
+    elsewhere = claim(host="master2.example.com", boot="b", ended="None", heartbeat="yesterday")
+    assert windows.judge(elsewhere, age="soon")[0] is False
+    assert windows.judge(dict(elsewhere, heartbeat=time.time()))[0] is True
+
+
 def test_a_claim_names_its_run_plan_master_user_and_since_and_the_commands_for_it():
     made = claim(run="3fa2c81b", plan="full")
     said = windows.describe(made)
@@ -93,8 +99,8 @@ def test_a_cell_is_claimed_once_renewed_by_its_run_only_and_taken_over_by_name(t
     assert cell_windows.take(settings, first) == {"taken": True, "previous": None}
     refused = cell_windows.take(settings, second)
     assert refused["taken"] is False and refused["holder"]["claim"]["run"] == "r1"
-    assert cell_windows.take(settings, first, renew=True)["taken"] is True
-    assert cell_windows.take(settings, second, renew=True)["taken"] is False
+    assert cell_windows.renew(settings, "r1") is True
+    assert cell_windows.renew(settings, "r2") is False
     taken = cell_windows.take(settings, second, takeover="r1")
     assert taken["taken"] is True and taken["previous"]["run"] == "r1"
     assert cell_windows.read(settings)["claim"]["run"] == "r2"
@@ -109,7 +115,7 @@ def test_a_claim_released_is_gone_and_one_kept_is_marked_ended(tmp_path):
     assert report["held"] is True and report["alive"] is False and "without finishing its window" in report["why"]
     assert cell_windows.release(settings, "r1") is True
     assert cell_windows.report(settings) == {"held": False, "claim": None, "alive": False, "why": None}
-    assert cell_windows.take(settings, claim("r1"), renew=True) == {"taken": False, "holder": None}
+    assert cell_windows.renew(settings, "r1") is False
 
 
 def test_a_function_that_changes_a_cell_refuses_on_another_runs_live_window_naming_it(tmp_path):
@@ -174,7 +180,12 @@ class HostCells(orchestration.Cells):
                 continue
             settings = cell_settings(self.root, cell)
             if fun == "vcd_cell.window_claim":
-                answers[cell] = cell_windows.take(settings, kwarg["claim"], kwarg.get("takeover"), kwarg.get("renew"))
+                # As the module answers: where it keeps the claim, which a call without pillar names.
+                taken = cell_windows.take(settings, kwarg["claim"], kwarg.get("takeover"))
+                answers[cell] = dict(taken, lease_dir=settings.lease_dir)
+            elif fun == "vcd_cell.window_renew":
+                assert kwarg["lease_dir"] == settings.lease_dir, kwarg
+                answers[cell] = cell_windows.renew(settings, kwarg["run"])
             elif fun == "vcd_cell.window_release":
                 answers[cell] = cell_windows.release(settings, kwarg["run"], kwarg.get("keep", False))
             elif fun == "vcd_cell.window":
@@ -311,10 +322,14 @@ def test_the_heartbeat_refreshes_the_claim_until_the_run_ends(opts, tmp_path, mo
     before = windowing.Claims(opts).of("c1")["heartbeat"]
     window.heartbeat()
     deadline = time.monotonic() + 30
-    while not any(kwarg.get("renew") for _, _, kwarg in calls.asked) and time.monotonic() < deadline:
+    while not any(fun == "vcd_cell.window_renew" for fun, _, _ in calls.asked) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert windowing.Claims(opts).of("c1")["heartbeat"] > before
-    assert any(kwarg.get("renew") for _, _, kwarg in calls.asked), calls.asked
+    renewed = [(cells, kwarg) for fun, cells, kwarg in calls.asked if fun == "vcd_cell.window_renew"]
+    # One plain call per lease directory, naming it: it carries no pillar over salt-ssh.
+    assert {(tuple(cells), kwarg["lease_dir"], kwarg["run"]) for cells, kwarg in renewed} == {
+        ((cell,), str(tmp_path / "hosts" / cell), window.run) for cell in CELLS
+    }
     window.end(finished=True)
     assert not window._beating.is_alive()  # pylint: disable=protected-access
 

@@ -89,12 +89,13 @@ def window_claim(claim, takeover=None):
 
 
 @errors.at_the_edge
-def window_renew(run, lease_dir=None):
+def window_renew(run, lease_dirs=None):
     """
     The heartbeat of run ``run``'s window on this cell (its orchestration calls it from a thread while it
-    runs): whether that run still holds the cell. ``lease_dir``: the directory ``window_claim`` named,
-    for a call that carries no pillar (over salt-ssh the heartbeat is a plain call: a state run of its
-    beside the window's own on the same host would take that one's place).
+    runs): whether that run still holds the cell. ``lease_dirs``: ``{cell: the directory window_claim
+    named}``, this cell's found by its id, for a call that carries no pillar (over salt-ssh the heartbeat
+    is a plain call, one to every cell: a state run of its beside the window's own on the same host would
+    take that one's place).
 
     CLI Example:
 
@@ -102,7 +103,9 @@ def window_renew(run, lease_dir=None):
 
         salt 'cell1*' vcd_cell.window_renew run=w3fa2c81b
     """
-    return cell_windows.renew(_lease_settings(lease_dir), _run_id(run))
+    if lease_dirs is not None and not isinstance(lease_dirs, dict):
+        raise SaltInvocationError(f"lease_dirs must map each cell to its lease directory, not {lease_dirs!r}")
+    return cell_windows.renew(_lease_settings((lease_dirs or {}).get(__opts__.get("id"))), _run_id(run))
 
 
 @errors.at_the_edge

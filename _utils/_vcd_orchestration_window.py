@@ -207,12 +207,9 @@ class Window:
         salt-ssh a state run of the heartbeat's beside the window's own on the same host would take its
         place there.
         """
-        lost = []
-        for lease_dir in sorted(set(self.lease_dirs.values())):
-            cells = [cell for cell in self.cells if self.lease_dirs.get(cell) == lease_dir]
-            kwarg = {"run": self.run, "lease_dir": lease_dir}
-            answers = calls.call_direct(cells, "vcd_cell.window_renew", kwarg=kwarg)
-            lost += [cell for cell, answer in answers.items() if answer is False]
+        kwarg = {"run": self.run, "lease_dirs": self.lease_dirs}
+        answers = calls.call_direct(self.cells, "vcd_cell.window_renew", kwarg=kwarg)
+        lost = [cell for cell, answer in answers.items() if answer is False]
         if lost:
             log.error("vcd_orchestration: run %s no longer holds %s (released by hand?)", self.run, ", ".join(lost))
 

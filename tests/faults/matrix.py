@@ -68,6 +68,9 @@ class Kind:
     arm: dict | None
     applies: object
     possible: object = lambda plan: True
+    #: The moments it strikes at. A restart of the master lets the job it meets run to its end on every
+    #: cell, whichever cell it reaches last: at the start of each step only.
+    moments: tuple = MOMENTS
 
 
 def _ran_tools(seen):
@@ -126,13 +129,14 @@ KINDS = (
     Kind("runner-killed", None, lambda seen: True),
     # The salt-master restarted as the job reaches the cell: the runner, run by the master, goes with it;
     # the minions' jobs run on to their end, their returns lost.
-    Kind("master-restarted", None, lambda seen: True, _through_a_master),
+    Kind("master-restarted", None, lambda seen: True, _through_a_master, ("start",)),
     # salt-ssh's connection to the host cut as the call reaches it: the run hears nothing more of that
     # call there, and what the host runs runs on.
     Kind("connection-cut", None, lambda seen: True, _over_ssh),
     # A second run of the same orchestration, started as the job reaches the cell (a colleague, a cron
-    # job, a retry): it must refuse at once, touching nothing, and the first finish as if alone.
-    Kind("second-run", None, lambda seen: True),
+    # job, a retry): it must refuse at once, touching nothing, and the first finish as if alone. The
+    # second is refused by the claim in the master's cache, before the route is taken: the minions' plans.
+    Kind("second-run", None, lambda seen: True, _through_a_master),
 )
 # The kinds after which the same run goes on, and must finish as if alone.
 AS_IF_ALONE = ("second-run",)
@@ -221,7 +225,7 @@ def cases():
         for step in plan.steps
         for moment in MOMENTS
         for kind in KINDS
-        if kind.possible(plan)
+        if kind.possible(plan) and moment in kind.moments
     ]
 
 

@@ -52,7 +52,14 @@ RUNNERS = {"upgrade": "vcd_upgrade.upgrade", "rolling": "vcd_rolling.rollout"}
 HTTP_TIMEOUT = 30
 WARM_SLS = ("vcd.drained", "vcd.active")
 # What a job calls besides vcd_cell.*: loaded in the minion before its jobs are forked from it.
-WARM_FUNCTIONS = ("vcd_cell.version", "vcd_cell.appliance_nodes", "vcd_cell.boot_id", "cmd.run_all", "config.get")
+WARM_FUNCTIONS = (
+    "vcd_cell.version",
+    "vcd_cell.appliance_nodes",
+    "vcd_cell.boot_id",
+    "vcd_cell.window_claim",
+    "cmd.run_all",
+    "config.get",
+)
 # What every fake minion's loader imports that is not a loader module (Salt's gitfs pulls GitPython in as
 # the file server starts, the execution module its _utils): imported once in the run's process, before
 # the minions are forked from it, rather than once in each.
@@ -69,6 +76,8 @@ PRELOADED = (
     "_vcd_cell_tools",
     "_vcd_cell_upgrade",
     "_vcd_cell_vamicli",
+    "_vcd_cell_window",
+    "_vcd_orchestration_window",
 )
 # Seconds a fake minion is given to end once the run is over.
 STOP_SECONDS = 2

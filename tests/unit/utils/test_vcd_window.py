@@ -184,7 +184,7 @@ class HostCells(orchestration.Cells):
                 taken = cell_windows.take(settings, kwarg["claim"], kwarg.get("takeover"))
                 answers[cell] = dict(taken, lease_dir=settings.lease_dir)
             elif fun == "vcd_cell.window_renew":
-                assert kwarg["lease_dir"] == settings.lease_dir, kwarg
+                assert kwarg["lease_dirs"][cell] == settings.lease_dir, kwarg
                 answers[cell] = cell_windows.renew(settings, kwarg["run"])
             elif fun == "vcd_cell.window_release":
                 answers[cell] = cell_windows.release(settings, kwarg["run"], kwarg.get("keep", False))
@@ -326,10 +326,10 @@ def test_the_heartbeat_refreshes_the_claim_until_the_run_ends(opts, tmp_path, mo
         time.sleep(0.05)
     assert windowing.Claims(opts).of("c1")["heartbeat"] > before
     renewed = [(cells, kwarg) for fun, cells, kwarg in calls.asked if fun == "vcd_cell.window_renew"]
-    # One plain call per lease directory, naming it: it carries no pillar over salt-ssh.
-    assert {(tuple(cells), kwarg["lease_dir"], kwarg["run"]) for cells, kwarg in renewed} == {
-        ((cell,), str(tmp_path / "hosts" / cell), window.run) for cell in CELLS
-    }
+    # One plain call to every cell, naming each one's lease directory: it carries no pillar over salt-ssh.
+    cells, kwarg = renewed[0]
+    assert (cells, kwarg["run"]) == (list(CELLS), window.run)
+    assert kwarg["lease_dirs"] == {cell: str(tmp_path / "hosts" / cell) for cell in CELLS}
     window.end(finished=True)
     assert not window._beating.is_alive()  # pylint: disable=protected-access
 

@@ -82,8 +82,9 @@ test-lts: $(LTS_INSTALLED) check-sshd
 # cleared and run again as an operator would; CASE=<id or prefix> runs those only (e.g.
 # CASE=upgrade/linux/drain). `make test` runs a sample of it, rotating with the commit. Prints the case
 # count and the time at the end. Four at a time on two cores: with three, the cases that wait out a hang,
-# an outage or a slow reboot left a core idle about a tenth of the time; four took the whole matrix
-# 29 min 21 s instead of 30 min 44 s (it is bound by the CPU its fake cells and minions use).
+# an outage or a slow reboot left a core idle about a tenth of the time; four took the twelve kinds' matrix
+# 29 min 21 s instead of 30 min 44 s (it is bound by the CPU its fake cells and minions use). With the
+# window's kinds and the ssh plans it took 43 min 24 s (docs/topics/safety.md).
 test-faults: $(INSTALLED)
 	@$(call COMPILE,$(BIN))
 	FAULT_CASES=$(or $(CASE),all) $(BIN)/python -m pytest -n 4 -rfs --durations=10 tests/faults

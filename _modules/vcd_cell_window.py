@@ -16,7 +16,6 @@ try:
     # The machinery, in _utils (see the vcd_cell module).
     import _vcd_cell_errors as errors
     import _vcd_cell_settings as config
-    import _vcd_cell_values as valid
     import _vcd_cell_window as cell_windows
 except ImportError as exc:  # pragma: no cover - __virtual__ says what is missing
     MISSING = exc.name
@@ -36,11 +35,8 @@ def __virtual__():
     return __virtualname__
 
 
-def _lease_settings(lease_dir=None):
-    """The lease's settings: its directory as configured, or ``lease_dir`` where the caller names it."""
-    if lease_dir is None:
-        return config.lease_only(__salt__, __opts__)
-    return config.Settings({"lease_dir": valid.absolute_path("lease_dir", lease_dir)}, __salt__, __opts__)
+def _lease_settings():
+    return config.lease_only(__salt__, __opts__)
 
 
 def _run_id(run):
@@ -71,8 +67,8 @@ def window_claim(claim, takeover=None):
     """
     Claim this cell for an orchestration run (the orchestrations call it, before they read or touch
     anything): ``taken``, and the claim it replaced (``previous``), or, when another run's claim is there,
-    ``holder`` (``{"claim", "age"}``) for the orchestration to judge; and the ``lease_dir`` it is kept in.
-    ``takeover``: the id of a dead run of the same plan, whose claim is replaced.
+    ``holder`` (``{"claim", "age"}``) for the orchestration to judge. ``takeover``: the id of a dead run
+    of the same plan, whose claim is replaced.
 
     CLI Example:
 
@@ -84,18 +80,14 @@ def window_claim(claim, takeover=None):
         raise SaltInvocationError(f"claim must be a run's claim, a dictionary naming its {', '.join(CLAIM_KEYS)}")
     if takeover is not None:
         _run_id(takeover)
-    settings = _lease_settings()
-    return dict(cell_windows.take(settings, claim, takeover=takeover), lease_dir=settings.lease_dir)
+    return cell_windows.take(_lease_settings(), claim, takeover=takeover)
 
 
 @errors.at_the_edge
-def window_renew(run, lease_dirs=None):
+def window_renew(run):
     """
     The heartbeat of run ``run``'s window on this cell (its orchestration calls it from a thread while it
-    runs): whether that run still holds the cell. ``lease_dirs``: ``{cell: the directory window_claim
-    named}``, this cell's found by its id, for a call that carries no pillar (over salt-ssh the heartbeat
-    is a plain call, one to every cell: a state run of its beside the window's own on the same host would
-    take that one's place).
+    runs, through the minions): whether that run still holds the cell.
 
     CLI Example:
 
@@ -103,9 +95,7 @@ def window_renew(run, lease_dirs=None):
 
         salt 'cell1*' vcd_cell.window_renew run=w3fa2c81b
     """
-    if lease_dirs is not None and not isinstance(lease_dirs, dict):
-        raise SaltInvocationError(f"lease_dirs must map each cell to its lease directory, not {lease_dirs!r}")
-    return cell_windows.renew(_lease_settings((lease_dirs or {}).get(__opts__.get("id"))), _run_id(run))
+    return cell_windows.renew(_lease_settings(), _run_id(run))
 
 
 @errors.at_the_edge

@@ -157,10 +157,6 @@ class Cells:
             return Answers()
         return self._job(cells, fun, list(arg), self.windowed(fun, kwarg), timeout or self.timeout)
 
-    def call_direct(self, cells, fun, kwarg=None, timeout=None):
-        """``fun`` with ``kwarg`` as a plain call, as :meth:`call` makes every call through minions."""
-        return self.call(cells, fun, kwarg=kwarg, timeout=timeout)
-
     def windowed(self, fun, kwarg):
         """``kwarg`` of a call of ``fun``, with the window it acts for where ``fun`` changes a cell."""
         if self.window is None or fun not in windows.GUARDED:

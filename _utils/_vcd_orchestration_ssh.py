@@ -52,13 +52,6 @@ class SshCells(orchestration.Cells):
             return self.call_each(cells, [(fun, arg, kwarg)], timeout)[fun]
         return self._ssh(cells, fun, list(arg), kwarg, timeout)
 
-    def call_direct(self, cells, fun, kwarg=None, timeout=None):
-        """
-        ``fun`` run on its own, outside a state run: it gets no pillar, and runs beside a state run of the
-        window's on the same host (two state runs of one thin directory would share its state file).
-        """
-        return self._ssh(cells, fun, [], kwarg, timeout)
-
     def call_each(self, cells, calls, timeout=None):
         """
         The ``vcd_cell.*`` functions of ``calls`` in one state run per cell; any other (``config.get``, read

@@ -96,7 +96,6 @@ class Window:
         )
         self.cells = list(cells)
         self.took_over = None
-        self.lease_dirs = {}
         self._stop = threading.Event()
         self._beating = None
 
@@ -125,14 +124,12 @@ class Window:
     def _take_on_cells(self):
         """Each host's claim (:meth:`take`'s second half): the runs taken over, or all released and refused."""
         answers = self.calls.call(self.cells, "vcd_cell.window_claim", kwarg={"claim": self.claim})
-        self._kept_in(answers)
         taken, held, silent = _sorted(answers, self.cells)
         try:
             replaced = self._judged(held)
             for run in {holder.get("run") for holder, _ in held.values()}:
                 cells = [cell for cell, (holder, _) in held.items() if holder.get("run") == run]
                 again = self.calls.call(cells, "vcd_cell.window_claim", kwarg={"claim": self.claim, "takeover": run})
-                self._kept_in(again)
                 more, still, lost = _sorted(again, cells)
                 taken += more
                 silent.update(lost)
@@ -166,7 +163,11 @@ class Window:
     # -- holding it ----------------------------------------------------------------------------------
 
     def heartbeat(self):
-        """Refresh the claim from a thread until :meth:`end`: in the master's cache, and on the cells."""
+        """
+        Refresh the claim from a thread until :meth:`end`: in the master's cache, and on the cells through
+        their minions (its own transport: Salt's clients are not shared between threads). Over salt-ssh
+        the cells get none: a call of its beside a step's own on one host would break one of them.
+        """
         self._beating = threading.Thread(target=self._beat, name=f"vcd window {self.run}", daemon=True)
         self._beating.start()
 
@@ -178,7 +179,7 @@ class Window:
                 if self._stop.wait(windows.HEARTBEAT_SECONDS):
                     return
                 self._renew_in_cache()
-                if beat % every == 0:
+                if beat % every == 0 and not self.ssh:
                     calls = calls or transports.reach(self.opts, CELL_HEARTBEAT_TIMEOUT, self.ssh)
                     self._renew_on_cells(calls)
         except Exception:  # pylint: disable=broad-except
@@ -195,20 +196,8 @@ class Window:
                 if (self.claims.of(cell) or {}).get("run") == self.run:
                     self.claims.store(cell, self.claim)
 
-    def _kept_in(self, answers):
-        """Where each cell keeps the claim, as it answered: its heartbeat names it (it carries no pillar)."""
-        for cell, answer in answers.items():
-            if isinstance(answer, dict) and answer.get("lease_dir"):
-                self.lease_dirs[cell] = answer["lease_dir"]
-
     def _renew_on_cells(self, calls):
-        """
-        The claim's heartbeat on each cell, by a plain call (``call_direct``) with plain arguments: over
-        salt-ssh a state run of the heartbeat's beside the window's own on the same host would take its
-        place there.
-        """
-        kwarg = {"run": self.run, "lease_dirs": self.lease_dirs}
-        answers = calls.call_direct(self.cells, "vcd_cell.window_renew", kwarg=kwarg)
+        answers = calls.call(self.cells, "vcd_cell.window_renew", kwarg={"run": self.run})
         lost = [cell for cell, answer in answers.items() if answer is False]
         if lost:
             log.error("vcd_orchestration: run %s no longer holds %s (released by hand?)", self.run, ", ".join(lost))

@@ -86,6 +86,9 @@ def claim_of(run, orchestration, plan, cells, master, user, route):
         "pid_started": _started(os.getpid()),
         "user": user,
         "route": route,
+        # Over salt-ssh the cells get no heartbeat: two salt-ssh calls at once on one host, from one
+        # master, share its thin directory and one breaks the other.
+        "cell_heartbeat": route != "salt-ssh",
         "started": now,
         "since": stamp(now),
         "heartbeat": now,
@@ -101,8 +104,10 @@ def stamp(epoch):
 def judge(claim, age=None):
     """
     ``(alive, why)`` of the run that made ``claim``: ``why`` says what proved it, in words a person reads
-    after "alive: " or "not running: ". ``age``: seconds since its heartbeat by the clock that keeps it
-    (a cell's answer carries its own); by default from the claim's ``heartbeat`` and this clock.
+    after "alive: " or "not running: ". ``age``: seconds since its heartbeat on the cell that answered
+    (by that cell's clock); by default from the claim's ``heartbeat`` in the master's cache and this
+    clock. A cell's claim made over salt-ssh has no heartbeat there: off its run's own host it holds
+    until it ends, is released or taken over.
     """
     ended = _number(claim.get("ended"))
     if ended:
@@ -114,6 +119,8 @@ def judge(claim, age=None):
         return False, f"pid {claim.get('pid')} gone"
     if claim.get("host") == here["host"] and claim.get("boot"):
         return False, f"its host {here['host']} has rebooted since"
+    if age is not None and claim.get("cell_heartbeat") is False:
+        return True, "its run reaches the cells over salt-ssh, which keeps no heartbeat there: held until it ends"
     age = _number(age)
     if age is None:
         age = time.time() - (_number(claim.get("heartbeat")) or 0)

@@ -31,12 +31,6 @@ def closed_port():
         return probe.getsockname()[1]
 
 
-def renewed(ssh_files, target):
-    """Whether the window's claim on ``target``'s host was renewed since it was made (by the host's clock)."""
-    found = json.loads((ssh_files / "leases" / target / "window.json").read_text())
-    return found["renewed_at"] > found["claim"]["started"] + 1
-
-
 def test_an_upgrade_over_ssh_with_no_salt_master_running(
     ssh_group, master_without_daemon, another_master_without_daemon, ssh_files
 ):
@@ -75,8 +69,6 @@ def test_an_upgrade_over_ssh_with_no_salt_master_running(
         assert again is False and refused["cells"] == {}, refused
         assert f"{', '.join(UPGRADING)} are held by run " in refused["comment"], refused["comment"]
         assert "of vcd_upgrade (plan ssh), by " in refused["comment"] and "(alive: pid " in refused["comment"]
-        # The window's heartbeat reaches the hosts meanwhile, by a plain salt-ssh call beside the drain.
-        wait_for(lambda: all(renewed(ssh_files, name) for name in UPGRADING), "a heartbeat on every host", 120)
         cells[UPGRADING[1]].end_job(stuck["id"])
         out, err = first.communicate(timeout=600)
     finally:

@@ -70,6 +70,15 @@ def test_a_run_that_ended_is_not_alive_and_says_when():
     assert (alive, why) == (False, "it ended at 1970-01-02 00:00:00 UTC without finishing its window")
 
 
+def test_a_cells_claim_made_over_salt_ssh_has_no_heartbeat_there_and_holds_until_it_ends():
+    over_ssh = dict(claim(host="master2.example.com", boot="b"), cell_heartbeat=False)
+    alive, why = windows.judge(over_ssh, age=3600)
+    assert alive is True and "over salt-ssh, which keeps no heartbeat there" in why
+    assert windows.judge(dict(over_ssh, ended=86400), age=3600)[0] is False
+    # Its own master judges it by the heartbeat in its cache.
+    assert windows.judge(dict(over_ssh, heartbeat=time.time() - 600))[0] is False
+
+
 def test_a_claim_whose_times_are_not_numbers_is_judged_by_what_it_holds_never_a_crash():
     elsewhere = claim(host="master2.example.com", boot="b", ended="None", heartbeat="yesterday")
     assert windows.judge(elsewhere, age="soon")[0] is False
@@ -180,11 +189,8 @@ class HostCells(orchestration.Cells):
                 continue
             settings = cell_settings(self.root, cell)
             if fun == "vcd_cell.window_claim":
-                # As the module answers: where it keeps the claim, which a call without pillar names.
-                taken = cell_windows.take(settings, kwarg["claim"], kwarg.get("takeover"))
-                answers[cell] = dict(taken, lease_dir=settings.lease_dir)
+                answers[cell] = cell_windows.take(settings, kwarg["claim"], kwarg.get("takeover"))
             elif fun == "vcd_cell.window_renew":
-                assert kwarg["lease_dirs"][cell] == settings.lease_dir, kwarg
                 answers[cell] = cell_windows.renew(settings, kwarg["run"])
             elif fun == "vcd_cell.window_release":
                 answers[cell] = cell_windows.release(settings, kwarg["run"], kwarg.get("keep", False))
@@ -326,10 +332,7 @@ def test_the_heartbeat_refreshes_the_claim_until_the_run_ends(opts, tmp_path, mo
         time.sleep(0.05)
     assert windowing.Claims(opts).of("c1")["heartbeat"] > before
     renewed = [(cells, kwarg) for fun, cells, kwarg in calls.asked if fun == "vcd_cell.window_renew"]
-    # One plain call to every cell, naming each one's lease directory: it carries no pillar over salt-ssh.
-    cells, kwarg = renewed[0]
-    assert (cells, kwarg["run"]) == (list(CELLS), window.run)
-    assert kwarg["lease_dirs"] == {cell: str(tmp_path / "hosts" / cell) for cell in CELLS}
+    assert renewed[0] == (list(CELLS), {"run": window.run})
     window.end(finished=True)
     assert not window._beating.is_alive()  # pylint: disable=protected-access
 

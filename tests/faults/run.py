@@ -458,13 +458,7 @@ class LoaderSshCells(transports.SshCells):
     """
 
     what = "fake cell over salt-ssh"
-
-    def __init__(self, minions, timeout, tracer):  # pylint: disable=super-init-not-called
-        self.minions = minions
-        self.timeout = timeout
-        self.tracer = tracer
-        self.changed = {}
-
+    __init__ = LoaderCells.__init__
     targets = LoaderCells.targets
 
     def _ssh(self, cells, fun, arg, kwarg, timeout):
